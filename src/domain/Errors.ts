@@ -1,0 +1,68 @@
+// Every expected failure of Tidemark as a tagged error carrying what a person needs to act on it.
+import { Schema } from "effect"
+
+/** A remote clock was further ahead of ours than the drift limit; it was not adopted. */
+export class ClockDriftError extends Schema.TaggedError<ClockDriftError>()("ClockDriftError", {
+  remote: Schema.String,
+  localWallMillis: Schema.Number,
+  maxDriftMillis: Schema.Number
+}) {
+  get message() {
+    const ahead = Number.parseInt(this.remote.slice(0, 12), 16) - this.localWallMillis
+    return `remote clock ${this.remote} is ${ahead} ms ahead of ours, more than the ${this.maxDriftMillis} ms drift limit`
+  }
+}
+
+/** A database file could not be opened: missing directory, not a SQLite file, corrupt, or unreadable. */
+export class DatabaseOpenError extends Schema.TaggedError<DatabaseOpenError>()("DatabaseOpenError", {
+  file: Schema.String,
+  reason: Schema.String
+}) {
+  get message() {
+    return `cannot open ${this.file}: ${this.reason}`
+  }
+}
+
+/** A statement against an open store failed (disk full, locked too long, I/O error …). */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  store: Schema.String,
+  operation: Schema.String,
+  reason: Schema.String
+}) {
+  get message() {
+    return `${this.store}: ${this.operation} failed: ${this.reason}`
+  }
+}
+
+/** A row did not match the schema of its resource kind. Nothing of the batch it came in was written. */
+export class InvalidRowError extends Schema.TaggedError<InvalidRowError>()("InvalidRowError", {
+  resource: Schema.String,
+  uuid: Schema.String,
+  reason: Schema.String
+}) {
+  get message() {
+    return `invalid ${this.resource} row ${this.uuid}: ${this.reason}`
+  }
+}
+
+/** A local update or delete named a row this device does not hold. */
+export class RowNotFoundError extends Schema.TaggedError<RowNotFoundError>()("RowNotFoundError", {
+  resource: Schema.String,
+  uuid: Schema.String
+}) {
+  get message() {
+    return `no ${this.resource} with uuid ${this.uuid}`
+  }
+}
+
+/** A device tried to write a device-owned row of another device. */
+export class NotOwnerError extends Schema.TaggedError<NotOwnerError>()("NotOwnerError", {
+  resource: Schema.String,
+  uuid: Schema.String,
+  owner: Schema.String,
+  device: Schema.String
+}) {
+  get message() {
+    return `${this.resource} ${this.uuid} belongs to device ${this.owner}; device ${this.device} may not write it`
+  }
+}

@@ -1,0 +1,112 @@
+// The resource kinds a library holds, their field schemas, who may write them, and the order in which they
+// depend on each other. A row is an envelope (uuid, version, deleted, owner) around the fields of its kind;
+// the envelope is what sync reasons about, the fields are what the user sees.
+import { Either, ParseResult, Schema } from "effect"
+import { DeviceId, Uuid } from "./Ids.js"
+import { HlcString } from "./Hlc.js"
+import { InvalidRowError } from "./Errors.js"
+
+const NullableUuid = Schema.NullOr(Uuid)
+const Name = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096))
+const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
+
+/** Fields of each kind. Keys are the SQLite column names (snake_case on purpose). */
+export const fieldSchemas = {
+  device: Schema.Struct({ name: Name, address: Schema.NullOr(Schema.String) }),
+  volume: Schema.Struct({ name: Name, mount_point: Schema.String, capacity: Schema.NullOr(NonNegativeInt) }),
+  location: Schema.Struct({ volume: NullableUuid, path: Schema.String, name: Name }),
+  entry: Schema.Struct({
+    location: Uuid,
+    parent: NullableUuid,
+    name: Name,
+    kind: Schema.Literal("file", "dir"),
+    size: NonNegativeInt,
+    modified_at: NonNegativeInt,
+    content_hash: Schema.NullOr(Schema.String)
+  }),
+  tag: Schema.Struct({ name: Name, color: Schema.NullOr(Schema.String) }),
+  collection: Schema.Struct({ name: Name }),
+  tag_assignment: Schema.Struct({ tag: Uuid, entry: Uuid }),
+  collection_entry: Schema.Struct({ collection: Uuid, entry: Uuid })
+} as const
+
+export type ResourceType = keyof typeof fieldSchemas
+export type FieldsOf<K extends ResourceType> = (typeof fieldSchemas)[K]["Type"]
+
+/**
+ * Dependency order: a kind comes after the kinds its rows point to (volume → location → entry, tag and entry
+ * → tag_assignment …). Backfill pulls in this order; rows that still arrive early are kept, never dropped.
+ */
+export const resourceTypes = [
+  "device",
+  "volume",
+  "location",
+  "entry",
+  "tag",
+  "collection",
+  "tag_assignment",
+  "collection_entry"
+] as const satisfies ReadonlyArray<ResourceType>
+
+export const ResourceType = Schema.Literal(...resourceTypes)
+
+/** Device-owned kinds are written only by their owner; shared kinds by any member device. */
+export const deviceOwned: ReadonlySet<ResourceType> = new Set(["device", "volume", "location", "entry"])
+export const sharedTypes = resourceTypes.filter((r) => !deviceOwned.has(r))
+export const ownedTypes = resourceTypes.filter((r) => deviceOwned.has(r))
+export const isShared = (r: ResourceType): boolean => !deviceOwned.has(r)
+
+export const columnsOf = (r: ResourceType): ReadonlyArray<string> => Object.keys(fieldSchemas[r].fields)
+
+/** A replicated row. `fields` are checked against the kind's schema by `decodeRow`. */
+export const Row = Schema.Struct({
+  uuid: Uuid,
+  version: HlcString,
+  deleted: Schema.Boolean,
+  owner: Schema.NullOr(DeviceId),
+  fields: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+})
+export type Row = typeof Row.Type
+
+/** A row as this device stores it: plus its local ingest sequence, which serves as a cursor. */
+export interface StoredRow extends Row {
+  readonly seq: number
+}
+
+const fieldDecoders = Object.fromEntries(
+  resourceTypes.map((r) => [
+    r,
+    Schema.decodeUnknownEither(fieldSchemas[r] as Schema.Schema<unknown>, { onExcessProperty: "error" })
+  ])
+) as Record<ResourceType, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>
+
+/** Check the fields of one row against its kind's schema. */
+export const decodeFields = (
+  resource: ResourceType,
+  uuid: string,
+  fields: unknown
+): Either.Either<Record<string, unknown>, InvalidRowError> =>
+  Either.mapBoth(fieldDecoders[resource](fields), {
+    onLeft: (e) =>
+      new InvalidRowError({ resource, uuid, reason: ParseResult.TreeFormatter.formatErrorSync(e) }),
+    onRight: (f) => f as Record<string, unknown>
+  })
+
+const decodeEnvelope = Schema.decodeUnknownEither(Row)
+
+/** Check a row against its kind: envelope, fields, and that device-owned rows name their owner. */
+export const decodeRow = (resource: ResourceType, input: unknown): Either.Either<Row, InvalidRowError> => {
+  const uuidOf = (u: unknown) =>
+    typeof u === "object" && u !== null && "uuid" in u ? String((u as { uuid: unknown }).uuid) : "?"
+  const fail = (reason: string) => Either.left(new InvalidRowError({ resource, uuid: uuidOf(input), reason }))
+  const envelope = decodeEnvelope(input)
+  if (Either.isLeft(envelope)) return fail(ParseResult.TreeFormatter.formatErrorSync(envelope.left))
+  const row = envelope.right
+  if (deviceOwned.has(resource) !== (row.owner !== null)) {
+    return fail(deviceOwned.has(resource) ? "a device-owned row needs an owner" : "a shared row has no owner")
+  }
+  if (row.owner !== null && !row.version.endsWith(row.owner)) {
+    return fail("a device-owned row must be versioned by its owner's clock")
+  }
+  return Either.map(decodeFields(resource, row.uuid, row.fields), (fields) => ({ ...row, fields }))
+}

@@ -1,0 +1,21 @@
+// CheckpointStore in memory, for fast tests.
+import { Clock, Effect, Layer, Option } from "effect"
+import type { DeviceId } from "../domain/Ids.js"
+import type { ResourceType } from "../domain/Resource.js"
+import { type Checkpoint, CheckpointStore } from "../services/CheckpointStore.js"
+
+export const make = Effect.sync(() => {
+  const checkpoints = new Map<string, Checkpoint>()
+  const key = (peer: DeviceId, resource: ResourceType) => `${peer}/${resource}`
+  return CheckpointStore.of({
+    get: (peer, resource) => Effect.sync(() => Option.fromNullable(checkpoints.get(key(peer, resource)))),
+    save: (peer, resource, p) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        checkpoints.set(key(peer, resource), { peer, resource, ...p, updatedAt: now })
+      }),
+    clear: (peer, resource) => Effect.sync(() => void checkpoints.delete(key(peer, resource))),
+    list: Effect.sync(() => [...checkpoints.values()])
+  })
+})
+
+export const layer: Layer.Layer<CheckpointStore> = Layer.effect(CheckpointStore, make)

@@ -1,0 +1,53 @@
+// CheckpointStore over sync.db's backfill_checkpoints.
+import { Clock, Effect, Layer, Option } from "effect"
+import type { DeviceId } from "../domain/Ids.js"
+import type { ResourceType } from "../domain/Resource.js"
+import { type Checkpoint, type CheckpointProgress, CheckpointStore } from "../services/CheckpointStore.js"
+import { storeError, SyncDb } from "./Sqlite.js"
+
+const columns = `peer_device_uuid AS peer, resource_type AS resource, cursor, records_done AS recordsDone,
+  total_expected AS totalExpected, updated_at AS updatedAt`
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SyncDb
+
+  const get = (peer: DeviceId, resource: ResourceType) =>
+    sql
+      .unsafe<Checkpoint>(
+        `SELECT ${columns} FROM backfill_checkpoints WHERE peer_device_uuid = ? AND resource_type = ?`,
+        [peer, resource]
+      )
+      .pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0])),
+        Effect.mapError(storeError("sync.db", "read checkpoint"))
+      )
+
+  const save = (peer: DeviceId, resource: ResourceType, p: CheckpointProgress) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      sql.unsafe(
+        `INSERT INTO backfill_checkpoints
+           (peer_device_uuid, resource_type, cursor, records_done, total_expected, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (peer_device_uuid, resource_type) DO UPDATE SET cursor = excluded.cursor,
+           records_done = excluded.records_done, total_expected = excluded.total_expected,
+           updated_at = excluded.updated_at`,
+        [peer, resource, p.cursor, p.recordsDone, p.totalExpected, now]
+      )
+    ).pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", "save checkpoint")))
+
+  const clear = (peer: DeviceId, resource: ResourceType) =>
+    sql
+      .unsafe("DELETE FROM backfill_checkpoints WHERE peer_device_uuid = ? AND resource_type = ?", [
+        peer,
+        resource
+      ])
+      .pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", "clear checkpoint")))
+
+  const list = sql
+    .unsafe<Checkpoint>(`SELECT ${columns} FROM backfill_checkpoints ORDER BY peer, resource`)
+    .pipe(Effect.mapError(storeError("sync.db", "list checkpoints")))
+
+  return CheckpointStore.of({ get, save, clear, list })
+})
+
+export const layer: Layer.Layer<CheckpointStore, never, SyncDb> = Layer.effect(CheckpointStore, make)

@@ -1,0 +1,65 @@
+// The stores of one device, wired in one place: database.db and sync.db in a data directory (or in memory
+// for fast tests), the HLC, and the Library on top. Programs and tests start from here.
+import { Layer } from "effect"
+import { join } from "node:path"
+import type { DeviceId, LibraryId } from "../domain/Ids.js"
+import * as Library from "../services/Library.js"
+import { LocalDevice } from "../services/LocalDevice.js"
+import * as CheckpointStoreMemory from "./CheckpointStoreMemory.js"
+import * as CheckpointStoreSqlite from "./CheckpointStoreSqlite.js"
+import * as HlcClockSqlite from "./HlcClockSqlite.js"
+import * as HlcClockTest from "./HlcClockTest.js"
+import * as LibraryDbSchema from "./LibraryDbSchema.js"
+import * as LibraryStoreSqlite from "./LibraryStoreSqlite.js"
+import * as SharedLogMemory from "./SharedLogMemory.js"
+import * as SharedLogSqlite from "./SharedLogSqlite.js"
+import * as SyncDbSchema from "./SyncDbSchema.js"
+import * as WatermarkStoreMemory from "./WatermarkStoreMemory.js"
+import * as WatermarkStoreSqlite from "./WatermarkStoreSqlite.js"
+
+export const DATABASE_FILE = "database.db"
+export const SYNC_FILE = "sync.db"
+
+export interface DeviceIdentity {
+  readonly deviceId: DeviceId
+  readonly libraryId: LibraryId
+}
+
+/** Every store of a device whose files live in `dataDir`. */
+export const layerSqlite = (
+  dataDir: string,
+  identity: DeviceIdentity,
+  options?: { readonly maxDriftMillis?: number }
+) => {
+  const device = LocalDevice.layer(identity.deviceId, identity.libraryId)
+  const syncDb = SyncDbSchema.layer(join(dataDir, SYNC_FILE))
+  const clock = HlcClockSqlite.layer(options).pipe(Layer.provide(Layer.merge(syncDb, device)))
+  const libraryStore = LibraryStoreSqlite.layer.pipe(
+    Layer.provide(Layer.mergeAll(LibraryDbSchema.layer(join(dataDir, DATABASE_FILE)), clock, device))
+  )
+  const syncStores = Layer.mergeAll(
+    WatermarkStoreSqlite.layer,
+    CheckpointStoreSqlite.layer,
+    SharedLogSqlite.layer
+  ).pipe(Layer.provide(Layer.merge(syncDb, device)))
+  const stores = Layer.mergeAll(libraryStore, syncStores, clock, device)
+  return Library.layer.pipe(Layer.provideMerge(stores))
+}
+
+/** The same device with database.db in memory and the coordination stores in memory: for fast tests. */
+export const layerMemory = (identity: DeviceIdentity, options?: { readonly startMillis?: number }) => {
+  const device = LocalDevice.layer(identity.deviceId, identity.libraryId)
+  const clock = HlcClockTest.layer({ device: identity.deviceId, ...options })
+  const libraryStore = LibraryStoreSqlite.layer.pipe(
+    Layer.provide(Layer.mergeAll(LibraryDbSchema.layer(":memory:"), clock, device))
+  )
+  const stores = Layer.mergeAll(
+    libraryStore,
+    WatermarkStoreMemory.layer,
+    CheckpointStoreMemory.layer,
+    SharedLogMemory.layer,
+    clock,
+    device
+  )
+  return Library.layer.pipe(Layer.provideMerge(stores))
+}

@@ -1,0 +1,39 @@
+// The schema of database.db: one table per resource kind. `seq` is the INTEGER PRIMARY KEY (the rowid), so
+// rows are stored in ingest order and a page "after cursor" is a range scan; `uuid` is unique. A global
+// counter hands out seq values; taking it is the first statement of every write transaction, which also
+// takes SQLite's write lock up front, so transactions commit in seq order even across processes.
+import { SqlClient } from "@effect/sql"
+import { Effect, Layer } from "effect"
+import { columnsOf, resourceTypes, type ResourceType } from "../domain/Resource.js"
+import { layerLibraryDb, type Migrations, LibraryDb } from "./Sqlite.js"
+import type { DatabaseOpenError } from "../domain/Errors.js"
+
+// Columns holding numbers; everything else is text (or NULL). Affinity matters: a TEXT column would turn
+// numbers into strings on the way in.
+const integerColumns: ReadonlySet<string> = new Set(["size", "modified_at", "capacity"])
+
+export const tableDdl = (resource: ResourceType): string =>
+  `CREATE TABLE IF NOT EXISTS ${resource} (
+    seq INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    version TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    owner TEXT,
+    ${columnsOf(resource)
+      .map((c) => `${c} ${integerColumns.has(c) ? "INTEGER" : "TEXT"}`)
+      .join(",\n    ")}
+  )`
+
+export const libraryMigrations: Migrations = {
+  "1_resources": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(
+      "CREATE TABLE seq_counter (id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER NOT NULL)"
+    )
+    yield* sql.unsafe("INSERT INTO seq_counter (id, next) VALUES (1, 1)")
+    for (const r of resourceTypes) yield* sql.unsafe(tableDdl(r))
+  })
+}
+
+export const layer = (file: string): Layer.Layer<LibraryDb, DatabaseOpenError> =>
+  layerLibraryDb(file, libraryMigrations)

@@ -1,0 +1,204 @@
+// LibraryStore over database.db. One upsert serves local writes and remote applies: a row replaces the stored
+// one only if its version is higher and its owner is the same, and a replacing row takes a fresh seq. Each
+// call is one transaction whose first statement takes the seq range (and with it the write lock).
+import type { SqlError } from "@effect/sql"
+import { Effect, Either, Layer, Option } from "effect"
+import { InvalidRowError, NotOwnerError } from "../domain/Errors.js"
+import * as Hlc from "../domain/Hlc.js"
+import type { Uuid } from "../domain/Ids.js"
+import { columnsOf, decodeFields, deviceOwned, resourceTypes } from "../domain/Resource.js"
+import type { ResourceType, Row, StoredRow } from "../domain/Resource.js"
+import { HlcClock } from "../services/HlcClock.js"
+import { LibraryStore, type LocalWrite } from "../services/LibraryStore.js"
+import { LocalDevice } from "../services/LocalDevice.js"
+import { catchSqlError, LibraryDb, storeError as sqliteStoreError } from "./Sqlite.js"
+
+/** SQLite binds at most 32,766 parameters per statement; stay well below with chunks of whole rows. */
+const MAX_PARAMS = 32_000
+const MAX_ROWS_PER_STATEMENT = 1_000
+
+type DbRow = Record<string, string | number | null>
+
+interface Table {
+  readonly columns: ReadonlyArray<string>
+  readonly select: string
+  readonly rowsPerStatement: number
+  readonly upsert: (rows: number) => string
+}
+
+const makeTable = (resource: ResourceType): Table => {
+  const fields = columnsOf(resource)
+  const columns = ["seq", "uuid", "version", "deleted", "owner", ...fields]
+  const tuple = `(${columns.map(() => "?").join(",")})`
+  const rowsPerStatement = Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(MAX_PARAMS / columns.length))
+  const updates = columns.filter((c) => c !== "uuid").map((c) => `${c} = excluded.${c}`)
+  return {
+    columns,
+    select: `SELECT ${columns.join(", ")} FROM ${resource}`,
+    rowsPerStatement,
+    upsert: (n) =>
+      `INSERT INTO ${resource} (${columns.join(", ")}) VALUES ${Array(n).fill(tuple).join(",")} ` +
+      `ON CONFLICT(uuid) DO UPDATE SET ${updates.join(", ")} ` +
+      `WHERE excluded.version > ${resource}.version AND excluded.owner IS ${resource}.owner ` +
+      `RETURNING uuid`
+  }
+}
+
+const tables = Object.fromEntries(resourceTypes.map((r) => [r, makeTable(r)])) as Record<ResourceType, Table>
+
+const toStored = (resource: ResourceType, db: DbRow): StoredRow => {
+  const fields: Record<string, unknown> = {}
+  for (const c of columnsOf(resource)) fields[c] = db[c]
+  return {
+    seq: db.seq as number,
+    uuid: db.uuid as Uuid,
+    version: db.version as Hlc.HlcString,
+    deleted: db.deleted === 1,
+    owner: db.owner as StoredRow["owner"],
+    fields
+  }
+}
+
+export const make = Effect.gen(function* () {
+  const sql = yield* LibraryDb
+  const clock = yield* HlcClock
+  const { deviceId } = yield* LocalDevice
+
+  const storeError = (operation: string) => sqliteStoreError("database.db", operation)
+
+  /** Take `n` consecutive seq values. Must be the first statement of its transaction. */
+  const takeSeqs = (n: number) =>
+    Effect.map(
+      sql.unsafe<{ next: number }>("UPDATE seq_counter SET next = next + ? WHERE id = 1 RETURNING next", [n]),
+      (rows) => rows[0]!.next - n
+    )
+
+  /** Upsert rows (seq assigned from `firstSeq` on); returns the uuids that changed the table. */
+  const upsert = (resource: ResourceType, rows: ReadonlyArray<Row>, firstSeq: number) =>
+    Effect.gen(function* () {
+      const table = tables[resource]
+      const changed: Array<string> = []
+      for (let start = 0; start < rows.length; start += table.rowsPerStatement) {
+        const chunk = rows.slice(start, start + table.rowsPerStatement)
+        const params: Array<unknown> = []
+        chunk.forEach((row, i) => {
+          params.push(firstSeq + start + i, row.uuid, row.version, row.deleted ? 1 : 0, row.owner)
+          for (let c = 5; c < table.columns.length; c++) params.push(row.fields[table.columns[c]!] ?? null)
+        })
+        const returned = yield* sql.unsafe<{ uuid: string }>(table.upsert(chunk.length), params)
+        for (const r of returned) changed.push(r.uuid)
+      }
+      return changed
+    })
+
+  const inTransaction = <A, E>(operation: string, effect: Effect.Effect<A, E | SqlError.SqlError, never>) =>
+    sql.withTransaction(effect).pipe(catchSqlError("database.db", operation))
+
+  const get = (resource: ResourceType, uuid: Uuid) =>
+    sql.unsafe<DbRow>(`${tables[resource].select} WHERE uuid = ?`, [uuid]).pipe(
+      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => toStored(resource, r))),
+      Effect.mapError(storeError("get"))
+    )
+
+  /** Stamp rows with fresh versions and upsert them; returns the rows that lost to a stored row. */
+  const stampAndUpsert = (
+    resource: ResourceType,
+    writes: ReadonlyArray<LocalWrite>,
+    fields: ReadonlyArray<Record<string, unknown>>
+  ) =>
+    Effect.gen(function* () {
+      const owner = deviceOwned.has(resource) ? deviceId : null
+      const versions = yield* clock.nowBatch(writes.length)
+      const rows: Array<Row> = writes.map((w, i) => ({
+        uuid: w.uuid,
+        version: Hlc.toHlcString(versions[i]!),
+        deleted: w.deleted ?? false,
+        owner,
+        fields: fields[i]!
+      }))
+      return yield* inTransaction(
+        "write",
+        Effect.gen(function* () {
+          const firstSeq = yield* takeSeqs(rows.length)
+          const changed = yield* upsert(resource, rows, firstSeq)
+          if (changed.length === rows.length) {
+            return { written: rows.map((r, i): StoredRow => ({ ...r, seq: firstSeq + i })), lost: [] }
+          }
+          const won = new Set(changed)
+          const lost = yield* Effect.forEach(
+            rows.filter((r) => !won.has(r.uuid)),
+            (r) => Effect.map(get(resource, r.uuid), (stored) => ({ row: r, stored }))
+          )
+          // Roll back: the batch is written whole or not at all.
+          return yield* Effect.fail({ _tag: "Lost" as const, lost })
+        })
+      ).pipe(Effect.catchTag("Lost", ({ lost }) => Effect.succeed({ written: [] as Array<StoredRow>, lost })))
+    })
+
+  const writeLocal = (resource: ResourceType, writes: ReadonlyArray<LocalWrite>) =>
+    Effect.gen(function* () {
+      if (writes.length === 0) return []
+      const fields: Array<Record<string, unknown>> = []
+      for (const w of writes) {
+        const decoded = decodeFields(resource, w.uuid, w.fields)
+        if (Either.isLeft(decoded)) return yield* decoded.left
+        fields.push(decoded.right)
+      }
+      for (;;) {
+        const { written, lost } = yield* stampAndUpsert(resource, writes, fields)
+        if (lost.length === 0) return written
+        for (const { row, stored } of lost) {
+          if (Option.isNone(stored)) continue
+          if (stored.value.owner !== row.owner) {
+            return yield* new NotOwnerError({
+              resource,
+              uuid: row.uuid,
+              owner: stored.value.owner ?? "(shared)",
+              device: deviceId
+            })
+          }
+          // Another process of this device (a CLI beside the daemon) issued a higher version: move our
+          // clock past it and stamp again, so the newest local write still wins.
+          const parsed = Hlc.parse(stored.value.version)
+          if (Either.isRight(parsed)) yield* Effect.orDie(clock.receive(parsed.right))
+        }
+      }
+    })
+
+  const apply = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+    rows.length === 0
+      ? Effect.succeed(0)
+      : inTransaction(
+          "apply",
+          Effect.flatMap(takeSeqs(rows.length), (firstSeq) =>
+            Effect.map(upsert(resource, rows, firstSeq), (changed) => changed.length)
+          )
+        )
+
+  const readAfter = (resource: ResourceType, after: number, limit: number) =>
+    sql.unsafe<DbRow>(`${tables[resource].select} WHERE seq > ? ORDER BY seq LIMIT ?`, [after, limit]).pipe(
+      Effect.map((rows) => rows.map((r) => toStored(resource, r))),
+      Effect.mapError(storeError("read"))
+    )
+
+  const countAfter = (resource: ResourceType, after: number) =>
+    sql.unsafe<{ n: number }>(`SELECT count(*) AS n FROM ${resource} WHERE seq > ?`, [after]).pipe(
+      Effect.map((rows) => rows[0]!.n),
+      Effect.mapError(storeError("count"))
+    )
+
+  const lastSeq = (resource: ResourceType) =>
+    sql.unsafe<{ s: number | null }>(`SELECT max(seq) AS s FROM ${resource}`).pipe(
+      Effect.map((rows) => rows[0]!.s ?? 0),
+      Effect.mapError(storeError("lastSeq"))
+    )
+
+  return LibraryStore.of({ writeLocal, apply, readAfter, countAfter, lastSeq, get })
+})
+
+export const layer: Layer.Layer<LibraryStore, never, LibraryDb | HlcClock | LocalDevice> = Layer.effect(
+  LibraryStore,
+  make
+)
+
+export type { InvalidRowError }

@@ -1,0 +1,131 @@
+// SharedLog over sync.db's shared_changes and peer_acks. seq is AUTOINCREMENT so a seq is never reused after
+// pruning: a peer's cursor into the log stays meaningful forever.
+import { Clock, Effect, Layer } from "effect"
+import type { DeviceId } from "../domain/Ids.js"
+import type { ResourceType, Row } from "../domain/Resource.js"
+import { type LogBounds, type LogEntry, SharedLog } from "../services/SharedLog.js"
+import { catchSqlError, storeError, SyncDb } from "./Sqlite.js"
+
+type DbEntry = { seq: number; resource_type: ResourceType; data: string }
+
+const toEntry = (e: DbEntry): LogEntry => ({
+  seq: e.seq,
+  resource: e.resource_type,
+  row: JSON.parse(e.data) as Row
+})
+
+const ROWS_PER_STATEMENT = 1_000
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SyncDb
+
+  const append = (entries: ReadonlyArray<{ readonly resource: ResourceType; readonly row: Row }>) =>
+    sql
+      .withTransaction(
+        Effect.gen(function* () {
+          const seqs: Array<number> = []
+          for (let start = 0; start < entries.length; start += ROWS_PER_STATEMENT) {
+            const chunk = entries.slice(start, start + ROWS_PER_STATEMENT)
+            const params = chunk.flatMap(({ resource, row }) => [
+              row.version,
+              resource,
+              row.uuid,
+              row.deleted ? "delete" : "put",
+              JSON.stringify(row)
+            ])
+            const rows = yield* sql.unsafe<{ seq: number }>(
+              `INSERT INTO shared_changes (hlc, resource_type, record_uuid, op, data) VALUES ${chunk
+                .map(() => "(?, ?, ?, ?, ?)")
+                .join(",")} RETURNING seq`,
+              params
+            )
+            for (const r of rows) seqs.push(r.seq)
+          }
+          return seqs as ReadonlyArray<number>
+        })
+      )
+      .pipe(Effect.mapError(storeError("sync.db", "append to shared log")))
+
+  const markApplied = (seqs: ReadonlyArray<number>) =>
+    seqs.length === 0
+      ? Effect.void
+      : sql
+          .unsafe(
+            `UPDATE shared_changes SET applied = 1 WHERE seq IN (${seqs.map(() => "?").join(",")})`,
+            seqs
+          )
+          .pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", "mark shared changes applied")))
+
+  const unapplied = (limit: number) =>
+    sql
+      .unsafe<DbEntry>(
+        "SELECT seq, resource_type, data FROM shared_changes WHERE applied = 0 ORDER BY seq LIMIT ?",
+        [limit]
+      )
+      .pipe(
+        Effect.map((rows) => rows.map(toEntry)),
+        Effect.mapError(storeError("sync.db", "read unapplied"))
+      )
+
+  const readAfter = (after: number, limit: number) =>
+    sql
+      .unsafe<DbEntry>(
+        "SELECT seq, resource_type, data FROM shared_changes WHERE seq > ? ORDER BY seq LIMIT ?",
+        [after, limit]
+      )
+      .pipe(
+        Effect.map((rows) => rows.map(toEntry)),
+        Effect.mapError(storeError("sync.db", "read shared log"))
+      )
+
+  const bounds = Effect.gen(function* () {
+    const [row] = yield* sql.unsafe<{ first: number | null; count: number }>(
+      "SELECT min(seq) AS first, count(*) AS count FROM shared_changes"
+    )
+    // sqlite_sequence remembers the highest seq ever handed out, even after everything was pruned.
+    const [last] = yield* sql.unsafe<{ seq: number }>(
+      "SELECT seq FROM sqlite_sequence WHERE name = 'shared_changes'"
+    )
+    return { first: row?.first ?? 0, last: last?.seq ?? 0, count: row?.count ?? 0 } satisfies LogBounds
+  }).pipe(Effect.mapError(storeError("sync.db", "read shared log bounds")))
+
+  const ack = (peer: DeviceId, seq: number) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      sql.unsafe(
+        `INSERT INTO peer_acks (peer_device_uuid, seq, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (peer_device_uuid) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+         WHERE excluded.seq > seq`,
+        [peer, seq, now]
+      )
+    ).pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", "record ack")))
+
+  const acks = sql
+    .unsafe<{ peer: DeviceId; seq: number }>("SELECT peer_device_uuid AS peer, seq FROM peer_acks")
+    .pipe(
+      Effect.map((rows): ReadonlyMap<DeviceId, number> => new Map(rows.map((r) => [r.peer, r.seq]))),
+      Effect.mapError(storeError("sync.db", "read acks"))
+    )
+
+  const prune = (members: ReadonlyArray<DeviceId>, retainAtMost?: number) =>
+    Effect.gen(function* () {
+      const acked = yield* acks
+      const lowest = members.length === 0 ? 0 : Math.min(...members.map((m) => acked.get(m) ?? 0))
+      const byAck = yield* sql.unsafe<{ n: number }>(
+        "DELETE FROM shared_changes WHERE seq <= ? AND applied = 1 RETURNING 1 AS n",
+        [lowest]
+      )
+      let byRetention: ReadonlyArray<unknown> = []
+      if (retainAtMost !== undefined) {
+        byRetention = yield* sql.unsafe(
+          `DELETE FROM shared_changes WHERE applied = 1 AND seq <= (
+             SELECT seq FROM shared_changes ORDER BY seq DESC LIMIT 1 OFFSET ?) RETURNING 1 AS n`,
+          [retainAtMost]
+        )
+      }
+      return byAck.length + byRetention.length
+    }).pipe(catchSqlError("sync.db", "prune shared log"))
+
+  return SharedLog.of({ append, markApplied, unapplied, readAfter, bounds, ack, acks, prune })
+})
+
+export const layer: Layer.Layer<SharedLog, never, SyncDb> = Layer.effect(SharedLog, make)

@@ -1,0 +1,92 @@
+// Opening Tidemark's two SQLite files: database.db (the library) and sync.db (coordination only). A file that
+// is missing its directory, is not a database, or is corrupt fails with a DatabaseOpenError naming the file,
+// before any store touches it. Migrations run on open.
+import { Reactivity } from "@effect/experimental"
+import { Migrator, SqlClient, type SqlError } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import Database from "better-sqlite3"
+import { Context, Effect, Layer } from "effect"
+import { existsSync, statSync } from "node:fs"
+import { dirname } from "node:path"
+import { DatabaseOpenError, StoreError } from "../domain/Errors.js"
+
+export type Migrations = Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
+
+/** database.db: the resource tables. */
+export class LibraryDb extends Context.Tag("tidemark/LibraryDb")<LibraryDb, SqlClient.SqlClient>() {}
+/** sync.db: watermarks, checkpoints, the shared log, the clock's high-water mark. */
+export class SyncDb extends Context.Tag("tidemark/SyncDb")<SyncDb, SqlClient.SqlClient>() {}
+
+const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
+/** Read the header and schema with a throwaway connection, so corruption is reported and never a defect. */
+const probe = (file: string): Effect.Effect<void, DatabaseOpenError> =>
+  Effect.try({
+    try: () => {
+      if (file === ":memory:") return
+      const dir = dirname(file)
+      if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`directory ${dir} does not exist`)
+      if (existsSync(file) && !statSync(file).isFile()) throw new Error("not a regular file")
+      const db = new Database(file)
+      try {
+        // Reading the schema touches the header and the schema pages: garbage or a truncated file fails
+        // here. (A full integrity check is O(file) and belongs to `inspect`, not to every open.)
+        db.prepare("SELECT count(*) FROM sqlite_master").get()
+      } finally {
+        db.close()
+      }
+    },
+    catch: (cause) => new DatabaseOpenError({ file, reason: reasonOf(cause) })
+  })
+
+/**
+ * Open a SQLite file with the pragmas a sync engine wants (WAL, NORMAL sync: a process crash loses nothing
+ * committed; a busy timeout so a CLI and the daemon can share the file) and bring its schema up to date.
+ */
+export const open = (file: string, migrations: Migrations) =>
+  Effect.gen(function* () {
+    yield* probe(file)
+    const client = yield* SqliteClient.make({ filename: file }).pipe(Effect.provide(Reactivity.layer))
+    const fail = (cause: unknown) => new DatabaseOpenError({ file, reason: reasonOf(cause) })
+    yield* Effect.forEach(
+      [
+        "PRAGMA busy_timeout = 10000",
+        "PRAGMA synchronous = NORMAL",
+        "PRAGMA cache_size = -65536",
+        "PRAGMA wal_autocheckpoint = 10000"
+      ],
+      (pragma) => client.unsafe(pragma).raw
+    ).pipe(Effect.mapError(fail))
+    yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: "tidemark_migrations" }).pipe(
+      Effect.provideService(SqlClient.SqlClient, client),
+      Effect.mapError(fail)
+    )
+    return client as SqlClient.SqlClient
+  })
+
+export const layerLibraryDb = (
+  file: string,
+  migrations: Migrations
+): Layer.Layer<LibraryDb, DatabaseOpenError> => Layer.scoped(LibraryDb, open(file, migrations))
+
+export const layerSyncDb = (file: string, migrations: Migrations): Layer.Layer<SyncDb, DatabaseOpenError> =>
+  Layer.scoped(SyncDb, open(file, migrations))
+
+/** Map a failed statement to the store's typed error, naming the file and the operation. */
+export const storeError =
+  (store: "database.db" | "sync.db", operation: string) =>
+  (e: SqlError.SqlError): StoreError =>
+    new StoreError({ store, operation, reason: reasonOf(e.cause ?? e.message) })
+
+/** Like `Effect.mapError(storeError(..))`, but leaves other (already typed) failures alone. */
+export const catchSqlError =
+  (store: "database.db" | "sync.db", operation: string) =>
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, Exclude<E, SqlError.SqlError> | StoreError, R> =>
+    Effect.catchIf(
+      effect,
+      (e): e is Extract<E, SqlError.SqlError> =>
+        typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "SqlError",
+      (e) => Effect.fail(storeError(store, operation)(e as SqlError.SqlError))
+    ) as Effect.Effect<A, Exclude<E, SqlError.SqlError> | StoreError, R>

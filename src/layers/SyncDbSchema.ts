@@ -1,0 +1,49 @@
+// The schema of sync.db: coordination only, never domain data.
+import { SqlClient } from "@effect/sql"
+import { Effect, type Layer } from "effect"
+import type { DatabaseOpenError } from "../domain/Errors.js"
+import { layerSyncDb, type Migrations, type SyncDb } from "./Sqlite.js"
+
+export const syncMigrations: Migrations = {
+  "1_coordination": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`CREATE TABLE device_resource_watermarks (
+      device_uuid TEXT NOT NULL,
+      peer_device_uuid TEXT NOT NULL,
+      resource_type TEXT NOT NULL,
+      last_watermark INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      PRIMARY KEY (device_uuid, peer_device_uuid, resource_type)
+    )`)
+    yield* sql.unsafe(`CREATE TABLE backfill_checkpoints (
+      peer_device_uuid TEXT NOT NULL,
+      resource_type TEXT NOT NULL,
+      cursor INTEGER NOT NULL,
+      records_done INTEGER NOT NULL,
+      total_expected INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      PRIMARY KEY (peer_device_uuid, resource_type)
+    )`)
+    yield* sql.unsafe(`CREATE TABLE shared_changes (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      hlc TEXT NOT NULL,
+      resource_type TEXT NOT NULL,
+      record_uuid TEXT NOT NULL,
+      op TEXT NOT NULL CHECK (op IN ('put', 'delete')),
+      data TEXT NOT NULL,
+      applied INTEGER NOT NULL DEFAULT 0
+    )`)
+    yield* sql.unsafe("CREATE INDEX shared_changes_unapplied ON shared_changes (seq) WHERE applied = 0")
+    yield* sql.unsafe(`CREATE TABLE peer_acks (
+      peer_device_uuid TEXT PRIMARY KEY,
+      seq INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`)
+    yield* sql.unsafe(
+      "CREATE TABLE hlc_state (id INTEGER PRIMARY KEY CHECK (id = 1), high_water_millis INTEGER NOT NULL)"
+    )
+  })
+}
+
+export const layer = (file: string): Layer.Layer<SyncDb, DatabaseOpenError> =>
+  layerSyncDb(file, syncMigrations)

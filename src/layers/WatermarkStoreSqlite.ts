@@ -1,0 +1,57 @@
+// WatermarkStore over sync.db's device_resource_watermarks. `advance` keeps the maximum in SQL, so it can
+// never move a watermark back, whatever order advances arrive in.
+import { Clock, Effect, Layer } from "effect"
+import type { DeviceId } from "../domain/Ids.js"
+import type { ResourceType } from "../domain/Resource.js"
+import { LocalDevice } from "../services/LocalDevice.js"
+import { WatermarkStore, type Watermark } from "../services/WatermarkStore.js"
+import { storeError, SyncDb } from "./Sqlite.js"
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SyncDb
+  const { deviceId } = yield* LocalDevice
+
+  const get = (peer: DeviceId, resource: ResourceType) =>
+    sql
+      .unsafe<{ w: number }>(
+        `SELECT last_watermark AS w FROM device_resource_watermarks
+         WHERE device_uuid = ? AND peer_device_uuid = ? AND resource_type = ?`,
+        [deviceId, peer, resource]
+      )
+      .pipe(
+        Effect.map((rows) => rows[0]?.w ?? 0),
+        Effect.mapError(storeError("sync.db", "read watermark"))
+      )
+
+  const advance = (peer: DeviceId, resource: ResourceType, to: number) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      sql.unsafe(
+        `INSERT INTO device_resource_watermarks
+           (device_uuid, peer_device_uuid, resource_type, last_watermark, updated_at)
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (device_uuid, peer_device_uuid, resource_type) DO UPDATE
+           SET last_watermark = excluded.last_watermark, updated_at = excluded.updated_at
+           WHERE excluded.last_watermark > last_watermark`,
+        [deviceId, peer, resource, to, now]
+      )
+    ).pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", "advance watermark")))
+
+  const list = sql
+    .unsafe<{ peer: DeviceId; resource: ResourceType; watermark: number; updatedAt: number }>(
+      `SELECT peer_device_uuid AS peer, resource_type AS resource, last_watermark AS watermark,
+              updated_at AS updatedAt
+       FROM device_resource_watermarks WHERE device_uuid = ? ORDER BY peer, resource`,
+      [deviceId]
+    )
+    .pipe(
+      Effect.map((rows): ReadonlyArray<Watermark> => rows),
+      Effect.mapError(storeError("sync.db", "list watermarks"))
+    )
+
+  return WatermarkStore.of({ get, advance, list })
+})
+
+export const layer: Layer.Layer<WatermarkStore, never, SyncDb | LocalDevice> = Layer.effect(
+  WatermarkStore,
+  make
+)

@@ -1,0 +1,36 @@
+// Progress of unfinished backfills, per (peer, resource), so a restart resumes where it stopped and can show
+// how far it is. A checkpoint is written after the page it describes is committed, like the watermark.
+import { Context, type Effect, type Option } from "effect"
+import type { StoreError } from "../domain/Errors.js"
+import type { DeviceId } from "../domain/Ids.js"
+import type { ResourceType } from "../domain/Resource.js"
+
+export interface Checkpoint {
+  readonly peer: DeviceId
+  readonly resource: ResourceType
+  /** The peer's seq of the last row applied. */
+  readonly cursor: number
+  readonly recordsDone: number
+  readonly totalExpected: number
+  readonly updatedAt: number
+}
+
+export type CheckpointProgress = Pick<Checkpoint, "cursor" | "recordsDone" | "totalExpected">
+
+export class CheckpointStore extends Context.Tag("tidemark/CheckpointStore")<
+  CheckpointStore,
+  {
+    readonly get: (
+      peer: DeviceId,
+      resource: ResourceType
+    ) => Effect.Effect<Option.Option<Checkpoint>, StoreError>
+    readonly save: (
+      peer: DeviceId,
+      resource: ResourceType,
+      progress: CheckpointProgress
+    ) => Effect.Effect<void, StoreError>
+    /** The backfill finished: forget its checkpoint. */
+    readonly clear: (peer: DeviceId, resource: ResourceType) => Effect.Effect<void, StoreError>
+    readonly list: Effect.Effect<ReadonlyArray<Checkpoint>, StoreError>
+  }
+>() {}

@@ -1,0 +1,95 @@
+// The device's hybrid logical clock. Keeps: every timestamp it issues is strictly greater than every one it
+// issued or received before, also across restarts, because a wall-time lease above anything issued is
+// persisted *before* a timestamp beyond the previous lease is handed out.
+import { Context, Effect, Either } from "effect"
+import * as Hlc from "../domain/Hlc.js"
+import type { DeviceId } from "../domain/Ids.js"
+import type { ClockDriftError, StoreError } from "../domain/Errors.js"
+
+export const DEFAULT_MAX_DRIFT_MILLIS = 5 * 60_000
+
+/** How far ahead of the last issued wall time the persisted high-water mark is set (one write per lease). */
+export const LEASE_MILLIS = 1_000
+
+export class HlcClock extends Context.Tag("tidemark/HlcClock")<
+  HlcClock,
+  {
+    readonly device: DeviceId
+    readonly maxDriftMillis: number
+    /** A timestamp for a local event. */
+    readonly now: Effect.Effect<Hlc.Hlc, StoreError>
+    /** `n` strictly increasing timestamps for a batch of local events. */
+    readonly nowBatch: (n: number) => Effect.Effect<ReadonlyArray<Hlc.Hlc>, StoreError>
+    /** Merge a remote timestamp; fails without adopting it when it is beyond the drift limit. */
+    readonly receive: (remote: Hlc.Hlc) => Effect.Effect<Hlc.Hlc, ClockDriftError | StoreError>
+    /** The last timestamp issued or merged. */
+    readonly last: Effect.Effect<Hlc.Hlc>
+  }
+>() {}
+
+/** Where the clock keeps its high-water mark (wall milliseconds no issued timestamp exceeds). */
+export interface HighWaterMark {
+  readonly load: Effect.Effect<number, StoreError>
+  readonly save: (wallMillis: number) => Effect.Effect<void, StoreError>
+}
+
+export interface ClockOptions {
+  readonly device: DeviceId
+  /** The physical clock in milliseconds. */
+  readonly wallClock: Effect.Effect<number>
+  readonly highWater: HighWaterMark
+  readonly maxDriftMillis?: number
+}
+
+export const make = (options: ClockOptions): Effect.Effect<HlcClock["Type"], StoreError> =>
+  Effect.gen(function* () {
+    const maxDriftMillis = options.maxDriftMillis ?? DEFAULT_MAX_DRIFT_MILLIS
+    let lease = yield* options.highWater.load
+    // Everything issued before the restart had a wall time <= lease, so start just above it.
+    let last = lease > 0 ? Hlc.make(lease, Hlc.MAX_COUNTER, options.device) : Hlc.zero(options.device)
+    const lock = yield* Effect.makeSemaphore(1)
+
+    const ensureLease = (wall: number) =>
+      wall <= lease
+        ? Effect.void
+        : Effect.tap(options.highWater.save(wall + LEASE_MILLIS), () => {
+            lease = wall + LEASE_MILLIS
+          })
+
+    const nowBatch = (n: number) =>
+      lock.withPermits(1)(
+        Effect.gen(function* () {
+          const wall = yield* options.wallClock
+          const out: Array<Hlc.Hlc> = []
+          let next = last
+          for (let i = 0; i < n; i++) {
+            next = Hlc.tick(next, wall)
+            out.push(next)
+          }
+          yield* ensureLease(next.wall)
+          last = next
+          return out as ReadonlyArray<Hlc.Hlc>
+        })
+      )
+
+    const receive = (remote: Hlc.Hlc) =>
+      lock.withPermits(1)(
+        Effect.gen(function* () {
+          const wall = yield* options.wallClock
+          const merged = Hlc.receive(last, remote, wall, maxDriftMillis)
+          if (Either.isLeft(merged)) return yield* merged.left
+          yield* ensureLease(merged.right.wall)
+          last = merged.right
+          return merged.right
+        })
+      )
+
+    return {
+      device: options.device,
+      maxDriftMillis,
+      now: Effect.map(nowBatch(1), (hs) => hs[0]!),
+      nowBatch,
+      receive,
+      last: Effect.sync(() => last)
+    }
+  })

@@ -1,0 +1,100 @@
+// The write side applications use. Device-owned rows go straight to database.db; shared rows follow the
+// write-ahead order of DESIGN.md section 3: append to the shared log and commit, apply to database.db, mark
+// applied. On start, log entries not marked applied are applied again (idempotent), so a shared change is
+// either in both files or recoverable from the log, never in database.db alone.
+import { Context, Effect, Either, Layer, Option } from "effect"
+import type { InvalidRowError, NotOwnerError, StoreError } from "../domain/Errors.js"
+import { RowNotFoundError } from "../domain/Errors.js"
+import * as Hlc from "../domain/Hlc.js"
+import type { Uuid } from "../domain/Ids.js"
+import { decodeFields, isShared, type ResourceType, type Row } from "../domain/Resource.js"
+import { HlcClock } from "./HlcClock.js"
+import { LibraryStore, type LocalWrite } from "./LibraryStore.js"
+import { SharedLog } from "./SharedLog.js"
+
+type WriteError = InvalidRowError | NotOwnerError | StoreError
+
+export class Library extends Context.Tag("tidemark/Library")<
+  Library,
+  {
+    /** Create or update rows of one kind, as this device. */
+    readonly write: (
+      resource: ResourceType,
+      writes: ReadonlyArray<LocalWrite>
+    ) => Effect.Effect<ReadonlyArray<Row>, WriteError>
+    /** Delete a row (a tombstone with its own version, so no older write can bring it back). */
+    readonly remove: (resource: ResourceType, uuid: Uuid) => Effect.Effect<Row, WriteError | RowNotFoundError>
+    /** Apply shared-log entries not yet in database.db; run on start. Returns how many were applied. */
+    readonly recover: Effect.Effect<number, StoreError>
+  }
+>() {}
+
+const RECOVERY_PAGE = 1_000
+
+export const make = Effect.gen(function* () {
+  const store = yield* LibraryStore
+  const log = yield* SharedLog
+  const clock = yield* HlcClock
+
+  const writeShared = (resource: ResourceType, writes: ReadonlyArray<LocalWrite>) =>
+    Effect.gen(function* () {
+      const fields: Array<Record<string, unknown>> = []
+      for (const w of writes) {
+        const decoded = decodeFields(resource, w.uuid, w.fields)
+        if (Either.isLeft(decoded)) return yield* decoded.left
+        fields.push(decoded.right)
+      }
+      const versions = yield* clock.nowBatch(writes.length)
+      const rows: ReadonlyArray<Row> = writes.map((w, i) => ({
+        uuid: w.uuid,
+        version: Hlc.toHlcString(versions[i]!),
+        deleted: w.deleted ?? false,
+        owner: null,
+        fields: fields[i]!
+      }))
+      const seqs = yield* log.append(rows.map((row) => ({ resource, row })))
+      yield* store.apply(resource, rows)
+      yield* log.markApplied(seqs)
+      return rows
+    })
+
+  const write = (resource: ResourceType, writes: ReadonlyArray<LocalWrite>) =>
+    writes.length === 0
+      ? Effect.succeed([])
+      : isShared(resource)
+        ? writeShared(resource, writes)
+        : store.writeLocal(resource, writes)
+
+  const remove = (resource: ResourceType, uuid: Uuid) =>
+    Effect.gen(function* () {
+      const current = yield* store.get(resource, uuid)
+      if (Option.isNone(current)) return yield* new RowNotFoundError({ resource, uuid })
+      const [row] = yield* write(resource, [{ uuid, fields: current.value.fields, deleted: true }])
+      return row!
+    })
+
+  const recover = Effect.gen(function* () {
+    let total = 0
+    for (;;) {
+      const entries = yield* log.unapplied(RECOVERY_PAGE)
+      if (entries.length === 0) return total
+      for (const e of entries) yield* store.apply(e.resource, [e.row])
+      yield* log.markApplied(entries.map((e) => e.seq))
+      total += entries.length
+    }
+  })
+
+  return Library.of({ write, remove, recover })
+})
+
+/** The Library, after re-applying whatever the shared log holds that database.db may have missed. */
+export const layer: Layer.Layer<Library, StoreError, LibraryStore | SharedLog | HlcClock> = Layer.effect(
+  Library,
+  Effect.tap(make, (library) =>
+    Effect.flatMap(library.recover, (n) =>
+      n > 0
+        ? Effect.logInfo(`Recovered ${n} shared change(s) that were logged but not yet applied`)
+        : Effect.void
+    )
+  )
+)

@@ -1,0 +1,47 @@
+// The library's rows on this device (database.db). Keeps: applying rows is idempotent and commutative (the
+// highest version of a uuid wins, whatever order and however often rows arrive), and every row that changes
+// the table gets a fresh local `seq` in the same transaction, so cursors over `seq` never miss a change.
+import { Context, type Effect, type Option } from "effect"
+import type { InvalidRowError, NotOwnerError, RowNotFoundError, StoreError } from "../domain/Errors.js"
+import type { Uuid } from "../domain/Ids.js"
+import type { ResourceType, Row, StoredRow } from "../domain/Resource.js"
+
+/** A local write: the fields of one row; the store stamps version, owner and seq. */
+export interface LocalWrite {
+  readonly uuid: Uuid
+  readonly fields: Readonly<Record<string, unknown>>
+  readonly deleted?: boolean
+}
+
+export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
+  LibraryStore,
+  {
+    /**
+     * Write rows of this device in one transaction: each gets the next version from the HLC clock and the
+     * next local seq. Device-owned rows are owned by this device; writing another device's row fails.
+     * Shared kinds written here bypass the shared log: applications write through `Library`.
+     */
+    readonly writeLocal: (
+      resource: ResourceType,
+      writes: ReadonlyArray<LocalWrite>
+    ) => Effect.Effect<ReadonlyArray<StoredRow>, InvalidRowError | NotOwnerError | StoreError>
+    /** Apply rows from elsewhere, last writer wins on `version`, in one transaction. Returns rows changed. */
+    readonly apply: (resource: ResourceType, rows: ReadonlyArray<Row>) => Effect.Effect<number, StoreError>
+    /** Up to `limit` rows with `seq > after`, in seq order. */
+    readonly readAfter: (
+      resource: ResourceType,
+      after: number,
+      limit: number
+    ) => Effect.Effect<ReadonlyArray<StoredRow>, StoreError>
+    /** How many rows have `seq > after` (for progress). */
+    readonly countAfter: (resource: ResourceType, after: number) => Effect.Effect<number, StoreError>
+    /** The highest seq of a kind, 0 when it has no rows. */
+    readonly lastSeq: (resource: ResourceType) => Effect.Effect<number, StoreError>
+    readonly get: (resource: ResourceType, uuid: Uuid) => Effect.Effect<Option.Option<StoredRow>, StoreError>
+  }
+>() {}
+
+/** A tombstone for `row`: same fields, deleted. */
+export const tombstoneOf = (row: Row): LocalWrite => ({ uuid: row.uuid, fields: row.fields, deleted: true })
+
+export type { RowNotFoundError }

@@ -1,0 +1,51 @@
+// The HLC-stamped log of shared-resource changes (sync.db). It is the write-ahead log of shared writes: an
+// entry is appended and committed before its row is applied to database.db, and entries not yet marked
+// applied are re-applied on start, so a shared change is never in database.db alone. Peers pull it by seq
+// and acknowledge; entries every member device acknowledged are pruned.
+import { Context, type Effect } from "effect"
+import type { StoreError } from "../domain/Errors.js"
+import type { DeviceId } from "../domain/Ids.js"
+import type { ResourceType, Row } from "../domain/Resource.js"
+
+export interface LogEntry {
+  readonly seq: number
+  readonly resource: ResourceType
+  /** The change itself: the whole row as it was written (its version is the change's HLC). */
+  readonly row: Row
+}
+
+export interface LogBounds {
+  /** Lowest seq still held (entries below were pruned); 0 when the log is empty. */
+  readonly first: number
+  /** Highest seq ever appended; 0 when nothing was. */
+  readonly last: number
+  readonly count: number
+}
+
+export class SharedLog extends Context.Tag("tidemark/SharedLog")<
+  SharedLog,
+  {
+    /** Append and commit; returns the seqs assigned, in order. */
+    readonly append: (
+      entries: ReadonlyArray<{ readonly resource: ResourceType; readonly row: Row }>
+    ) => Effect.Effect<ReadonlyArray<number>, StoreError>
+    /** Record that these entries are in database.db. */
+    readonly markApplied: (seqs: ReadonlyArray<number>) => Effect.Effect<void, StoreError>
+    /** Entries appended but not yet marked applied (to re-apply on start), in seq order. */
+    readonly unapplied: (limit: number) => Effect.Effect<ReadonlyArray<LogEntry>, StoreError>
+    readonly readAfter: (after: number, limit: number) => Effect.Effect<ReadonlyArray<LogEntry>, StoreError>
+    readonly bounds: Effect.Effect<LogBounds, StoreError>
+    /** A peer holds everything up to `seq`. Acks only move forward. */
+    readonly ack: (peer: DeviceId, seq: number) => Effect.Effect<void, StoreError>
+    readonly acks: Effect.Effect<ReadonlyMap<DeviceId, number>, StoreError>
+    /**
+     * Drop entries every one of `members` acknowledged (a member that never acked pins the log), and, when
+     * `retainAtMost` is given, the oldest entries beyond that many: a device that falls behind the pruned
+     * range must then re-transfer state instead of pinning the log forever. Returns entries removed.
+     */
+    readonly prune: (
+      members: ReadonlyArray<DeviceId>,
+      retainAtMost?: number
+    ) => Effect.Effect<number, StoreError>
+  }
+>() {}

@@ -1,0 +1,25 @@
+// What this device has durably pulled from each peer, per resource kind: the peer's own seq of the last row
+// applied here. Keeps: a watermark only moves forward, and callers advance it only after the rows up to it
+// are committed to database.db (DESIGN.md section 3).
+import { Context, type Effect } from "effect"
+import type { StoreError } from "../domain/Errors.js"
+import type { DeviceId } from "../domain/Ids.js"
+import type { ResourceType } from "../domain/Resource.js"
+
+export interface Watermark {
+  readonly peer: DeviceId
+  readonly resource: ResourceType
+  readonly watermark: number
+  readonly updatedAt: number
+}
+
+export class WatermarkStore extends Context.Tag("tidemark/WatermarkStore")<
+  WatermarkStore,
+  {
+    /** 0 when nothing was pulled yet. */
+    readonly get: (peer: DeviceId, resource: ResourceType) => Effect.Effect<number, StoreError>
+    /** Move forward to `to`; a lower value is ignored, so a late or repeated advance cannot move it back. */
+    readonly advance: (peer: DeviceId, resource: ResourceType, to: number) => Effect.Effect<void, StoreError>
+    readonly list: Effect.Effect<ReadonlyArray<Watermark>, StoreError>
+  }
+>() {}
