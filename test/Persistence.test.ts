@@ -1,0 +1,147 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Option } from "effect"
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as Hlc from "../src/domain/Hlc.js"
+import * as Device from "../src/layers/Device.js"
+import { CheckpointStore } from "../src/services/CheckpointStore.js"
+import { HlcClock } from "../src/services/HlcClock.js"
+import { Library } from "../src/services/Library.js"
+import { LibraryStore } from "../src/services/LibraryStore.js"
+import { SharedLog } from "../src/services/SharedLog.js"
+import { WatermarkStore } from "../src/services/WatermarkStore.js"
+import { deviceA, deviceB, entryFields, libraryId, uuidN } from "./support/fixtures.js"
+import { tempDir } from "./support/tempDir.js"
+
+const onDisk = (dir: string) => Device.layerSqlite(dir, { deviceId: deviceA, libraryId })
+
+describe("the two SQLite stores", () => {
+  it.live("after closing and reopening both databases the HLC is ahead of everything it issued", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const issued = yield* Effect.gen(function* () {
+          const library = yield* Library
+          const clock = yield* HlcClock
+          const location = uuidN(500)
+          yield* library.write("location", [
+            { uuid: location, fields: { volume: null, path: "/p", name: "p" } }
+          ])
+          const entries = yield* library.write(
+            "entry",
+            Array.from({ length: 100 }, (_, i) => ({ uuid: uuidN(i + 1), fields: entryFields(i, location) }))
+          )
+          const tags = yield* library.write("tag", [{ uuid: uuidN(900), fields: { name: "t", color: null } }])
+          const last = yield* clock.last
+          return [...entries.map((r) => r.version), tags[0]!.version, Hlc.format(last)].sort().at(-1)!
+        }).pipe(Effect.provide(onDisk(dir)))
+
+        // The wall clock now runs an hour behind: the restarted clock must still be ahead.
+        process.env.TIDEMARK_CLOCK_OFFSET_MS = String(-3_600_000)
+        const after = yield* Effect.gen(function* () {
+          const clock = yield* HlcClock
+          const store = yield* LibraryStore
+          expect(yield* store.countAfter("entry", 0)).toBe(100)
+          expect(Option.isSome(yield* store.get("tag", uuidN(900)))).toBe(true)
+          return Hlc.format(yield* clock.now)
+        }).pipe(
+          Effect.provide(onDisk(dir)),
+          Effect.ensuring(Effect.sync(() => delete process.env.TIDEMARK_CLOCK_OFFSET_MS))
+        )
+        expect(after > issued).toBe(true)
+      })
+    )
+  )
+
+  it.live("a corrupt database.db fails with an error naming the file, not a defect", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        writeFileSync(join(dir, "database.db"), "this is not a database, just some bytes ".repeat(200))
+        const result = yield* Effect.either(Effect.provide(Effect.void, onDisk(dir)))
+        expect(Either.isLeft(result) && result.left._tag).toBe("DatabaseOpenError")
+        expect(Either.isLeft(result) && result.left.message).toContain(join(dir, "database.db"))
+      })
+    )
+  )
+
+  it.live("a missing data directory fails with an error naming it", () =>
+    Effect.gen(function* () {
+      const result = yield* Effect.either(Effect.provide(Effect.void, onDisk("/nonexistent/tidemark-data")))
+      expect(Either.isLeft(result) && result.left._tag).toBe("DatabaseOpenError")
+      expect(Either.isLeft(result) && result.left.message).toContain("/nonexistent/tidemark-data")
+    })
+  )
+
+  it.live("a corrupt sync.db fails with an error naming sync.db", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        mkdirSync(dir, { recursive: true })
+        writeFileSync(join(dir, "sync.db"), Buffer.alloc(8192, 7))
+        const result = yield* Effect.either(Effect.provide(Effect.void, onDisk(dir)))
+        expect(Either.isLeft(result) && result.left._tag).toBe("DatabaseOpenError")
+        expect(Either.isLeft(result) && result.left.message).toContain("sync.db")
+      })
+    )
+  )
+
+  it.live("a shared change logged but not applied before a crash is applied on the next start", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const row = {
+          uuid: uuidN(77),
+          version: Hlc.toHlcString(Hlc.make(5, 0, deviceA)),
+          deleted: false,
+          owner: null,
+          fields: { name: "logged only", color: null }
+        }
+        // The crash: the log append committed, the apply to database.db never happened.
+        yield* Effect.flatMap(SharedLog, (log) => log.append([{ resource: "tag", row }])).pipe(
+          Effect.provide(onDisk(dir))
+        )
+        const recovered = yield* Effect.gen(function* () {
+          const store = yield* LibraryStore
+          const log = yield* SharedLog
+          expect(yield* log.unapplied(10)).toHaveLength(0)
+          return yield* store.get("tag", uuidN(77))
+        }).pipe(Effect.provide(onDisk(dir)))
+        expect(Option.map(recovered, (r) => r.fields.name)).toEqual(Option.some("logged only"))
+      })
+    )
+  )
+
+  it.live("watermarks and checkpoints survive a restart, and a watermark never moves back", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        yield* Effect.gen(function* () {
+          const marks = yield* WatermarkStore
+          const checkpoints = yield* CheckpointStore
+          yield* marks.advance(deviceB, "location", 10)
+          yield* marks.advance(deviceB, "entry", 3000)
+          yield* marks.advance(deviceB, "entry", 2000)
+          yield* checkpoints.save(deviceB, "entry", { cursor: 3000, recordsDone: 3, totalExpected: 30 })
+        }).pipe(Effect.provide(onDisk(dir)))
+        yield* Effect.gen(function* () {
+          const marks = yield* WatermarkStore
+          const checkpoints = yield* CheckpointStore
+          expect(yield* marks.get(deviceB, "location")).toBe(10)
+          expect(yield* marks.get(deviceB, "entry")).toBe(3000)
+          expect(yield* marks.get(deviceB, "tag")).toBe(0)
+          expect((yield* marks.list).map((m) => [m.resource, m.watermark])).toEqual([
+            ["entry", 3000],
+            ["location", 10]
+          ])
+          const cp = yield* checkpoints.get(deviceB, "entry")
+          expect(Option.map(cp, (c) => [c.cursor, c.recordsDone, c.totalExpected])).toEqual(
+            Option.some([3000, 3, 30])
+          )
+          yield* checkpoints.clear(deviceB, "entry")
+          expect(yield* checkpoints.list).toHaveLength(0)
+        }).pipe(Effect.provide(onDisk(dir)))
+      })
+    )
+  )
+})
