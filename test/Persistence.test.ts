@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Option } from "effect"
+import { Effect, Either, Layer, Option } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Hlc from "../src/domain/Hlc.js"
@@ -141,6 +141,30 @@ describe("the two SQLite stores", () => {
           yield* checkpoints.clear(deviceB, "entry")
           expect(yield* checkpoints.list).toHaveLength(0)
         }).pipe(Effect.provide(onDisk(dir)))
+      })
+    )
+  )
+})
+
+describe("two processes of one device on the same files", () => {
+  it.live("a write from a process whose clock is behind still wins over an earlier write of the other", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const behind = yield* Layer.build(onDisk(dir))
+        process.env.TIDEMARK_CLOCK_OFFSET_MS = "60000"
+        const ahead = yield* Layer.build(onDisk(dir)).pipe(
+          Effect.ensuring(Effect.sync(() => delete process.env.TIDEMARK_CLOCK_OFFSET_MS))
+        )
+        const uuid = uuidN(5)
+        yield* Effect.flatMap(LibraryStore, (s) =>
+          s.writeLocal("tag", [{ uuid, fields: { name: "first", color: null } }])
+        ).pipe(Effect.provide(ahead))
+        yield* Effect.flatMap(LibraryStore, (s) =>
+          s.writeLocal("tag", [{ uuid, fields: { name: "second", color: null } }])
+        ).pipe(Effect.provide(behind))
+        const row = yield* Effect.flatMap(LibraryStore, (s) => s.get("tag", uuid)).pipe(Effect.provide(ahead))
+        expect(Option.map(row, (r) => r.fields.name)).toEqual(Option.some("second"))
       })
     )
   )

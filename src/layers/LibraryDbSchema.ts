@@ -4,13 +4,9 @@
 // takes SQLite's write lock up front, so transactions commit in seq order even across processes.
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
-import { columnsOf, resourceTypes, type ResourceType } from "../domain/Resource.js"
+import { columnsOf, isIntegerColumn, resourceTypes, type ResourceType } from "../domain/Resource.js"
 import { layerLibraryDb, type Migrations, LibraryDb } from "./Sqlite.js"
 import type { DatabaseOpenError } from "../domain/Errors.js"
-
-// Columns holding numbers; everything else is text (or NULL). Affinity matters: a TEXT column would turn
-// numbers into strings on the way in.
-const integerColumns: ReadonlySet<string> = new Set(["size", "modified_at", "capacity"])
 
 export const tableDdl = (resource: ResourceType): string =>
   `CREATE TABLE IF NOT EXISTS ${resource} (
@@ -20,7 +16,7 @@ export const tableDdl = (resource: ResourceType): string =>
     deleted INTEGER NOT NULL,
     owner TEXT,
     ${columnsOf(resource)
-      .map((c) => `${c} ${integerColumns.has(c) ? "INTEGER" : "TEXT"}`)
+      .map((c) => `${c} ${isIntegerColumn(resource, c) ? "INTEGER" : "TEXT"}`)
       .join(",\n    ")}
   )`
 

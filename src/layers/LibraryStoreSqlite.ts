@@ -3,7 +3,7 @@
 // call is one transaction whose first statement takes the seq range (and with it the write lock).
 import type { SqlError } from "@effect/sql"
 import { Effect, Either, Layer, Option } from "effect"
-import { InvalidRowError, NotOwnerError } from "../domain/Errors.js"
+import { InvalidRowError, NotOwnerError, StoreError } from "../domain/Errors.js"
 import * as Hlc from "../domain/Hlc.js"
 import type { Uuid } from "../domain/Ids.js"
 import { columnsOf, decodeFields, deviceOwned, resourceTypes } from "../domain/Resource.js"
@@ -16,6 +16,8 @@ import { catchSqlError, LibraryDb, storeError as sqliteStoreError } from "./Sqli
 /** SQLite binds at most 32,766 parameters per statement; stay well below with chunks of whole rows. */
 const MAX_PARAMS = 32_000
 const MAX_ROWS_PER_STATEMENT = 1_000
+/** A local write retries after losing to a newer version another process of this device wrote. */
+const MAX_WRITE_ATTEMPTS = 5
 
 type DbRow = Record<string, string | number | null>
 
@@ -39,8 +41,7 @@ const makeTable = (resource: ResourceType): Table => {
     upsert: (n) =>
       `INSERT INTO ${resource} (${columns.join(", ")}) VALUES ${Array(n).fill(tuple).join(",")} ` +
       `ON CONFLICT(uuid) DO UPDATE SET ${updates.join(", ")} ` +
-      `WHERE excluded.version > ${resource}.version AND excluded.owner IS ${resource}.owner ` +
-      `RETURNING uuid`
+      `WHERE excluded.version > ${resource}.version AND excluded.owner IS ${resource}.owner`
   }
 }
 
@@ -73,11 +74,11 @@ export const make = Effect.gen(function* () {
       (rows) => rows[0]!.next - n
     )
 
-  /** Upsert rows (seq assigned from `firstSeq` on); returns the uuids that changed the table. */
+  /** Upsert rows (seq assigned from `firstSeq` on); returns how many changed the table. */
   const upsert = (resource: ResourceType, rows: ReadonlyArray<Row>, firstSeq: number) =>
     Effect.gen(function* () {
       const table = tables[resource]
-      const changed: Array<string> = []
+      let changed = 0
       for (let start = 0; start < rows.length; start += table.rowsPerStatement) {
         const chunk = rows.slice(start, start + table.rowsPerStatement)
         const params: Array<unknown> = []
@@ -85,8 +86,12 @@ export const make = Effect.gen(function* () {
           params.push(firstSeq + start + i, row.uuid, row.version, row.deleted ? 1 : 0, row.owner)
           for (let c = 5; c < table.columns.length; c++) params.push(row.fields[table.columns[c]!] ?? null)
         })
-        const returned = yield* sql.unsafe<{ uuid: string }>(table.upsert(chunk.length), params)
-        for (const r of returned) changed.push(r.uuid)
+        yield* sql.unsafe(table.upsert(chunk.length), params).raw
+        // changes() counts rows inserted or updated; an upsert whose WHERE refused the update is not one.
+        const [{ n }] = (yield* sql.unsafe<{ n: number }>("SELECT changes() AS n")) as unknown as [
+          { n: number }
+        ]
+        changed += n
       }
       return changed
     })
@@ -121,13 +126,14 @@ export const make = Effect.gen(function* () {
         Effect.gen(function* () {
           const firstSeq = yield* takeSeqs(rows.length)
           const changed = yield* upsert(resource, rows, firstSeq)
-          if (changed.length === rows.length) {
+          if (changed === rows.length) {
             return { written: rows.map((r, i): StoredRow => ({ ...r, seq: firstSeq + i })), lost: [] }
           }
-          const won = new Set(changed)
-          const lost = yield* Effect.forEach(
-            rows.filter((r) => !won.has(r.uuid)),
-            (r) => Effect.map(get(resource, r.uuid), (stored) => ({ row: r, stored }))
+          const stored = yield* Effect.forEach(rows, (row) =>
+            Effect.map(get(resource, row.uuid), (stored) => ({ row, stored }))
+          )
+          const lost = stored.filter(
+            ({ row, stored }) => Option.isNone(stored) || stored.value.version !== row.version
           )
           // Roll back: the batch is written whole or not at all.
           return yield* Effect.fail({ _tag: "Lost" as const, lost })
@@ -144,9 +150,16 @@ export const make = Effect.gen(function* () {
         if (Either.isLeft(decoded)) return yield* decoded.left
         fields.push(decoded.right)
       }
-      for (;;) {
+      for (let attempt = 1; ; attempt++) {
         const { written, lost } = yield* stampAndUpsert(resource, writes, fields)
         if (lost.length === 0) return written
+        if (attempt === MAX_WRITE_ATTEMPTS) {
+          return yield* new StoreError({
+            store: "database.db",
+            operation: "write",
+            reason: `${lost.length} row(s) kept losing to newer stored versions`
+          })
+        }
         for (const { row, stored } of lost) {
           if (Option.isNone(stored)) continue
           if (stored.value.owner !== row.owner) {
@@ -160,7 +173,15 @@ export const make = Effect.gen(function* () {
           // Another process of this device (a CLI beside the daemon) issued a higher version: move our
           // clock past it and stamp again, so the newest local write still wins.
           const parsed = Hlc.parse(stored.value.version)
-          if (Either.isRight(parsed)) yield* Effect.orDie(clock.receive(parsed.right))
+          if (Either.isRight(parsed)) {
+            yield* clock
+              .receive(parsed.right)
+              .pipe(
+                Effect.catchTag("ClockDriftError", (e) =>
+                  Effect.fail(new StoreError({ store: "database.db", operation: "write", reason: e.message }))
+                )
+              )
+          }
         }
       }
     })
@@ -170,9 +191,7 @@ export const make = Effect.gen(function* () {
       ? Effect.succeed(0)
       : inTransaction(
           "apply",
-          Effect.flatMap(takeSeqs(rows.length), (firstSeq) =>
-            Effect.map(upsert(resource, rows, firstSeq), (changed) => changed.length)
-          )
+          Effect.flatMap(takeSeqs(rows.length), (firstSeq) => upsert(resource, rows, firstSeq))
         )
 
   const readAfter = (resource: ResourceType, after: number, limit: number) =>

@@ -1,0 +1,21 @@
+// `npm run bench [section] [--rows N]`: benchmarks that print their figures next to a baseline measured in
+// the same run. Sections: store.
+import { Effect } from "effect"
+import * as StoreBench from "./bench/storeBench.js"
+
+const args = process.argv.slice(2)
+const flag = (name: string, fallback: number) => {
+  const i = args.indexOf(name)
+  return i >= 0 ? Number(args[i + 1]) : fallback
+}
+const sections = args.filter((a, i) => !a.startsWith("--") && !(args[i - 1] ?? "").startsWith("--"))
+const wanted = (s: string) => sections.length === 0 || sections.includes(s)
+
+const program = Effect.gen(function* () {
+  if (wanted("store")) yield* StoreBench.run(flag("--rows", 1_000_000))
+})
+
+Effect.runPromise(program).catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

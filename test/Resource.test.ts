@@ -1,0 +1,83 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Either, FastCheck as fc } from "effect"
+import {
+  decodeFields,
+  decodeRow,
+  resourceFields,
+  resourceTypes,
+  type ResourceType
+} from "../src/domain/Resource.js"
+import { Schema } from "effect"
+import { fieldSchemas } from "../src/domain/Resource.js"
+import { deviceA, uuidN } from "./support/fixtures.js"
+
+// Values that probe every field type's edges.
+const anyValue = fc.oneof(
+  fc.constant(null),
+  fc.constant(undefined),
+  fc.uuid().map((u) => u.toLowerCase()),
+  fc.uuid().map((u) => u.toUpperCase()),
+  fc.constantFrom("", "file", "dir", "x".repeat(4097), "x".repeat(4096), "name"),
+  fc.string(),
+  fc.integer(),
+  fc.double(),
+  fc.constantFrom(-1, 0, 1.5, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, NaN, Infinity),
+  fc.boolean(),
+  fc.constant({}),
+  fc.constant([])
+)
+
+const fieldsArb = (resource: ResourceType) =>
+  fc
+    .record({
+      present: fc.subarray(Object.keys(resourceFields[resource])),
+      values: fc.array(anyValue, { minLength: 8, maxLength: 8 }),
+      extra: fc.option(fc.constantFrom("unknown_column", "seq"), { nil: undefined })
+    })
+    .map(({ present, values, extra }) => {
+      const o: Record<string, unknown> = {}
+      present.forEach((k, i) => (o[k] = values[i]))
+      if (extra !== undefined) o[extra] = 1
+      return o
+    })
+
+describe("resource rows", () => {
+  it.prop(
+    "the fast field check accepts exactly what the field Schema accepts",
+    [fc.constantFrom(...resourceTypes).chain((r) => fc.tuple(fc.constant(r), fieldsArb(r)))],
+    ([[resource, fields]]) => {
+      const bySchema = Either.isRight(
+        Schema.decodeUnknownEither(fieldSchemas[resource] as Schema.Schema<unknown>, {
+          onExcessProperty: "error"
+        })(fields)
+      )
+      expect(Either.isRight(decodeFields(resource, "u", fields))).toBe(bySchema)
+    },
+    { fastCheck: { numRuns: 2000 } }
+  )
+
+  it("a device-owned row must name its owner and be versioned by it", () => {
+    const fields = { volume: null, path: "/x", name: "x" }
+    const version = `000000000001.0000.${deviceA}`
+    expect(
+      Either.isRight(
+        decodeRow("location", { uuid: uuidN(1), version, deleted: false, owner: deviceA, fields })
+      )
+    ).toBe(true)
+    const noOwner = decodeRow("location", { uuid: uuidN(1), version, deleted: false, owner: null, fields })
+    expect(Either.isLeft(noOwner) && noOwner.left.reason).toContain("needs an owner")
+    const otherClock = decodeRow("location", {
+      uuid: uuidN(1),
+      version: "000000000001.0000.bbbbbbbb-0000-4000-8000-000000000002",
+      deleted: false,
+      owner: deviceA,
+      fields
+    })
+    expect(Either.isLeft(otherClock) && otherClock.left._tag).toBe("InvalidRowError")
+  })
+
+  it("a malformed row says which field is wrong", () => {
+    const result = decodeFields("entry", "u1", { location: "nope" })
+    expect(Either.isLeft(result) && result.left.message).toMatch(/location|kind|name/)
+  })
+})
