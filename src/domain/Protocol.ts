@@ -1,0 +1,131 @@
+// The peer protocol, version 1. After the handshake (domain/Auth.ts) a device sends requests and the peer
+// answers each one; there is no server-side stream state: a pull names its cursor every time, so a stream
+// resumes after any disconnect by simply asking again from the saved watermark. "Live" sync is the same
+// pull with `waitMillis`: the server holds the request until it has rows after the cursor or the wait ends.
+import { Schema } from "effect"
+import { DeviceId, LibraryId } from "./Ids.js"
+import { ResourceType, Row } from "./Resource.js"
+
+export const PROTOCOL_VERSION = 1
+
+/** Hard limits every device enforces on what it receives. */
+export const MAX_PAGE_ROWS = 10_000
+export const MAX_FRAME_BYTES = 32 * 1024 * 1024
+export const MAX_WAIT_MILLIS = 60_000
+
+const Cursor = Schema.Int.pipe(Schema.nonNegative())
+const Limit = Schema.Int.pipe(Schema.between(1, MAX_PAGE_ROWS))
+const WaitMillis = Schema.Int.pipe(Schema.between(0, MAX_WAIT_MILLIS))
+
+/** The peer refused a request (bad arguments, not authenticated, internal failure); says why. */
+export class RequestRefused extends Schema.TaggedError<RequestRefused>()("RequestRefused", {
+  reason: Schema.String
+}) {
+  get message() {
+    return `the peer refused the request: ${this.reason}`
+  }
+}
+
+// ---- handshake -------------------------------------------------------------------------------------------
+
+/** Client → server: who I am and a fresh nonce. */
+export const Hello = Schema.Struct({
+  protocolVersion: Schema.Int,
+  libraryId: LibraryId,
+  deviceId: DeviceId,
+  nonce: Schema.String
+})
+export type Hello = typeof Hello.Type
+
+/** Server → client: who I am, my nonce, and my proof of the library secret over both nonces. */
+export const HelloReply = Schema.Struct({
+  protocolVersion: Schema.Int,
+  deviceId: DeviceId,
+  nonce: Schema.String,
+  proof: Schema.String
+})
+export type HelloReply = typeof HelloReply.Type
+
+/** Client → server: the client's proof of the secret over both nonces. */
+export const Authenticate = Schema.Struct({ proof: Schema.String })
+export type Authenticate = typeof Authenticate.Type
+
+// ---- requests after the handshake ------------------------------------------------------------------------
+
+export const ResourceSeq = Schema.Struct({ resource: ResourceType, seq: Cursor })
+export type ResourceSeq = typeof ResourceSeq.Type
+
+export const LogBounds = Schema.Struct({ first: Cursor, last: Cursor })
+
+/** What the server holds: the last seq of each of its tables and the range of its shared log. */
+export const PeerState = Schema.Struct({
+  deviceId: DeviceId,
+  tables: Schema.Array(ResourceSeq),
+  log: LogBounds,
+  wallMillis: Schema.Number
+})
+export type PeerState = typeof PeerState.Type
+
+/**
+ * The watermark exchange: "this is what I hold of you, per resource" → "this is what I have". The client
+ * starts exactly the streams whose watermark is behind the server's last seq.
+ */
+export class Exchange extends Schema.TaggedRequest<Exchange>()("Exchange", {
+  failure: RequestRefused,
+  success: PeerState,
+  payload: { holds: Schema.Array(ResourceSeq) }
+}) {}
+
+/** A page of a table, rows ordered by the server's seq. */
+export const Page = Schema.Struct({
+  resource: ResourceType,
+  rows: Schema.Array(Row),
+  /** The server's seq of the last row in the page (the cursor to ask from next); `after` when empty. */
+  last: Cursor,
+  /** Rows after `last` at the time of the answer. */
+  remaining: Cursor,
+  caughtUp: Schema.Boolean
+})
+export type Page = typeof Page.Type
+
+/** Rows of one table with seq > after. With `waitMillis`, wait for rows when there are none yet. */
+export class Pull extends Schema.TaggedRequest<Pull>()("Pull", {
+  failure: RequestRefused,
+  success: Page,
+  payload: { resource: ResourceType, after: Cursor, limit: Limit, waitMillis: WaitMillis }
+}) {}
+
+/** A page of the shared log for one shared resource kind. */
+export const LogPage = Schema.Struct({
+  resource: ResourceType,
+  rows: Schema.Array(Row),
+  last: Cursor,
+  remaining: Cursor,
+  caughtUp: Schema.Boolean,
+  /** Entries after the cursor were pruned: the client must transfer state instead. Nothing else is set. */
+  pruned: Schema.Boolean
+})
+export type LogPage = typeof LogPage.Type
+
+export class PullLog extends Schema.TaggedRequest<PullLog>()("PullLog", {
+  failure: RequestRefused,
+  success: LogPage,
+  payload: { resource: ResourceType, after: Cursor, limit: Limit, waitMillis: WaitMillis }
+}) {}
+
+/** "I hold your shared log up to `seq`": lets the server prune. */
+export class Ack extends Schema.TaggedRequest<Ack>()("Ack", {
+  failure: RequestRefused,
+  success: Schema.Void,
+  payload: { seq: Cursor }
+}) {}
+
+/** Liveness and clock: answers with the server's wall clock. */
+export class Ping extends Schema.TaggedRequest<Ping>()("Ping", {
+  failure: RequestRefused,
+  success: Schema.Struct({ wallMillis: Schema.Number }),
+  payload: {}
+}) {}
+
+export const PeerRequest = Schema.Union(Exchange, Pull, PullLog, Ack, Ping)
+export type PeerRequest = typeof PeerRequest.Type
