@@ -122,7 +122,12 @@ describe("the two SQLite stores", () => {
           yield* marks.advance(deviceB, "location", 10)
           yield* marks.advance(deviceB, "entry", 3000)
           yield* marks.advance(deviceB, "entry", 2000)
-          yield* checkpoints.save(deviceB, "entry", { cursor: 3000, recordsDone: 3, totalExpected: 30 })
+          yield* checkpoints.save(deviceB, "entry", {
+            cursor: 3000,
+            recordsDone: 3,
+            totalExpected: 30,
+            logStart: 0
+          })
         }).pipe(Effect.provide(onDisk(dir)))
         yield* Effect.gen(function* () {
           const marks = yield* WatermarkStore

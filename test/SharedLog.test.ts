@@ -42,7 +42,30 @@ for (const [name, layer] of Object.entries(layers)) {
         expect(seqs).toEqual([...seqs].sort((a, b) => a - b))
         const after = yield* log.readAfter(seqs[1]!, 10)
         expect(after.map((e) => e.row)).toEqual([row(3), row(4), row(5)])
-        expect(yield* log.bounds).toEqual({ first: seqs[0], last: seqs[4], count: 5 })
+        expect(yield* log.bounds).toEqual({ first: seqs[0], last: seqs[4], count: 5, prunedThrough: 0 })
+      }).pipe(Effect.provide(layer))
+    )
+
+    it.effect("a page of one kind may move its cursor past other kinds' entries, never past its own", () =>
+      Effect.gen(function* () {
+        const log = yield* SharedLog
+        const collection = (n: number): Row => ({ ...row(n), fields: { name: `c ${n}` } })
+        const [t1] = yield* log.append([{ resource: "tag", row: row(1) }])
+        const [, c2] = yield* log.append([
+          { resource: "collection", row: collection(2) },
+          { resource: "collection", row: collection(3) }
+        ])
+        const [t4] = yield* log.append([{ resource: "tag", row: row(4) }])
+        const first = yield* log.readResource("tag", 0, 1)
+        expect(first.entries.map((e) => e.seq)).toEqual([t1])
+        expect(first.through).toBe(t1)
+        const rest = yield* log.readResource("tag", first.through, 10)
+        expect(rest.entries.map((e) => e.seq)).toEqual([t4])
+        expect(rest.through).toBe(t4)
+        const collections = yield* log.readResource("collection", 0, 10)
+        expect(collections.entries).toHaveLength(2)
+        expect(collections.through).toBe(t4)
+        expect(c2).toBeLessThan(t4!)
       }).pipe(Effect.provide(layer))
     )
 
@@ -65,10 +88,11 @@ for (const [name, layer] of Object.entries(layers)) {
         yield* log.ack(deviceC, seqs[3]!)
         expect(yield* log.prune([deviceB, deviceC])).toBe(4)
         expect((yield* log.bounds).first).toBe(seqs[4])
+        expect((yield* log.bounds).prunedThrough).toBe(seqs[3])
         yield* log.ack(deviceC, seqs[9]!)
         yield* log.ack(deviceB, seqs[9]!)
         expect(yield* log.prune([deviceB, deviceC])).toBe(6)
-        expect(yield* log.bounds).toEqual({ first: 0, last: seqs[9], count: 0 })
+        expect(yield* log.bounds).toEqual({ first: 0, last: seqs[9], count: 0, prunedThrough: seqs[9] })
         const [next] = yield* appendApplied(11, 11)
         expect(next).toBeGreaterThan(seqs[9]!)
       }).pipe(Effect.provide(layer))

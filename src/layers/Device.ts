@@ -3,6 +3,7 @@
 import { Layer } from "effect"
 import { join } from "node:path"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
+import * as ChangeFeed from "../services/ChangeFeed.js"
 import * as Library from "../services/Library.js"
 import { LocalDevice } from "../services/LocalDevice.js"
 import * as CheckpointStoreMemory from "./CheckpointStoreMemory.js"
@@ -42,7 +43,7 @@ export const layerSqlite = (
     CheckpointStoreSqlite.layer,
     SharedLogSqlite.layer
   ).pipe(Layer.provide(Layer.merge(syncDb, device)))
-  const stores = Layer.mergeAll(libraryStore, syncStores, clock, device)
+  const stores = Layer.mergeAll(libraryStore, syncStores, clock, device, ChangeFeed.layer)
   return Library.layer.pipe(Layer.provideMerge(stores))
 }
 
@@ -59,7 +60,8 @@ export const layerMemory = (identity: DeviceIdentity, options?: { readonly start
     CheckpointStoreMemory.layer,
     SharedLogMemory.layer,
     clock,
-    device
+    device,
+    ChangeFeed.layer
   )
   return Library.layer.pipe(Layer.provideMerge(stores))
 }

@@ -212,7 +212,21 @@ export const make = Effect.gen(function* () {
       Effect.mapError(storeError("lastSeq"))
     )
 
-  return LibraryStore.of({ writeLocal, apply, readAfter, countAfter, lastSeq, get })
+  const versionsOf = (resource: ResourceType, uuids: ReadonlyArray<Uuid>) =>
+    Effect.gen(function* () {
+      const versions = new Map<string, string>()
+      for (let start = 0; start < uuids.length; start += MAX_ROWS_PER_STATEMENT) {
+        const chunk = uuids.slice(start, start + MAX_ROWS_PER_STATEMENT)
+        const rows = yield* sql.unsafe<{ uuid: string; version: string }>(
+          `SELECT uuid, version FROM ${resource} WHERE uuid IN (${chunk.map(() => "?").join(",")})`,
+          chunk
+        )
+        for (const r of rows) versions.set(r.uuid, r.version)
+      }
+      return versions as ReadonlyMap<string, string>
+    }).pipe(catchSqlError("database.db", "read versions"))
+
+  return LibraryStore.of({ writeLocal, apply, readAfter, countAfter, lastSeq, get, versionsOf })
 })
 
 export const layer: Layer.Layer<LibraryStore, never, LibraryDb | HlcClock | LocalDevice> = Layer.effect(

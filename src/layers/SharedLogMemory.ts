@@ -7,6 +7,7 @@ import { type LogEntry, SharedLog } from "../services/SharedLog.js"
 export const make = Effect.sync(() => {
   let entries: Array<LogEntry & { applied: boolean }> = []
   let lastSeq = 0
+  let prunedThrough = 0
   const acked = new Map<DeviceId, number>()
   const strip = ({ applied: _, ...e }: LogEntry & { applied: boolean }): LogEntry => e
   return SharedLog.of({
@@ -37,19 +38,34 @@ export const make = Effect.sync(() => {
           .slice(0, limit)
           .map(strip)
       ),
-    bounds: Effect.sync(() => ({ first: entries[0]?.seq ?? 0, last: lastSeq, count: entries.length })),
+    readResource: (resource, after, limit) =>
+      Effect.sync(() => {
+        const page = entries
+          .filter((e) => e.resource === resource && e.seq > after)
+          .slice(0, limit)
+          .map(strip)
+        return { entries: page, through: page.length < limit ? Math.max(after, lastSeq) : page.at(-1)!.seq }
+      }),
+    bounds: Effect.sync(() => ({
+      first: entries[0]?.seq ?? 0,
+      last: lastSeq,
+      count: entries.length,
+      prunedThrough
+    })),
     ack: (peer, seq) => Effect.sync(() => void acked.set(peer, Math.max(seq, acked.get(peer) ?? 0))),
     acks: Effect.sync(() => new Map(acked)),
     prune: (members, retainAtMost) =>
       Effect.sync(() => {
-        const before = entries.length
+        const before = entries
         const lowest = members.length === 0 ? 0 : Math.min(...members.map((m) => acked.get(m) ?? 0))
         entries = entries.filter((e) => !(e.applied && e.seq <= lowest))
         if (retainAtMost !== undefined && entries.length > retainAtMost) {
           const cut = entries[entries.length - retainAtMost - 1]!.seq
           entries = entries.filter((e) => !(e.applied && e.seq <= cut))
         }
-        return before - entries.length
+        const kept = new Set(entries)
+        for (const e of before) if (!kept.has(e)) prunedThrough = Math.max(prunedThrough, e.seq)
+        return before.length - entries.length
       })
   })
 })

@@ -78,6 +78,23 @@ export const make = Effect.gen(function* () {
         Effect.mapError(storeError("sync.db", "read shared log"))
       )
 
+  const readResource = (resource: ResourceType, after: number, limit: number) =>
+    Effect.gen(function* () {
+      // Bound the read by the log's end taken first: entries commit in seq order, so every entry of this
+      // kind up to that bound is visible, and the cursor may safely jump to it when the page is not full.
+      const [end] = yield* sql.unsafe<{ seq: number }>(
+        "SELECT seq FROM sqlite_sequence WHERE name = 'shared_changes'"
+      )
+      const bound = end?.seq ?? 0
+      const rows = yield* sql.unsafe<DbEntry>(
+        `SELECT seq, resource_type, data FROM shared_changes
+         WHERE resource_type = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
+        [resource, after, bound, limit]
+      )
+      const entries = rows.map(toEntry)
+      return { entries, through: entries.length < limit ? Math.max(after, bound) : entries.at(-1)!.seq }
+    }).pipe(catchSqlError("sync.db", "read shared log"))
+
   const bounds = Effect.gen(function* () {
     const [row] = yield* sql.unsafe<{ first: number | null; count: number }>(
       "SELECT min(seq) AS first, count(*) AS count FROM shared_changes"
@@ -86,7 +103,15 @@ export const make = Effect.gen(function* () {
     const [last] = yield* sql.unsafe<{ seq: number }>(
       "SELECT seq FROM sqlite_sequence WHERE name = 'shared_changes'"
     )
-    return { first: row?.first ?? 0, last: last?.seq ?? 0, count: row?.count ?? 0 } satisfies LogBounds
+    const [pruned] = yield* sql.unsafe<{ through: number }>(
+      "SELECT pruned_through AS through FROM shared_log_state WHERE id = 1"
+    )
+    return {
+      first: row?.first ?? 0,
+      last: last?.seq ?? 0,
+      count: row?.count ?? 0,
+      prunedThrough: pruned?.through ?? 0
+    } satisfies LogBounds
   }).pipe(Effect.mapError(storeError("sync.db", "read shared log bounds")))
 
   const ack = (peer: DeviceId, seq: number) =>
@@ -107,25 +132,37 @@ export const make = Effect.gen(function* () {
     )
 
   const prune = (members: ReadonlyArray<DeviceId>, retainAtMost?: number) =>
-    Effect.gen(function* () {
-      const acked = yield* acks
-      const lowest = members.length === 0 ? 0 : Math.min(...members.map((m) => acked.get(m) ?? 0))
-      const byAck = yield* sql.unsafe<{ n: number }>(
-        "DELETE FROM shared_changes WHERE seq <= ? AND applied = 1 RETURNING 1 AS n",
-        [lowest]
+    sql
+      .withTransaction(
+        Effect.gen(function* () {
+          const acked = yield* acks
+          const lowest = members.length === 0 ? 0 : Math.min(...members.map((m) => acked.get(m) ?? 0))
+          const byAck = yield* sql.unsafe<{ seq: number }>(
+            "DELETE FROM shared_changes WHERE seq <= ? AND applied = 1 RETURNING seq",
+            [lowest]
+          )
+          let byRetention: ReadonlyArray<{ seq: number }> = []
+          if (retainAtMost !== undefined) {
+            byRetention = yield* sql.unsafe<{ seq: number }>(
+              `DELETE FROM shared_changes WHERE applied = 1 AND seq <= (
+             SELECT seq FROM shared_changes ORDER BY seq DESC LIMIT 1 OFFSET ?) RETURNING seq`,
+              [retainAtMost]
+            )
+          }
+          const removed = [...byAck, ...byRetention]
+          if (removed.length > 0) {
+            yield* sql.unsafe(
+              `INSERT INTO shared_log_state (id, pruned_through) VALUES (1, ?)
+           ON CONFLICT (id) DO UPDATE SET pruned_through = max(pruned_through, excluded.pruned_through)`,
+              [Math.max(...removed.map((r) => r.seq))]
+            )
+          }
+          return removed.length
+        })
       )
-      let byRetention: ReadonlyArray<unknown> = []
-      if (retainAtMost !== undefined) {
-        byRetention = yield* sql.unsafe(
-          `DELETE FROM shared_changes WHERE applied = 1 AND seq <= (
-             SELECT seq FROM shared_changes ORDER BY seq DESC LIMIT 1 OFFSET ?) RETURNING 1 AS n`,
-          [retainAtMost]
-        )
-      }
-      return byAck.length + byRetention.length
-    }).pipe(catchSqlError("sync.db", "prune shared log"))
+      .pipe(catchSqlError("sync.db", "prune shared log"))
 
-  return SharedLog.of({ append, markApplied, unapplied, readAfter, bounds, ack, acks, prune })
+  return SharedLog.of({ append, markApplied, unapplied, readAfter, readResource, bounds, ack, acks, prune })
 })
 
 export const layer: Layer.Layer<SharedLog, never, SyncDb> = Layer.effect(SharedLog, make)

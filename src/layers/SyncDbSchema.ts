@@ -21,6 +21,7 @@ export const syncMigrations: Migrations = {
       cursor INTEGER NOT NULL,
       records_done INTEGER NOT NULL,
       total_expected INTEGER NOT NULL,
+      log_start INTEGER NOT NULL DEFAULT 0,
       updated_at INTEGER NOT NULL,
       PRIMARY KEY (peer_device_uuid, resource_type)
     )`)
@@ -34,6 +35,10 @@ export const syncMigrations: Migrations = {
       applied INTEGER NOT NULL DEFAULT 0
     )`)
     yield* sql.unsafe("CREATE INDEX shared_changes_unapplied ON shared_changes (seq) WHERE applied = 0")
+    yield* sql.unsafe("CREATE INDEX shared_changes_by_resource ON shared_changes (resource_type, seq)")
+    yield* sql.unsafe(
+      "CREATE TABLE shared_log_state (id INTEGER PRIMARY KEY CHECK (id = 1), pruned_through INTEGER NOT NULL)"
+    )
     yield* sql.unsafe(`CREATE TABLE peer_acks (
       peer_device_uuid TEXT PRIMARY KEY,
       seq INTEGER NOT NULL,

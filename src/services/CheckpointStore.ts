@@ -12,10 +12,12 @@ export interface Checkpoint {
   readonly cursor: number
   readonly recordsDone: number
   readonly totalExpected: number
+  /** For a state transfer of a shared kind: the peer's shared-log seq to continue from once it is done. */
+  readonly logStart: number
   readonly updatedAt: number
 }
 
-export type CheckpointProgress = Pick<Checkpoint, "cursor" | "recordsDone" | "totalExpected">
+export type CheckpointProgress = Pick<Checkpoint, "cursor" | "recordsDone" | "totalExpected" | "logStart">
 
 export class CheckpointStore extends Context.Tag("tidemark/CheckpointStore")<
   CheckpointStore,

@@ -1,13 +1,15 @@
-// The write side applications use. Device-owned rows go straight to database.db; shared rows follow the
-// write-ahead order of DESIGN.md section 3: append to the shared log and commit, apply to database.db, mark
-// applied. On start, log entries not marked applied are applied again (idempotent), so a shared change is
-// either in both files or recoverable from the log, never in database.db alone.
+// The write side: local writes from applications and rows pulled from peers. Device-owned rows go straight
+// to database.db; shared rows follow the write-ahead order of DESIGN.md section 3: append to the shared log
+// and commit, apply to database.db, mark applied. On start, log entries not marked applied are applied again
+// (idempotent), so a shared change is either in both files or recoverable from the log, never in database.db
+// alone. Every commit that changed rows wakes the peers waiting for them (ChangeFeed).
 import { Context, Effect, Either, Layer, Option } from "effect"
 import type { InvalidRowError, NotOwnerError, StoreError } from "../domain/Errors.js"
 import { RowNotFoundError } from "../domain/Errors.js"
 import * as Hlc from "../domain/Hlc.js"
 import type { Uuid } from "../domain/Ids.js"
 import { decodeFields, isShared, type ResourceType, type Row } from "../domain/Resource.js"
+import { ChangeFeed } from "./ChangeFeed.js"
 import { HlcClock } from "./HlcClock.js"
 import { LibraryStore, type LocalWrite } from "./LibraryStore.js"
 import { SharedLog } from "./SharedLog.js"
@@ -24,6 +26,14 @@ export class Library extends Context.Tag("tidemark/Library")<
     ) => Effect.Effect<ReadonlyArray<Row>, WriteError>
     /** Delete a row (a tombstone with its own version, so no older write can bring it back). */
     readonly remove: (resource: ResourceType, uuid: Uuid) => Effect.Effect<Row, WriteError | RowNotFoundError>
+    /**
+     * Apply rows that came from a peer (already decoded and clock-checked), last writer wins. Shared rows
+     * that win are logged first, so this device serves them onward. Returns rows changed.
+     */
+    readonly applyRemote: (
+      resource: ResourceType,
+      rows: ReadonlyArray<Row>
+    ) => Effect.Effect<number, StoreError>
     /** Apply shared-log entries not yet in database.db; run on start. Returns how many were applied. */
     readonly recover: Effect.Effect<number, StoreError>
   }
@@ -31,10 +41,33 @@ export class Library extends Context.Tag("tidemark/Library")<
 
 const RECOVERY_PAGE = 1_000
 
+/** The newest version of each uuid in `rows` that is newer than what is stored. */
+const winners = (rows: ReadonlyArray<Row>, stored: ReadonlyMap<string, string>): ReadonlyArray<Row> => {
+  const best = new Map<string, Row>()
+  for (const row of rows) {
+    const held = best.get(row.uuid)?.version ?? stored.get(row.uuid)
+    if (held === undefined || row.version > held) best.set(row.uuid, row)
+  }
+  return [...best.values()]
+}
+
 export const make = Effect.gen(function* () {
   const store = yield* LibraryStore
   const log = yield* SharedLog
   const clock = yield* HlcClock
+  const feed = yield* ChangeFeed
+
+  const notifyIf = (changed: number) => (changed > 0 ? feed.publish : Effect.void)
+
+  /** Log, apply, mark applied: the write-ahead order for shared rows. */
+  const logAndApply = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+    Effect.gen(function* () {
+      if (rows.length === 0) return 0
+      const seqs = yield* log.append(rows.map((row) => ({ resource, row })))
+      const changed = yield* store.apply(resource, rows)
+      yield* log.markApplied(seqs)
+      return changed
+    })
 
   const writeShared = (resource: ResourceType, writes: ReadonlyArray<LocalWrite>) =>
     Effect.gen(function* () {
@@ -52,18 +85,19 @@ export const make = Effect.gen(function* () {
         owner: null,
         fields: fields[i]!
       }))
-      const seqs = yield* log.append(rows.map((row) => ({ resource, row })))
-      yield* store.apply(resource, rows)
-      yield* log.markApplied(seqs)
+      yield* logAndApply(resource, rows)
       return rows
     })
 
   const write = (resource: ResourceType, writes: ReadonlyArray<LocalWrite>) =>
     writes.length === 0
       ? Effect.succeed([])
-      : isShared(resource)
-        ? writeShared(resource, writes)
-        : store.writeLocal(resource, writes)
+      : Effect.tap(
+          isShared(resource)
+            ? writeShared(resource, writes)
+            : (store.writeLocal(resource, writes) as Effect.Effect<ReadonlyArray<Row>, WriteError>),
+          () => feed.publish
+        )
 
   const remove = (resource: ResourceType, uuid: Uuid) =>
     Effect.gen(function* () {
@@ -72,6 +106,17 @@ export const make = Effect.gen(function* () {
       const [row] = yield* write(resource, [{ uuid, fields: current.value.fields, deleted: true }])
       return row!
     })
+
+  const applyRemote = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+    Effect.gen(function* () {
+      if (rows.length === 0) return 0
+      if (!isShared(resource)) return yield* store.apply(resource, rows)
+      const stored = yield* store.versionsOf(
+        resource,
+        rows.map((r) => r.uuid)
+      )
+      return yield* logAndApply(resource, winners(rows, stored))
+    }).pipe(Effect.tap(notifyIf))
 
   const recover = Effect.gen(function* () {
     let total = 0
@@ -82,19 +127,20 @@ export const make = Effect.gen(function* () {
       yield* log.markApplied(entries.map((e) => e.seq))
       total += entries.length
     }
-  })
+  }).pipe(Effect.tap(notifyIf))
 
-  return Library.of({ write, remove, recover })
+  return Library.of({ write, remove, applyRemote, recover })
 })
 
 /** The Library, after re-applying whatever the shared log holds that database.db may have missed. */
-export const layer: Layer.Layer<Library, StoreError, LibraryStore | SharedLog | HlcClock> = Layer.effect(
-  Library,
-  Effect.tap(make, (library) =>
-    Effect.flatMap(library.recover, (n) =>
-      n > 0
-        ? Effect.logInfo(`Recovered ${n} shared change(s) that were logged but not yet applied`)
-        : Effect.void
+export const layer: Layer.Layer<Library, StoreError, LibraryStore | SharedLog | HlcClock | ChangeFeed> =
+  Layer.effect(
+    Library,
+    Effect.tap(make, (library) =>
+      Effect.flatMap(library.recover, (n) =>
+        n > 0
+          ? Effect.logInfo(`Recovered ${n} shared change(s) that were logged but not yet applied`)
+          : Effect.void
+      )
     )
   )
-)

@@ -38,6 +38,11 @@ export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
     /** The highest seq of a kind, 0 when it has no rows. */
     readonly lastSeq: (resource: ResourceType) => Effect.Effect<number, StoreError>
     readonly get: (resource: ResourceType, uuid: Uuid) => Effect.Effect<Option.Option<StoredRow>, StoreError>
+    /** The stored version of each of these uuids that exists. */
+    readonly versionsOf: (
+      resource: ResourceType,
+      uuids: ReadonlyArray<Uuid>
+    ) => Effect.Effect<ReadonlyMap<string, string>, StoreError>
   }
 >() {}
 

@@ -20,6 +20,15 @@ export interface LogBounds {
   /** Highest seq ever appended; 0 when nothing was. */
   readonly last: number
   readonly count: number
+  /** Highest seq ever pruned: a reader whose cursor is below it has missed entries. */
+  readonly prunedThrough: number
+}
+
+/** Entries of one resource kind after a cursor, and the cursor to continue from. */
+export interface ResourcePage {
+  readonly entries: ReadonlyArray<LogEntry>
+  /** Every entry of this kind with seq <= through was returned (or was before the cursor). */
+  readonly through: number
 }
 
 export class SharedLog extends Context.Tag("tidemark/SharedLog")<
@@ -34,6 +43,12 @@ export class SharedLog extends Context.Tag("tidemark/SharedLog")<
     /** Entries appended but not yet marked applied (to re-apply on start), in seq order. */
     readonly unapplied: (limit: number) => Effect.Effect<ReadonlyArray<LogEntry>, StoreError>
     readonly readAfter: (after: number, limit: number) => Effect.Effect<ReadonlyArray<LogEntry>, StoreError>
+    /** Up to `limit` entries of one kind after `after`; `through` may pass entries of other kinds. */
+    readonly readResource: (
+      resource: ResourceType,
+      after: number,
+      limit: number
+    ) => Effect.Effect<ResourcePage, StoreError>
     readonly bounds: Effect.Effect<LogBounds, StoreError>
     /** A peer holds everything up to `seq`. Acks only move forward. */
     readonly ack: (peer: DeviceId, seq: number) => Effect.Effect<void, StoreError>
