@@ -12,6 +12,8 @@ export const PROTOCOL_VERSION = 1
 export const MAX_PAGE_ROWS = 10_000
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024
 export const MAX_WAIT_MILLIS = 60_000
+/** `remaining` in a page is exact up to this many rows, so answering a page stays O(page). */
+export const REMAINING_COUNT_CAP = 100_000
 
 const Cursor = Schema.Int.pipe(Schema.nonNegative())
 const Limit = Schema.Int.pipe(Schema.between(1, MAX_PAGE_ROWS))
@@ -57,10 +59,17 @@ export type ResourceSeq = typeof ResourceSeq.Type
 
 export const LogBounds = Schema.Struct({ first: Cursor, last: Cursor })
 
-/** What the server holds: the last seq of each of its tables and the range of its shared log. */
+export const ResourceCount = Schema.Struct({ resource: ResourceType, count: Cursor })
+export type ResourceCount = typeof ResourceCount.Type
+
+/**
+ * What the server holds: the last seq of each of its tables, how many rows of each lie after what the
+ * client said it holds, and the range of its shared log.
+ */
 export const PeerState = Schema.Struct({
   deviceId: DeviceId,
   tables: Schema.Array(ResourceSeq),
+  pending: Schema.Array(ResourceCount),
   log: LogBounds,
   wallMillis: Schema.Number
 })
@@ -82,7 +91,7 @@ export const Page = Schema.Struct({
   rows: Schema.Array(Row),
   /** The server's seq of the last row in the page (the cursor to ask from next); `after` when empty. */
   last: Cursor,
-  /** Rows after `last` at the time of the answer. */
+  /** Rows after `last` at the time of the answer (counted up to REMAINING_COUNT_CAP). */
   remaining: Cursor,
   caughtUp: Schema.Boolean
 })

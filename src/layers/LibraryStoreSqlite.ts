@@ -200,11 +200,18 @@ export const make = Effect.gen(function* () {
       Effect.mapError(storeError("read"))
     )
 
-  const countAfter = (resource: ResourceType, after: number) =>
-    sql.unsafe<{ n: number }>(`SELECT count(*) AS n FROM ${resource} WHERE seq > ?`, [after]).pipe(
-      Effect.map((rows) => rows[0]!.n),
-      Effect.mapError(storeError("count"))
-    )
+  const countAfter = (resource: ResourceType, after: number, cap?: number) =>
+    sql
+      .unsafe<{ n: number }>(
+        cap === undefined
+          ? `SELECT count(*) AS n FROM ${resource} WHERE seq > ?`
+          : `SELECT count(*) AS n FROM (SELECT 1 FROM ${resource} WHERE seq > ? LIMIT ?)`,
+        cap === undefined ? [after] : [after, cap]
+      )
+      .pipe(
+        Effect.map((rows) => rows[0]!.n),
+        Effect.mapError(storeError("count"))
+      )
 
   const lastSeq = (resource: ResourceType) =>
     sql.unsafe<{ s: number | null }>(`SELECT max(seq) AS s FROM ${resource}`).pipe(

@@ -46,6 +46,8 @@ export const make = Effect.sync(() => {
           .map(strip)
         return { entries: page, through: page.length < limit ? Math.max(after, lastSeq) : page.at(-1)!.seq }
       }),
+    countAfter: (resource, after) =>
+      Effect.sync(() => entries.filter((e) => e.resource === resource && e.seq > after).length),
     bounds: Effect.sync(() => ({
       first: entries[0]?.seq ?? 0,
       last: lastSeq,

@@ -95,6 +95,17 @@ export const make = Effect.gen(function* () {
       return { entries, through: entries.length < limit ? Math.max(after, bound) : entries.at(-1)!.seq }
     }).pipe(catchSqlError("sync.db", "read shared log"))
 
+  const countAfter = (resource: ResourceType, after: number) =>
+    sql
+      .unsafe<{ n: number }>("SELECT count(*) AS n FROM shared_changes WHERE resource_type = ? AND seq > ?", [
+        resource,
+        after
+      ])
+      .pipe(
+        Effect.map((rows) => rows[0]!.n),
+        Effect.mapError(storeError("sync.db", "count shared log"))
+      )
+
   const bounds = Effect.gen(function* () {
     const [row] = yield* sql.unsafe<{ first: number | null; count: number }>(
       "SELECT min(seq) AS first, count(*) AS count FROM shared_changes"
@@ -162,7 +173,18 @@ export const make = Effect.gen(function* () {
       )
       .pipe(catchSqlError("sync.db", "prune shared log"))
 
-  return SharedLog.of({ append, markApplied, unapplied, readAfter, readResource, bounds, ack, acks, prune })
+  return SharedLog.of({
+    append,
+    markApplied,
+    unapplied,
+    readAfter,
+    readResource,
+    bounds,
+    countAfter,
+    ack,
+    acks,
+    prune
+  })
 })
 
 export const layer: Layer.Layer<SharedLog, never, SyncDb> = Layer.effect(SharedLog, make)

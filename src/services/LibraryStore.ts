@@ -33,8 +33,12 @@ export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
       after: number,
       limit: number
     ) => Effect.Effect<ReadonlyArray<StoredRow>, StoreError>
-    /** How many rows have `seq > after` (for progress). */
-    readonly countAfter: (resource: ResourceType, after: number) => Effect.Effect<number, StoreError>
+    /** How many rows have `seq > after` (for progress); counting stops at `cap` when given. */
+    readonly countAfter: (
+      resource: ResourceType,
+      after: number,
+      cap?: number
+    ) => Effect.Effect<number, StoreError>
     /** The highest seq of a kind, 0 when it has no rows. */
     readonly lastSeq: (resource: ResourceType) => Effect.Effect<number, StoreError>
     readonly get: (resource: ResourceType, uuid: Uuid) => Effect.Effect<Option.Option<StoredRow>, StoreError>

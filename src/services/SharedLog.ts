@@ -50,6 +50,8 @@ export class SharedLog extends Context.Tag("tidemark/SharedLog")<
       limit: number
     ) => Effect.Effect<ResourcePage, StoreError>
     readonly bounds: Effect.Effect<LogBounds, StoreError>
+    /** How many entries of one kind have seq > after. */
+    readonly countAfter: (resource: ResourceType, after: number) => Effect.Effect<number, StoreError>
     /** A peer holds everything up to `seq`. Acks only move forward. */
     readonly ack: (peer: DeviceId, seq: number) => Effect.Effect<void, StoreError>
     readonly acks: Effect.Effect<ReadonlyMap<DeviceId, number>, StoreError>

@@ -1,0 +1,231 @@
+// One pull stream: the rows of one resource kind from one peer, from the saved watermark on. Backfill,
+// catch-up and live sync are this same loop: pages until caught up, then the same request with a wait. Keeps:
+// a page is checked whole (schema, size, clock) before anything of it is applied; it is applied in one
+// transaction; only then do the watermark and checkpoint advance to the page's last seq. So a cursor is
+// never ahead of the data, and an interruption anywhere re-fetches at most one page.
+import { Effect, Either, Option } from "effect"
+import * as Hlc from "../domain/Hlc.js"
+import { type LogPage, type Page, Exchange, Pull, PullLog, Ack } from "../domain/Protocol.js"
+import { decodeRow, isShared, sharedTypes, type ResourceType, type Row } from "../domain/Resource.js"
+import { CheckpointStore } from "./CheckpointStore.js"
+import { HlcClock } from "./HlcClock.js"
+import { Library } from "./Library.js"
+import { type PeerConnection, ProtocolViolation } from "./PeerTransport.js"
+import { SyncMetrics } from "./SyncMetrics.js"
+import { WatermarkStore } from "./WatermarkStore.js"
+
+export interface StreamOptions {
+  /** Rows per page asked for. */
+  readonly batchSize: number
+  /** How long a caught-up pull waits on the peer for new rows before asking again. */
+  readonly liveWaitMillis: number
+}
+
+/** Check a page before anything of it is applied: size, every row's schema, and the peer's clock. */
+const checkPage = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  rows: ReadonlyArray<unknown>,
+  limit: number
+) =>
+  Effect.gen(function* () {
+    const violation = (reason: string) => new ProtocolViolation({ peer: conn.peer, reason })
+    if (rows.length > limit)
+      return yield* violation(`sent ${rows.length} ${resource} rows, more than the ${limit} asked for`)
+    const decoded: Array<Row> = []
+    let newest: string | undefined
+    for (const input of rows) {
+      const row = decodeRow(resource, input)
+      if (Either.isLeft(row)) return yield* violation(row.left.message)
+      decoded.push(row.right)
+      if (newest === undefined || row.right.version > newest) newest = row.right.version
+    }
+    if (newest !== undefined) {
+      const clock = yield* HlcClock
+      const hlc = Hlc.parse(newest)
+      if (Either.isLeft(hlc)) return yield* violation(`unreadable version ${newest}`)
+      yield* clock
+        .receive(hlc.right)
+        .pipe(Effect.catchTag("ClockDriftError", (e) => Effect.fail(violation(e.message))))
+    }
+    return decoded
+  })
+
+type Progress = { done: number; logStart: number }
+
+/**
+ * Apply a checked page, then (and only then) record how far we are: for a table stream the watermark and
+ * the backfill checkpoint; for a state transfer only the checkpoint (its watermark is a log position, set
+ * when the transfer ends); for a log stream only the watermark.
+ */
+const applyPage = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  page: Page | LogPage,
+  rows: ReadonlyArray<Row>,
+  mode: "table" | "state" | "log",
+  progress: Progress
+) =>
+  Effect.gen(function* () {
+    const library = yield* Library
+    const watermarks = yield* WatermarkStore
+    const checkpoints = yield* CheckpointStore
+    const metrics = yield* SyncMetrics
+    yield* library.applyRemote(resource, rows)
+    if (mode !== "state") yield* watermarks.advance(conn.peer, resource, page.last)
+    progress.done += rows.length
+    yield* metrics.received(conn.peer, rows.length, approximateBytes(page.rows))
+    if (mode === "log") return
+    if (mode === "table" && page.caughtUp) {
+      yield* checkpoints.clear(conn.peer, resource)
+    } else {
+      yield* checkpoints.save(conn.peer, resource, {
+        cursor: page.last,
+        recordsDone: progress.done,
+        totalExpected: progress.done + page.remaining,
+        logStart: progress.logStart
+      })
+    }
+  })
+
+const approximateBytes = (rows: ReadonlyArray<unknown>) =>
+  rows.length === 0 ? 0 : JSON.stringify(rows).length
+
+/** Pages of a table after `start`: forever, or until caught up for a state transfer. */
+const pullTable = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  start: number,
+  options: StreamOptions,
+  mode: "table" | "state",
+  progress: Progress
+) =>
+  Effect.gen(function* () {
+    let cursor = start
+    let caughtUp = false
+    for (;;) {
+      const page: Page = yield* conn.send(
+        new Pull({
+          resource,
+          after: cursor,
+          limit: options.batchSize,
+          waitMillis: caughtUp ? options.liveWaitMillis : 0
+        })
+      )
+      if (page.last < cursor) {
+        return yield* new ProtocolViolation({ peer: conn.peer, reason: `moved the ${resource} cursor back` })
+      }
+      const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
+      yield* applyPage(conn, resource, page, rows, mode, progress)
+      if (page.caughtUp && !caughtUp && progress.done > 0) {
+        yield* Effect.logInfo(`Caught up on ${resource} from ${conn.peer} (${progress.done} rows)`)
+      }
+      cursor = page.last
+      caughtUp = page.caughtUp
+      if (caughtUp && mode === "state") return cursor
+    }
+  })
+
+/** A device-owned kind: its table, by the peer's seq. */
+const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamOptions) =>
+  Effect.gen(function* () {
+    const watermarks = yield* WatermarkStore
+    const checkpoints = yield* CheckpointStore
+    const start = yield* watermarks.get(conn.peer, resource)
+    const checkpoint = yield* checkpoints.get(conn.peer, resource)
+    const done = Option.match(checkpoint, { onNone: () => 0, onSome: (c) => c.recordsDone })
+    return yield* pullTable(conn, resource, start, options, "table", { done, logStart: 0 })
+  })
+
+/**
+ * A shared kind: first the current state of every row (a paged transfer of the peer's table, resumable from
+ * its checkpoint), then the peer's shared log from where it stood when the transfer began. A returning
+ * device pulls only the log after its watermark; if that part of the log was pruned, it transfers state again.
+ */
+const runShared = (conn: PeerConnection, resource: ResourceType, options: StreamOptions) =>
+  Effect.gen(function* () {
+    const watermarks = yield* WatermarkStore
+    const checkpoints = yield* CheckpointStore
+    let transferred = false
+    for (;;) {
+      let after = yield* watermarks.get(conn.peer, resource)
+      const checkpoint = yield* checkpoints.get(conn.peer, resource)
+      if (!transferred && (after === 0 || Option.isSome(checkpoint))) {
+        after = yield* transferState(conn, resource, options, checkpoint)
+        transferred = true
+      }
+      const pruned = yield* pullLog(conn, resource, after, options)
+      if (pruned) {
+        yield* Effect.logWarning(
+          `The shared log of ${conn.peer} no longer holds the ${resource} changes after ${after}: transferring state again`
+        )
+        yield* checkpoints.clear(conn.peer, resource)
+        after = yield* transferState(conn, resource, options, Option.none())
+      }
+    }
+  })
+
+const transferState = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  options: StreamOptions,
+  checkpoint: Option.Option<{ cursor: number; recordsDone: number; logStart: number }>
+) =>
+  Effect.gen(function* () {
+    const watermarks = yield* WatermarkStore
+    const checkpoints = yield* CheckpointStore
+    // The log position is taken before the first row and made durable before any row is applied: every
+    // change after it is then either in the pages or in the log after it.
+    const progress = yield* Option.match(checkpoint, {
+      onSome: (c) => Effect.succeed({ done: c.recordsDone, logStart: c.logStart, cursor: c.cursor }),
+      onNone: () =>
+        Effect.gen(function* () {
+          const state = yield* conn.send(new Exchange({ holds: [] }))
+          const fresh = { done: 0, logStart: state.log.last, cursor: 0 }
+          yield* checkpoints.save(conn.peer, resource, { ...fresh, recordsDone: 0, totalExpected: 0 })
+          return fresh
+        })
+    })
+    yield* pullTable(conn, resource, progress.cursor, options, "state", progress)
+    yield* watermarks.advance(conn.peer, resource, progress.logStart)
+    yield* checkpoints.clear(conn.peer, resource)
+    return progress.logStart
+  })
+
+/** The log of one shared kind, forever; returns true when the peer pruned what we need. */
+const pullLog = (conn: PeerConnection, resource: ResourceType, start: number, options: StreamOptions) =>
+  Effect.gen(function* () {
+    const watermarks = yield* WatermarkStore
+    let cursor = start
+    let caughtUp = false
+    for (;;) {
+      const page: LogPage = yield* conn.send(
+        new PullLog({
+          resource,
+          after: cursor,
+          limit: options.batchSize,
+          waitMillis: caughtUp ? options.liveWaitMillis : 0
+        })
+      )
+      if (page.pruned) return true
+      if (page.last < cursor) {
+        return yield* new ProtocolViolation({
+          peer: conn.peer,
+          reason: `moved the ${resource} log cursor back`
+        })
+      }
+      const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
+      yield* applyPage(conn, resource, page, rows, "log", { done: 0, logStart: 0 })
+      if (rows.length > 0) {
+        // Acknowledge what we hold of the peer's log over all shared kinds, so it can prune.
+        const held = yield* Effect.forEach(sharedTypes, (r) => watermarks.get(conn.peer, r))
+        yield* conn.send(new Ack({ seq: Math.min(...held) }))
+      }
+      cursor = page.last
+      caughtUp = page.caughtUp
+    }
+  })
+
+/** Run the stream of `resource` from `conn` until it fails or is interrupted. */
+export const run = (conn: PeerConnection, resource: ResourceType, options: StreamOptions) =>
+  isShared(resource) ? runShared(conn, resource, options) : runOwned(conn, resource, options)

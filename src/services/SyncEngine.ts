@@ -1,0 +1,92 @@
+// Runs sync for one device: serves its peers, and for every peer address it knows keeps a session going —
+// connect and authenticate, exchange watermarks, run one pull stream per resource kind — reconnecting with
+// capped, jittered exponential backoff when the session fails. All state that matters is in the stores, so
+// a new session simply resumes every stream from its watermark.
+import { Duration, Effect, Schedule } from "effect"
+import { Exchange } from "../domain/Protocol.js"
+import { resourceTypes } from "../domain/Resource.js"
+import { CheckpointStore } from "./CheckpointStore.js"
+import { LocalDevice } from "./LocalDevice.js"
+import { PeerStatus } from "./PeerStatus.js"
+import { PeerTransport, PeerUnavailable } from "./PeerTransport.js"
+import * as PullStream from "./PullStream.js"
+import * as SyncServer from "./SyncServer.js"
+import { WatermarkStore } from "./WatermarkStore.js"
+
+export interface EngineOptions extends PullStream.StreamOptions {
+  readonly reconnectBaseMillis: number
+  readonly reconnectCapMillis: number
+  readonly server?: SyncServer.ServerOptions
+}
+
+export const defaultEngineOptions: EngineOptions = {
+  batchSize: 1_000,
+  liveWaitMillis: 20_000,
+  reconnectBaseMillis: 250,
+  reconnectCapMillis: 30_000
+}
+
+/** One session with the peer at `address`; ends only by failing (or by interruption). */
+const session = (address: string, options: EngineOptions) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const transport = yield* PeerTransport
+      const watermarks = yield* WatermarkStore
+      const checkpoints = yield* CheckpointStore
+      const status = yield* PeerStatus
+      const { deviceId } = yield* LocalDevice
+      const conn = yield* transport.connect(address)
+      if (conn.peer === deviceId) {
+        return yield* new PeerUnavailable({ address, reason: "that address is this device itself" })
+      }
+      yield* Effect.acquireRelease(status.connected(conn.peer, address), () =>
+        status.disconnected(conn.peer, address)
+      )
+      const holds = yield* Effect.forEach(resourceTypes, (resource) =>
+        Effect.map(watermarks.get(conn.peer, resource), (seq) => ({ resource, seq }))
+      )
+      const state = yield* conn.send(new Exchange({ holds }))
+      const behind = state.pending.filter((p) => p.count > 0)
+      const resumed = yield* checkpoints.list
+      yield* Effect.logInfo(
+        behind.length === 0
+          ? `Connected to ${conn.peer} at ${address}: up to date`
+          : `Connected to ${conn.peer} at ${address}: ${behind.map((b) => `${b.count} ${b.resource}`).join(", ")} to pull` +
+              (resumed.some((c) => c.peer === conn.peer) ? " (resuming an interrupted backfill)" : "")
+      )
+      return yield* Effect.all(
+        resourceTypes.map((resource) => PullStream.run(conn, resource, options)),
+        { concurrency: "unbounded", discard: true }
+      ).pipe(Effect.zipRight(Effect.never))
+    })
+  )
+
+/** Keep syncing with the peer at `address` until interrupted. */
+export const syncWith = (address: string, options: EngineOptions = defaultEngineOptions) => {
+  const backoff = Schedule.exponential(Duration.millis(options.reconnectBaseMillis)).pipe(
+    Schedule.union(Schedule.spaced(Duration.millis(options.reconnectCapMillis))),
+    Schedule.jittered,
+    Schedule.resetAfter(Duration.millis(options.reconnectCapMillis * 2))
+  )
+  return session(address, options).pipe(
+    Effect.tapError((e) => Effect.logWarning(`Sync with ${address} stopped: ${e.message}; reconnecting`)),
+    Effect.retry(backoff),
+    Effect.catchAll(() => Effect.never)
+  )
+}
+
+/** Serve peers at `listen` and sync with each of `peers`, until the scope closes. Returns the bound address. */
+export const start = (config: {
+  readonly listen: string
+  readonly peers: ReadonlyArray<string>
+  readonly options?: EngineOptions
+}) =>
+  Effect.gen(function* () {
+    const options = config.options ?? defaultEngineOptions
+    const transport = yield* PeerTransport
+    const handler = yield* SyncServer.makeHandler(options.server)
+    const bound = yield* transport.listen(config.listen, handler)
+    yield* Effect.logInfo(`Listening for peers at ${bound}`)
+    for (const peer of config.peers) yield* Effect.forkScoped(syncWith(peer, options))
+    return bound
+  })

@@ -1,0 +1,171 @@
+// The serving side of sync: answers an authenticated peer's requests from this device's stores. It holds no
+// state per stream: every pull names its cursor, so a peer resumes by asking again. A pull that finds nothing
+// waits (long-poll) on the ChangeFeed, so a committed write reaches waiting peers at once.
+import { Clock, Effect, type Request } from "effect"
+import type { DeviceId } from "../domain/Ids.js"
+import {
+  type PeerRequest,
+  REMAINING_COUNT_CAP,
+  RequestRefused,
+  type LogPage,
+  type Page,
+  type PeerState
+} from "../domain/Protocol.js"
+import { resourceTypes } from "../domain/Resource.js"
+import { ChangeFeed, waitFor } from "./ChangeFeed.js"
+import { LibraryStore } from "./LibraryStore.js"
+import { LocalDevice } from "./LocalDevice.js"
+import type { PeerHandler } from "./PeerTransport.js"
+import { PeerStatus } from "./PeerStatus.js"
+import { SharedLog } from "./SharedLog.js"
+
+export interface ServerOptions {
+  /** Keep at most this many applied shared-log entries even if a silent peer never acknowledges. */
+  readonly logRetention: number
+}
+
+export const defaultServerOptions: ServerOptions = { logRetention: 100_000 }
+
+export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
+  Effect.gen(function* () {
+    const store = yield* LibraryStore
+    const log = yield* SharedLog
+    const feed = yield* ChangeFeed
+    const status = yield* PeerStatus
+    const { deviceId } = yield* LocalDevice
+
+    const exchange = (holds: ReadonlyArray<{ resource: (typeof resourceTypes)[number]; seq: number }>) =>
+      Effect.gen(function* () {
+        const tables = yield* Effect.forEach(resourceTypes, (resource) =>
+          Effect.map(store.lastSeq(resource), (seq) => ({ resource, seq }))
+        )
+        const pending = yield* Effect.forEach(holds, ({ resource, seq }) =>
+          Effect.map(store.countAfter(resource, seq), (count) => ({ resource, count }))
+        )
+        const bounds = yield* log.bounds
+        const wallMillis = yield* Clock.currentTimeMillis
+        return {
+          deviceId,
+          tables,
+          pending,
+          log: { first: bounds.first, last: bounds.last },
+          wallMillis
+        } satisfies PeerState
+      })
+
+    /** Read; if nothing is there and the peer is willing to wait, wait for the next commit and read again. */
+    const readOrWait = <A extends { readonly length: number }, E>(
+      read: Effect.Effect<A, E>,
+      isEmpty: (a: A) => boolean,
+      waitMillis: number
+    ) =>
+      Effect.gen(function* () {
+        const signal = yield* feed.next
+        const first = yield* read
+        if (!isEmpty(first) || waitMillis === 0) return first
+        return (yield* waitFor(signal, waitMillis)) ? yield* read : first
+      })
+
+    const pull = (request: Extract<PeerRequest, { _tag: "Pull" }>) =>
+      Effect.gen(function* () {
+        const { resource, after, limit, waitMillis } = request
+        const rows = yield* readOrWait(
+          store.readAfter(resource, after, limit),
+          (rows) => rows.length === 0,
+          waitMillis
+        )
+        const last = rows.at(-1)?.seq ?? after
+        const remaining = yield* store.countAfter(resource, last, REMAINING_COUNT_CAP)
+        return {
+          resource,
+          rows: rows.map(({ seq: _, ...row }) => row),
+          last,
+          remaining,
+          caughtUp: remaining === 0
+        } satisfies Page
+      })
+
+    const pullLog = (request: Extract<PeerRequest, { _tag: "PullLog" }>) =>
+      Effect.gen(function* () {
+        const { resource, after, limit, waitMillis } = request
+        const bounds = yield* log.bounds
+        if (after < bounds.prunedThrough) {
+          return {
+            resource,
+            rows: [],
+            last: after,
+            remaining: 0,
+            caughtUp: false,
+            pruned: true
+          } satisfies LogPage
+        }
+        const page = yield* readOrWait(
+          Effect.map(log.readResource(resource, after, limit), (p) => ({ ...p, length: p.entries.length })),
+          (p) => p.entries.length === 0,
+          waitMillis
+        )
+        const remaining = yield* log.countAfter(resource, page.through)
+        return {
+          resource,
+          rows: page.entries.map((e) => e.row),
+          last: page.through,
+          remaining,
+          caughtUp: remaining === 0,
+          pruned: false
+        } satisfies LogPage
+      })
+
+    const ack = (peer: DeviceId, seq: number) =>
+      Effect.gen(function* () {
+        yield* log.ack(peer, seq)
+        const acked = yield* log.acks
+        const pruned = yield* log.prune([...acked.keys()], options.logRetention)
+        if (pruned > 0) yield* Effect.logDebug(`Pruned ${pruned} shared-log entries every peer has`)
+      })
+
+    const answer = (peer: DeviceId, request: PeerRequest): Effect.Effect<unknown, unknown> => {
+      switch (request._tag) {
+        case "Exchange":
+          return exchange(request.holds)
+        case "Pull":
+          return pull(request)
+        case "PullLog":
+          return pullLog(request)
+        case "Ack":
+          return ack(peer, request.seq)
+        case "Ping":
+          return Effect.map(Clock.currentTimeMillis, (wallMillis) => ({ wallMillis }))
+      }
+    }
+
+    const handle = <R extends PeerRequest>(peer: DeviceId, request: R) =>
+      answer(peer, request).pipe(
+        Effect.tap(() => status.seen(peer)),
+        Effect.catchAll((e) =>
+          Effect.zipRight(
+            Effect.logWarning(
+              `Could not answer ${request._tag} from ${peer}: ${String((e as Error).message ?? e)}`
+            ),
+            Effect.fail(
+              new RequestRefused({
+                reason: `${request._tag} failed on the peer: ${String((e as Error).message ?? e)}`
+              })
+            )
+          )
+        )
+      ) as Effect.Effect<Request.Request.Success<R>, RequestRefused>
+
+    return {
+      handle,
+      connected: (peer, address) =>
+        Effect.zipRight(
+          status.connected(peer, address),
+          Effect.logInfo(`Peer ${peer} connected from ${address}`)
+        ),
+      disconnected: (peer, address) =>
+        Effect.zipRight(
+          status.disconnected(peer, address),
+          Effect.logInfo(`Peer ${peer} (${address}) disconnected`)
+        )
+    } satisfies PeerHandler
+  })
