@@ -44,6 +44,7 @@ export const deviceLayer = (
 }
 
 export type DeviceContext = Layer.Layer.Success<ReturnType<typeof deviceLayer>>
+export type Ctx = Context.Context<DeviceContext>
 
 /** Build a device on the network in the current scope. */
 export const device = (
