@@ -4,7 +4,12 @@ import { Layer } from "effect"
 import { join } from "node:path"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
 import * as ChangeFeed from "../services/ChangeFeed.js"
+import { Credentials } from "../services/Credentials.js"
 import * as Library from "../services/Library.js"
+import * as PeerStatus from "../services/PeerStatus.js"
+import * as SyncMetrics from "../services/SyncMetrics.js"
+import * as PeerStatusSqlite from "./PeerStatusSqlite.js"
+import * as SyncMetricsSqlite from "./SyncMetricsSqlite.js"
 import { LocalDevice } from "../services/LocalDevice.js"
 import * as CheckpointStoreMemory from "./CheckpointStoreMemory.js"
 import * as CheckpointStoreSqlite from "./CheckpointStoreSqlite.js"
@@ -15,6 +20,7 @@ import * as LibraryStoreSqlite from "./LibraryStoreSqlite.js"
 import * as SharedLogMemory from "./SharedLogMemory.js"
 import * as SharedLogSqlite from "./SharedLogSqlite.js"
 import * as SyncDbSchema from "./SyncDbSchema.js"
+import * as TransportTcp from "./TransportTcp.js"
 import * as WatermarkStoreMemory from "./WatermarkStoreMemory.js"
 import * as WatermarkStoreSqlite from "./WatermarkStoreSqlite.js"
 
@@ -41,7 +47,9 @@ export const layerSqlite = (
   const syncStores = Layer.mergeAll(
     WatermarkStoreSqlite.layer,
     CheckpointStoreSqlite.layer,
-    SharedLogSqlite.layer
+    SharedLogSqlite.layer,
+    PeerStatusSqlite.layer,
+    SyncMetricsSqlite.layer
   ).pipe(Layer.provide(Layer.merge(syncDb, device)))
   const stores = Layer.mergeAll(libraryStore, syncStores, clock, device, ChangeFeed.layer)
   return Library.layer.pipe(Layer.provideMerge(stores))
@@ -59,9 +67,22 @@ export const layerMemory = (identity: DeviceIdentity, options?: { readonly start
     WatermarkStoreMemory.layer,
     CheckpointStoreMemory.layer,
     SharedLogMemory.layer,
+    PeerStatus.layer,
+    SyncMetrics.layerMemory,
     clock,
     device,
     ChangeFeed.layer
   )
   return Library.layer.pipe(Layer.provideMerge(stores))
 }
+
+/** A device run from its data directory over TCP: the stores, its credentials and the TCP transport. */
+export const layerDataDir = (
+  dataDir: string,
+  identity: DeviceIdentity & { readonly secret: string },
+  options?: { readonly maxDriftMillis?: number; readonly transport?: TransportTcp.TransportTcpOptions }
+) =>
+  Layer.merge(
+    layerSqlite(dataDir, identity, options),
+    TransportTcp.layer(options?.transport).pipe(Layer.provide(Credentials.layer(identity)))
+  )

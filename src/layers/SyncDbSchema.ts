@@ -4,6 +4,24 @@ import { Effect, type Layer } from "effect"
 import type { DatabaseOpenError } from "../domain/Errors.js"
 import { layerSyncDb, type Migrations, type SyncDb } from "./Sqlite.js"
 
+const statusMigration = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe(`CREATE TABLE peer_counters (
+    peer_device_uuid TEXT PRIMARY KEY,
+    records_received INTEGER NOT NULL DEFAULT 0,
+    bytes_received INTEGER NOT NULL DEFAULT 0,
+    records_sent INTEGER NOT NULL DEFAULT 0,
+    bytes_sent INTEGER NOT NULL DEFAULT 0
+  )`)
+  yield* sql.unsafe(`CREATE TABLE peers (
+    peer_device_uuid TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    connections INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    last_error TEXT
+  )`)
+})
+
 export const syncMigrations: Migrations = {
   "1_coordination": Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -47,7 +65,8 @@ export const syncMigrations: Migrations = {
     yield* sql.unsafe(
       "CREATE TABLE hlc_state (id INTEGER PRIMARY KEY CHECK (id = 1), high_water_millis INTEGER NOT NULL)"
     )
-  })
+  }),
+  "2_status": statusMigration
 }
 
 export const layer = (file: string): Layer.Layer<SyncDb, DatabaseOpenError> =>

@@ -18,6 +18,7 @@ import { LocalDevice } from "./LocalDevice.js"
 import type { PeerHandler } from "./PeerTransport.js"
 import { PeerStatus } from "./PeerStatus.js"
 import { SharedLog } from "./SharedLog.js"
+import { SyncMetrics } from "./SyncMetrics.js"
 
 export interface ServerOptions {
   /** Keep at most this many applied shared-log entries even if a silent peer never acknowledges. */
@@ -32,6 +33,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     const log = yield* SharedLog
     const feed = yield* ChangeFeed
     const status = yield* PeerStatus
+    const metrics = yield* SyncMetrics
     const { deviceId } = yield* LocalDevice
 
     const exchange = (holds: ReadonlyArray<{ resource: (typeof resourceTypes)[number]; seq: number }>) =>
@@ -140,7 +142,15 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
 
     const handle = <R extends PeerRequest>(peer: DeviceId, request: R) =>
       answer(peer, request).pipe(
-        Effect.tap(() => status.seen(peer)),
+        Effect.tap((answer) => {
+          const rows = (answer as { rows?: ReadonlyArray<unknown> } | undefined)?.rows
+          return Effect.zipRight(
+            status.seen(peer),
+            rows === undefined || rows.length === 0
+              ? Effect.void
+              : metrics.sent(peer, rows.length, JSON.stringify(rows).length)
+          )
+        }),
         Effect.catchAll((e) =>
           Effect.zipRight(
             Effect.logWarning(

@@ -6,9 +6,7 @@ import * as Device from "../../src/layers/Device.js"
 import * as TransportMemory from "../../src/layers/TransportMemory.js"
 import { Credentials } from "../../src/services/Credentials.js"
 import { dumpLines } from "../../src/services/Dump.js"
-import * as PeerStatus from "../../src/services/PeerStatus.js"
 import * as SyncEngine from "../../src/services/SyncEngine.js"
-import * as SyncMetrics from "../../src/services/SyncMetrics.js"
 import { libraryId } from "./fixtures.js"
 
 export const SECRET = "the-library-secret"
@@ -35,12 +33,7 @@ export const deviceLayer = (
     { deviceId, libraryId: options?.libraryId ?? libraryId },
     options?.startMillis === undefined ? undefined : { startMillis: options.startMillis }
   )
-  return Layer.mergeAll(
-    stores,
-    TransportMemory.layer.pipe(Layer.provide(credentials)),
-    PeerStatus.layer,
-    SyncMetrics.layerMemory
-  )
+  return Layer.merge(stores, TransportMemory.layer.pipe(Layer.provide(credentials)))
 }
 
 export type DeviceContext = Layer.Layer.Success<ReturnType<typeof deviceLayer>>

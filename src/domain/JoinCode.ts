@@ -1,0 +1,40 @@
+// The join code: what a new device needs to join a library (its id and secret) in one copy-pasteable string.
+// It carries the secret, so it is as sensitive as the secret itself.
+import { Either, Schema } from "effect"
+import { LibraryId } from "./Ids.js"
+
+const PREFIX = "tidemark1-"
+
+export const JoinCode = Schema.Struct({
+  libraryId: LibraryId,
+  secret: Schema.String.pipe(Schema.minLength(16))
+})
+export type JoinCode = typeof JoinCode.Type
+
+export class InvalidJoinCodeError extends Schema.TaggedError<InvalidJoinCodeError>()("InvalidJoinCodeError", {
+  reason: Schema.String
+}) {
+  get message() {
+    return `invalid join code: ${this.reason}`
+  }
+}
+
+export const encode = (code: JoinCode): string =>
+  PREFIX + Buffer.from(JSON.stringify({ l: code.libraryId, s: code.secret })).toString("base64url")
+
+export const decode = (text: string): Either.Either<JoinCode, InvalidJoinCodeError> => {
+  const fail = (reason: string) => Either.left(new InvalidJoinCodeError({ reason }))
+  const trimmed = text.trim()
+  if (!trimmed.startsWith(PREFIX)) return fail(`it should start with "${PREFIX}"`)
+  let raw: unknown
+  try {
+    raw = JSON.parse(Buffer.from(trimmed.slice(PREFIX.length), "base64url").toString("utf8"))
+  } catch {
+    return fail("it is damaged (not readable)")
+  }
+  const fields = typeof raw === "object" && raw !== null ? (raw as { l?: unknown; s?: unknown }) : {}
+  return Either.mapLeft(
+    Schema.decodeUnknownEither(JoinCode)({ libraryId: fields.l, secret: fields.s }),
+    () => new InvalidJoinCodeError({ reason: "it is damaged (wrong content)" })
+  )
+}

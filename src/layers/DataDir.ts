@@ -1,0 +1,83 @@
+// A device's data directory: device.json (who this device is, its library and the library secret),
+// database.db and sync.db. Keeps: a directory holds at most one device, and a missing or foreign directory is
+// reported as such (DataDirError) instead of being silently created or half-read.
+import { Effect, Either, Schema } from "effect"
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { homedir } from "node:os"
+import { join } from "node:path"
+import * as Auth from "../domain/Auth.js"
+import { DeviceId, LibraryId, newDeviceId, newLibraryId } from "../domain/Ids.js"
+import * as JoinCode from "../domain/JoinCode.js"
+
+export const DEVICE_FILE = "device.json"
+
+export const Identity = Schema.Struct({
+  libraryId: LibraryId,
+  deviceId: DeviceId,
+  secret: Schema.String,
+  name: Schema.String
+})
+export type Identity = typeof Identity.Type
+
+export class DataDirError extends Schema.TaggedError<DataDirError>()("DataDirError", {
+  dir: Schema.String,
+  reason: Schema.String
+}) {
+  get message() {
+    return `${this.dir}: ${this.reason}`
+  }
+}
+
+/** TIDEMARK_DATA_DIR, else $XDG_DATA_HOME/tidemark, else ~/.local/share/tidemark. */
+export const defaultDataDir = (): string =>
+  process.env.TIDEMARK_DATA_DIR ??
+  join(process.env.XDG_DATA_HOME ?? join(homedir(), ".local", "share"), "tidemark")
+
+export const load = (dir: string): Effect.Effect<Identity, DataDirError> =>
+  Effect.suspend(() => {
+    const fail = (reason: string) => Effect.fail(new DataDirError({ dir, reason }))
+    if (!existsSync(dir))
+      return fail("no such directory (create a device with `tidemark init` or `tidemark join`)")
+    if (!statSync(dir).isDirectory()) return fail("not a directory")
+    const file = join(dir, DEVICE_FILE)
+    if (!existsSync(file)) {
+      return fail(
+        `not a Tidemark data directory (no ${DEVICE_FILE}; run \`tidemark init\` or \`tidemark join\`)`
+      )
+    }
+    let raw: unknown
+    try {
+      raw = JSON.parse(readFileSync(file, "utf8"))
+    } catch (e) {
+      return fail(`${DEVICE_FILE} is unreadable: ${e instanceof Error ? e.message : String(e)}`)
+    }
+    return Either.match(Schema.decodeUnknownEither(Identity)(raw), {
+      onLeft: () => fail(`${DEVICE_FILE} is not a Tidemark device file`),
+      onRight: Effect.succeed
+    })
+  })
+
+const create = (dir: string, identity: Identity): Effect.Effect<Identity, DataDirError> =>
+  Effect.try({
+    try: () => {
+      mkdirSync(dir, { recursive: true })
+      const file = join(dir, DEVICE_FILE)
+      if (existsSync(file)) throw new Error(`already holds a device (${DEVICE_FILE} exists)`)
+      writeFileSync(file, JSON.stringify(identity, null, 2) + "\n", { mode: 0o600, flag: "wx" })
+      return identity
+    },
+    catch: (e) => new DataDirError({ dir, reason: e instanceof Error ? e.message : String(e) })
+  })
+
+/** A new library with this device as its first member. */
+export const initLibrary = (dir: string, name: string) =>
+  create(dir, { libraryId: newLibraryId(), deviceId: newDeviceId(), secret: Auth.randomToken(), name })
+
+/** A new device of the library named by a join code. */
+export const joinLibrary = (dir: string, code: string, name: string) =>
+  Effect.flatMap(JoinCode.decode(code), (c) =>
+    create(dir, { libraryId: c.libraryId, deviceId: newDeviceId(), secret: c.secret, name })
+  )
+
+export const joinCodeOf = (identity: Identity): string =>
+  JoinCode.encode({ libraryId: identity.libraryId, secret: identity.secret })
