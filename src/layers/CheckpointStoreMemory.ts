@@ -11,7 +11,15 @@ export const make = Effect.sync(() => {
     get: (peer, resource) => Effect.sync(() => Option.fromNullable(checkpoints.get(key(peer, resource)))),
     save: (peer, resource, p) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        checkpoints.set(key(peer, resource), { peer, resource, ...p, updatedAt: now })
+        const started = checkpoints.get(key(peer, resource))
+        checkpoints.set(key(peer, resource), {
+          peer,
+          resource,
+          ...p,
+          startedAt: started?.startedAt ?? now,
+          startedDone: started?.startedDone ?? p.recordsDone,
+          updatedAt: now
+        })
       }),
     clear: (peer, resource) => Effect.sync(() => void checkpoints.delete(key(peer, resource))),
     list: Effect.sync(() => [...checkpoints.values()])

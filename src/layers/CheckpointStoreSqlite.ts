@@ -6,7 +6,7 @@ import { type Checkpoint, type CheckpointProgress, CheckpointStore } from "../se
 import { storeError, SyncDb } from "./Sqlite.js"
 
 const columns = `peer_device_uuid AS peer, resource_type AS resource, cursor, records_done AS recordsDone,
-  total_expected AS totalExpected, log_start AS logStart, updated_at AS updatedAt`
+  total_expected AS totalExpected, log_start AS logStart, started_at AS startedAt, started_done AS startedDone, updated_at AS updatedAt`
 
 export const make = Effect.gen(function* () {
   const sql = yield* SyncDb
@@ -26,12 +26,13 @@ export const make = Effect.gen(function* () {
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       sql.unsafe(
         `INSERT INTO backfill_checkpoints
-           (peer_device_uuid, resource_type, cursor, records_done, total_expected, log_start, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
+           (peer_device_uuid, resource_type, cursor, records_done, total_expected, log_start, started_at, started_done,
+            updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (peer_device_uuid, resource_type) DO UPDATE SET cursor = excluded.cursor,
            records_done = excluded.records_done, total_expected = excluded.total_expected, log_start = excluded.log_start,
            updated_at = excluded.updated_at`,
-        [peer, resource, p.cursor, p.recordsDone, p.totalExpected, p.logStart, now]
+        [peer, resource, p.cursor, p.recordsDone, p.totalExpected, p.logStart, now, p.recordsDone, now]
       )
     ).pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", "save checkpoint")))
 

@@ -40,6 +40,8 @@ export const syncMigrations: Migrations = {
       records_done INTEGER NOT NULL,
       total_expected INTEGER NOT NULL,
       log_start INTEGER NOT NULL DEFAULT 0,
+      started_at INTEGER NOT NULL,
+      started_done INTEGER NOT NULL,
       updated_at INTEGER NOT NULL,
       PRIMARY KEY (peer_device_uuid, resource_type)
     )`)

@@ -14,6 +14,9 @@ export interface Checkpoint {
   readonly totalExpected: number
   /** For a state transfer of a shared kind: the peer's shared-log seq to continue from once it is done. */
   readonly logStart: number
+  /** When this backfill began and how many records it had then: the base of its rate and ETA. */
+  readonly startedAt: number
+  readonly startedDone: number
   readonly updatedAt: number
 }
 
