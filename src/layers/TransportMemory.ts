@@ -35,6 +35,8 @@ export const noFaults: Faults = {
   timeoutMillis: 100
 }
 
+export type Interceptor = (request: PeerRequest, from: DeviceId, to: DeviceId) => Effect.Effect<void>
+
 interface Listener {
   readonly device: DeviceId
   readonly libraryId: LibraryId
@@ -60,12 +62,18 @@ export class MemoryNetwork extends Context.Tag("tidemark/MemoryNetwork")<
     readonly cutAll: Effect.Effect<void>
     /** Messages delivered so far (requests and responses). */
     readonly delivered: Effect.Effect<number>
+    /**
+     * Run `hook` before every request is delivered (after the handshake): a test's way to act at an exact
+     * point of a conversation, e.g. partition the network when the fourth page is asked for.
+     */
+    readonly intercept: (hook: Interceptor) => Effect.Effect<void>
     readonly internal: {
       readonly listeners: Map<string, Listener>
       readonly links: Set<Link>
       readonly faults: Ref.Ref<Faults>
       readonly groups: Ref.Ref<ReadonlyArray<ReadonlyArray<DeviceId>>>
       readonly count: Ref.Ref<number>
+      readonly interceptor: Ref.Ref<Interceptor>
     }
   }
 >() {}
@@ -78,7 +86,8 @@ export const layerNetwork: Layer.Layer<MemoryNetwork> = Layer.effect(
       links: new Set<Link>(),
       faults: yield* Ref.make(noFaults),
       groups: yield* Ref.make<ReadonlyArray<ReadonlyArray<DeviceId>>>([]),
-      count: yield* Ref.make(0)
+      count: yield* Ref.make(0),
+      interceptor: yield* Ref.make<Interceptor>(() => Effect.void)
     }
     const breakWhere = (p: (l: Link) => boolean) =>
       Effect.forEach([...internal.links].filter(p), (l) => Deferred.succeed(l.broken, undefined), {
@@ -94,6 +103,7 @@ export const layerNetwork: Layer.Layer<MemoryNetwork> = Layer.effect(
       heal: Ref.set(internal.groups, []),
       cutAll: breakWhere(() => true),
       delivered: Ref.get(internal.count),
+      intercept: (hook) => Ref.set(internal.interceptor, hook),
       internal
     })
   })
@@ -115,7 +125,7 @@ export const layer: Layer.Layer<PeerTransport, never, MemoryNetwork | Credential
   Effect.gen(function* () {
     const network = yield* MemoryNetwork
     const me = yield* Credentials
-    const { listeners, links, faults, groups, count } = network.internal
+    const { listeners, links, faults, groups, count, interceptor } = network.internal
 
     /** One message across the network: may be lost, delayed, or (for requests) delivered twice. */
     const deliver = <A, E>(
@@ -241,6 +251,7 @@ export const layer: Layer.Layer<PeerTransport, never, MemoryNetwork | Credential
 
         const send = <R extends PeerRequest>(request: R) => {
           const call = Effect.gen(function* () {
+            yield* Effect.flatMap(Ref.get(interceptor), (hook) => hook(request, me.deviceId, server.device))
             // Requests and answers cross the "wire" in their encoded form, decoded by their Schemas.
             const encoded = structuredClone(yield* Schema.serialize(wire(request)))
             const exit = yield* deliver(

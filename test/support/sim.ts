@@ -3,6 +3,17 @@
 import { type Context, type Duration, Effect, Layer, Logger, LogLevel } from "effect"
 import type { DeviceId } from "../../src/domain/Ids.js"
 import * as Device from "../../src/layers/Device.js"
+import type { ChangeFeed } from "../../src/services/ChangeFeed.js"
+import type { CheckpointStore } from "../../src/services/CheckpointStore.js"
+import type { HlcClock } from "../../src/services/HlcClock.js"
+import type { Library } from "../../src/services/Library.js"
+import type { LibraryStore } from "../../src/services/LibraryStore.js"
+import type { LocalDevice } from "../../src/services/LocalDevice.js"
+import type { PeerStatus } from "../../src/services/PeerStatus.js"
+import type { PeerTransport } from "../../src/services/PeerTransport.js"
+import type { SharedLog } from "../../src/services/SharedLog.js"
+import type { SyncMetrics } from "../../src/services/SyncMetrics.js"
+import type { WatermarkStore } from "../../src/services/WatermarkStore.js"
 import * as TransportMemory from "../../src/layers/TransportMemory.js"
 import { Credentials } from "../../src/services/Credentials.js"
 import { dumpLines } from "../../src/services/Dump.js"
@@ -36,7 +47,19 @@ export const deviceLayer = (
   return Layer.merge(stores, TransportMemory.layer.pipe(Layer.provide(credentials)))
 }
 
-export type DeviceContext = Layer.Layer.Success<ReturnType<typeof deviceLayer>>
+/** What every simulated device provides, on disk or in memory. */
+export type DeviceContext =
+  | Library
+  | LibraryStore
+  | WatermarkStore
+  | CheckpointStore
+  | SharedLog
+  | HlcClock
+  | LocalDevice
+  | ChangeFeed
+  | PeerStatus
+  | SyncMetrics
+  | PeerTransport
 export type Ctx = Context.Context<DeviceContext>
 
 /** Build a device on the network in the current scope. */
@@ -78,4 +101,20 @@ export const converged = (
       duration: timeout,
       onTimeout: () => new Error("devices did not converge in time")
     })
+  )
+
+/** A device whose stores live in `dir`: building it again on the same dir is a restart. */
+export const deviceOnDisk = (
+  network: Context.Context<TransportMemory.MemoryNetwork>,
+  deviceId: DeviceId,
+  dir: string,
+  options?: { readonly secret?: string }
+) =>
+  Layer.build(
+    Layer.merge(
+      Device.layerSqlite(dir, { deviceId, libraryId }),
+      TransportMemory.layer.pipe(
+        Layer.provide(Credentials.layer({ libraryId, deviceId, secret: options?.secret ?? SECRET }))
+      )
+    ).pipe(Layer.provide(Layer.succeedContext(network)))
   )
