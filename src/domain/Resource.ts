@@ -110,19 +110,35 @@ export const decodeFields = (
 
 const decodeEnvelope = Schema.decodeUnknownEither(Row)
 
-/** Check a row against its kind: envelope, fields, and that device-owned rows name their owner. */
-export const decodeRow = (resource: ResourceType, input: unknown): Either.Either<Row, InvalidRowError> => {
-  const uuidOf = (u: unknown) =>
-    typeof u === "object" && u !== null && "uuid" in u ? String((u as { uuid: unknown }).uuid) : "?"
-  const fail = (reason: string) => Either.left(new InvalidRowError({ resource, uuid: uuidOf(input), reason }))
-  const envelope = decodeEnvelope(input)
-  if (Either.isLeft(envelope)) return fail(ParseResult.TreeFormatter.formatErrorSync(envelope.left))
-  const row = envelope.right
+/** Check an already decoded envelope against its kind: ownership rules and the fields' schema. */
+export const validateRow = (resource: ResourceType, row: Row): Either.Either<Row, InvalidRowError> => {
+  const fail = (reason: string) => Either.left(new InvalidRowError({ resource, uuid: row.uuid, reason }))
   if (deviceOwned.has(resource) !== (row.owner !== null)) {
     return fail(deviceOwned.has(resource) ? "a device-owned row needs an owner" : "a shared row has no owner")
   }
   if (row.owner !== null && !row.version.endsWith(row.owner)) {
     return fail("a device-owned row must be versioned by its owner's clock")
   }
-  return Either.map(decodeFields(resource, row.uuid, row.fields), (fields) => ({ ...row, fields }))
+  return Either.map(decodeFields(resource, row.uuid, row.fields), (fields) =>
+    fields === row.fields ? row : { ...row, fields }
+  )
+}
+
+/** Check a row from outside against its kind: envelope, ownership, fields. */
+export const decodeRow = (resource: ResourceType, input: unknown): Either.Either<Row, InvalidRowError> => {
+  const envelope = decodeEnvelope(input)
+  if (Either.isLeft(envelope)) {
+    const uuid =
+      typeof input === "object" && input !== null && "uuid" in input
+        ? String((input as { uuid: unknown }).uuid)
+        : "?"
+    return Either.left(
+      new InvalidRowError({
+        resource,
+        uuid,
+        reason: ParseResult.TreeFormatter.formatErrorSync(envelope.left)
+      })
+    )
+  }
+  return validateRow(resource, envelope.right)
 }

@@ -6,10 +6,11 @@
 import { Effect, Either, Option } from "effect"
 import * as Hlc from "../domain/Hlc.js"
 import { type LogPage, type Page, Exchange, Pull, PullLog, Ack } from "../domain/Protocol.js"
-import { decodeRow, isShared, sharedTypes, type ResourceType, type Row } from "../domain/Resource.js"
+import { validateRow, isShared, sharedTypes, type ResourceType, type Row } from "../domain/Resource.js"
 import { CheckpointStore } from "./CheckpointStore.js"
 import { HlcClock } from "./HlcClock.js"
 import { Library } from "./Library.js"
+import { timed } from "./LiveMetrics.js"
 import { type PeerConnection, ProtocolViolation } from "./PeerTransport.js"
 import { SyncMetrics } from "./SyncMetrics.js"
 import { WatermarkStore } from "./WatermarkStore.js"
@@ -25,7 +26,7 @@ export interface StreamOptions {
 const checkPage = (
   conn: PeerConnection,
   resource: ResourceType,
-  rows: ReadonlyArray<unknown>,
+  rows: ReadonlyArray<Row>,
   limit: number
 ) =>
   Effect.gen(function* () {
@@ -35,7 +36,8 @@ const checkPage = (
     const decoded: Array<Row> = []
     let newest: string | undefined
     for (const input of rows) {
-      const row = decodeRow(resource, input)
+      // The transport decoded the envelope by its Schema; what is left is the kind's own rules.
+      const row = validateRow(resource, input)
       if (Either.isLeft(row)) return yield* violation(row.left.message)
       decoded.push(row.right)
       if (newest === undefined || row.right.version > newest) newest = row.right.version
@@ -71,7 +73,9 @@ const applyPage = (
     const watermarks = yield* WatermarkStore
     const checkpoints = yield* CheckpointStore
     const metrics = yield* SyncMetrics
-    yield* library.applyRemote(resource, rows)
+    yield* timed(library.applyRemote(resource, rows), (live, _, millis) =>
+      live.pageApplied(conn.peer, resource, { rows: rows.length, remaining: page.remaining, millis })
+    )
     if (mode !== "state") yield* watermarks.advance(conn.peer, resource, page.last)
     progress.done += rows.length
     yield* metrics.received(conn.peer, rows.length, approximateBytes(page.rows))
