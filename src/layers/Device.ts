@@ -1,6 +1,6 @@
 // The stores of one device, wired in one place: database.db and sync.db in a data directory (or in memory
 // for fast tests), the HLC, and the Library on top. Programs and tests start from here.
-import { Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { join } from "node:path"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
 import * as ChangeFeed from "../services/ChangeFeed.js"
@@ -19,6 +19,7 @@ import * as LibraryDbSchema from "./LibraryDbSchema.js"
 import * as LibraryStoreSqlite from "./LibraryStoreSqlite.js"
 import * as SharedLogMemory from "./SharedLogMemory.js"
 import * as SharedLogSqlite from "./SharedLogSqlite.js"
+import { LibraryDb } from "./Sqlite.js"
 import * as SyncDbSchema from "./SyncDbSchema.js"
 import * as TransportTcp from "./TransportTcp.js"
 import * as WatermarkStoreMemory from "./WatermarkStoreMemory.js"
@@ -32,8 +33,8 @@ export interface DeviceIdentity {
   readonly libraryId: LibraryId
 }
 
-/** Every store of a device whose files live in `dataDir`. */
-export const layerSqlite = (
+/** Every store of a device whose files live in `dataDir`, and the database.db client itself. */
+export const layerSqliteWithDb = (
   dataDir: string,
   identity: DeviceIdentity,
   options?: { readonly maxDriftMillis?: number }
@@ -42,7 +43,8 @@ export const layerSqlite = (
   const syncDb = SyncDbSchema.layer(join(dataDir, SYNC_FILE))
   const clock = HlcClockSqlite.layer(options).pipe(Layer.provide(Layer.merge(syncDb, device)))
   const libraryStore = LibraryStoreSqlite.layer.pipe(
-    Layer.provide(Layer.mergeAll(LibraryDbSchema.layer(join(dataDir, DATABASE_FILE)), clock, device))
+    Layer.provide(Layer.merge(clock, device)),
+    Layer.provideMerge(LibraryDbSchema.layer(join(dataDir, DATABASE_FILE)))
   )
   const syncStores = Layer.mergeAll(
     WatermarkStoreSqlite.layer,
@@ -54,6 +56,18 @@ export const layerSqlite = (
   const stores = Layer.mergeAll(libraryStore, syncStores, clock, device, ChangeFeed.layer)
   return Library.layer.pipe(Layer.provideMerge(stores))
 }
+
+type WithDb = Layer.Layer.Success<ReturnType<typeof layerSqliteWithDb>>
+
+/** Every store of a device whose files live in `dataDir`. */
+export const layerSqlite = (
+  dataDir: string,
+  identity: DeviceIdentity,
+  options?: { readonly maxDriftMillis?: number }
+) =>
+  Layer.effectContext(Effect.map(Effect.context<WithDb>(), Context.omit(LibraryDb))).pipe(
+    Layer.provide(layerSqliteWithDb(dataDir, identity, options))
+  )
 
 /** The same device with database.db in memory and the coordination stores in memory: for fast tests. */
 export const layerMemory = (identity: DeviceIdentity, options?: { readonly startMillis?: number }) => {
@@ -83,6 +97,6 @@ export const layerDataDir = (
   options?: { readonly maxDriftMillis?: number; readonly transport?: TransportTcp.TransportTcpOptions }
 ) =>
   Layer.merge(
-    layerSqlite(dataDir, identity, options),
+    layerSqliteWithDb(dataDir, identity, options),
     TransportTcp.layer(options?.transport).pipe(Layer.provide(Credentials.layer(identity)))
   )

@@ -6,6 +6,7 @@ import { Duration, Effect, Schedule } from "effect"
 import { Exchange } from "../domain/Protocol.js"
 import { resourceTypes } from "../domain/Resource.js"
 import { CheckpointStore } from "./CheckpointStore.js"
+import { sampleClock } from "./LiveMetrics.js"
 import { LocalDevice } from "./LocalDevice.js"
 import { PeerStatus } from "./PeerStatus.js"
 import { PeerTransport, PeerUnavailable } from "./PeerTransport.js"
@@ -46,6 +47,7 @@ const session = (address: string, options: EngineOptions) =>
         Effect.map(watermarks.get(conn.peer, resource), (seq) => ({ resource, seq }))
       )
       const state = yield* conn.send(new Exchange({ holds }))
+      yield* Effect.forkScoped(sampleClock(conn))
       const behind = state.pending.filter((p) => p.count > 0)
       const resumed = yield* checkpoints.list
       yield* Effect.logInfo(
