@@ -129,7 +129,7 @@ const run = (args: Args) =>
       }
       for (const location of args.locations) {
         yield* Effect.forkScoped(
-          LocationWatcher.watch(location, indexLocation, {
+          LocationWatcher.watch(location, indexLocation(args.dataDir), {
             ...LocationWatcher.defaultWatchOptions,
             ignore: [args.dataDir]
           })

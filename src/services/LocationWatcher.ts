@@ -34,14 +34,12 @@ export const watch = <E, R>(
       Effect.gen(function* () {
         const start = performance.now()
         yield* index(root)
-        yield* Effect.logInfo(`Indexed ${root} (${why}) in ${Math.round(performance.now() - start)} ms`)
+        yield* Effect.logDebug(`Indexed ${root} (${why}) in ${Math.round(performance.now() - start)} ms`)
       }).pipe(
         Effect.catchAllCause((cause) =>
           Effect.logWarning(`Could not index ${root}; will try again on the next change`, cause)
         )
       )
-
-    yield* reindex("at start")
 
     const changes = yield* Queue.sliding<void>(1)
     const watcher = yield* Effect.acquireRelease(
@@ -55,6 +53,9 @@ export const watch = <E, R>(
       }).pipe(Effect.option),
       (w) => Effect.sync(() => w._tag === "Some" && w.value.close())
     )
+
+    // Watching starts before the first scan, so a change made while it runs triggers another one.
+    yield* reindex("at start")
 
     if (watcher._tag === "None") {
       yield* Effect.logInfo(

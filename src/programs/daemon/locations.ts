@@ -1,12 +1,15 @@
-// WIRING POINT for `daemon --location PATH`: how the daemon indexes one folder. The folder indexer
-// (src/services/Indexer.ts, shared with `tidemark index`) has not landed yet; until it does, indexing a
-// location fails with a clear message that the daemon logs (and it keeps running). When it lands, call it
-// here — LocationWatcher already does the initial index, the watching and the debounced re-index.
+// How `daemon --location PATH` indexes one folder: the same indexer as `tidemark index` (services/Indexer.ts),
+// with the data directory excluded in case it lies inside the folder. LocationWatcher does the initial index,
+// the watching and the debounced re-index; this says in the log what each run changed.
 import { Effect } from "effect"
+import { indexFolder } from "../../services/Indexer.js"
 
-export class IndexerUnavailable extends Error {
-  readonly _tag = "IndexerUnavailable"
-}
-
-export const indexLocation = (path: string): Effect.Effect<void, IndexerUnavailable> =>
-  Effect.fail(new IndexerUnavailable(`cannot index ${path}: this build has no folder indexer yet`))
+export const indexLocation = (dataDir: string) => (path: string) =>
+  Effect.tap(indexFolder(path, { exclude: [dataDir] }), (s) =>
+    s.added + s.updated + s.removed === 0
+      ? Effect.logDebug(`Indexed ${s.path}: no changes (${s.entries} files and folders)`)
+      : Effect.logInfo(
+          `Indexed ${s.path}: ${s.added} added, ${s.updated} updated, ${s.removed} removed ` +
+            `(${s.entries} files and folders${s.skipped > 0 ? `, ${s.skipped} skipped` : ""})`
+        )
+  )
