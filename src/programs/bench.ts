@@ -1,6 +1,7 @@
 // `npm run bench [section] [--rows N]`: benchmarks that print their figures next to a baseline measured in
-// the same run. Sections: store.
+// the same run. Sections: store, backfill.
 import { Effect } from "effect"
+import * as BackfillBench from "./bench/backfillBench.js"
 import * as StoreBench from "./bench/storeBench.js"
 
 const args = process.argv.slice(2)
@@ -13,6 +14,10 @@ const wanted = (s: string) => sections.length === 0 || sections.includes(s)
 
 const program = Effect.gen(function* () {
   if (wanted("store")) yield* StoreBench.run(flag("--rows", 1_000_000))
+  if (wanted("backfill")) {
+    const rows = flag("--rows", 0)
+    yield* BackfillBench.run(rows > 0 ? [rows] : [100_000, 1_000_000])
+  }
 })
 
 Effect.runPromise(program).catch((e) => {

@@ -1,0 +1,191 @@
+// Backfill between two daemon processes over loopback TCP, next to a baseline measured in the same run: the
+// plain pipeline of pipeline.ts (read SQLite, msgpack over TCP, upsert into a second SQLite file). Reports
+// rows/s of each, their ratio, and the peak resident memory of each receiving process.
+import Database from "better-sqlite3"
+import { Effect } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Uuid } from "../../domain/Ids.js"
+import * as DataDir from "../../layers/DataDir.js"
+import * as Device from "../../layers/Device.js"
+import { Library } from "../../services/Library.js"
+
+const programs = join(dirname(fileURLToPath(import.meta.url)), "..")
+const PAGE = 10_000
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port
+      server.close(() => resolve(port))
+    })
+  })
+
+/** Peak resident set size of a running process, in MB (VmHWM), or 0 once it is gone. */
+const peakRssMb = (pid: number | undefined) => {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("VmHWM:"))
+    return line === undefined ? 0 : Number(line.split(/\s+/)[1]) / 1024
+  } catch {
+    return 0
+  }
+}
+
+const start = (script: string, args: ReadonlyArray<string>) =>
+  spawn(process.execPath, [join(programs, script), ...args], { stdio: ["ignore", "pipe", "pipe"] })
+
+const waitForLine = (child: ChildProcess, text: string) =>
+  new Promise<void>((resolve, reject) => {
+    let seen = ""
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString()
+      if (seen.includes(text)) resolve()
+    }
+    child.stdout?.on("data", onData)
+    child.stderr?.on("data", onData)
+    child.once("exit", (code) =>
+      reject(new Error(`${text} never appeared; exited ${code}: ${seen.slice(-500)}`))
+    )
+  })
+
+/** A source device holding one location and `rows` entries, written through the engine. */
+const makeSource = (root: string, rows: number) =>
+  Effect.gen(function* () {
+    const dir = join(root, "a")
+    const identity = yield* DataDir.initLibrary(dir, "bench source")
+    yield* Effect.gen(function* () {
+      const library = yield* Library
+      const location = Uuid.make("00000000-0000-4000-8000-00000000beef")
+      yield* library.write("location", [
+        { uuid: location, fields: { volume: null, path: "/bench", name: "bench" } }
+      ])
+      for (let start = 0; start < rows; start += PAGE) {
+        yield* library.write(
+          "entry",
+          Array.from({ length: Math.min(PAGE, rows - start) }, (_, i) => {
+            const n = start + i
+            return {
+              uuid: Uuid.make(`00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`),
+              fields: {
+                location,
+                parent: null,
+                name: `file-${n}.dat`,
+                kind: "file",
+                size: n * 17,
+                modified_at: 1_700_000_000_000 + n,
+                content_hash: null
+              }
+            }
+          })
+        )
+      }
+    }).pipe(Effect.provide(Device.layerSqlite(dir, identity)))
+    return { dir, identity }
+  })
+
+const sample = (pid: number | undefined, peak: { mb: number }) =>
+  setInterval(() => {
+    peak.mb = Math.max(peak.mb, peakRssMb(pid))
+  }, 100)
+
+const baseline = async (root: string, sourceDb: string) => {
+  const port = await freePort()
+  const receiver = start("bench/pipeline.js", ["receive", join(root, "baseline.db"), String(port)])
+  await waitForLine(receiver, "ready")
+  const peak = { mb: 0 }
+  const timer = sample(receiver.pid, peak)
+  const began = performance.now()
+  const done = new Promise<void>((resolve) => receiver.once("exit", () => resolve()))
+  start("bench/pipeline.js", ["send", sourceDb, String(port), String(PAGE)])
+  await done
+  clearInterval(timer)
+  return { seconds: (performance.now() - began) / 1000, peakMb: peak.mb }
+}
+
+const tidemark = async (root: string, source: { dir: string; identity: DataDir.Identity }, rows: number) => {
+  const portA = await freePort()
+  const portB = await freePort()
+  const daemonA = start("daemon.js", ["--data-dir", source.dir, "--listen", `127.0.0.1:${portA}`])
+  await waitForLine(daemonA, "Listening")
+  const dirB = join(root, "b")
+  await Effect.runPromise(DataDir.joinLibrary(dirB, DataDir.joinCodeOf(source.identity), "bench receiver"))
+  const began = performance.now()
+  const daemonB = start("daemon.js", [
+    "--data-dir",
+    dirB,
+    "--listen",
+    `127.0.0.1:${portB}`,
+    "--peer",
+    `127.0.0.1:${portA}`,
+    "--batch-size",
+    String(PAGE)
+  ])
+  const peak = { mb: 0 }
+  const timer = sample(daemonB.pid, peak)
+  let db: Database.Database | undefined
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100))
+    try {
+      db ??= new Database(join(dirB, Device.DATABASE_FILE), { readonly: true, fileMustExist: true })
+      const { n } = db.prepare("SELECT count(*) AS n FROM entry").get() as { n: number }
+      if (n >= rows) break
+    } catch {
+      // the receiver has not created its tables yet
+    }
+  }
+  const seconds = (performance.now() - began) / 1000
+  clearInterval(timer)
+  db?.close()
+  for (const d of [daemonA, daemonB]) d.kill("SIGTERM")
+  await Promise.all(
+    [daemonA, daemonB].map((d) => new Promise((r) => (d.exitCode !== null ? r(null) : d.once("exit", r))))
+  )
+  return { seconds, peakMb: peak.mb }
+}
+
+export const run = (sizes: ReadonlyArray<number>) =>
+  Effect.gen(function* () {
+    const results: Array<{
+      rows: number
+      baseline: { seconds: number; peakMb: number }
+      engine: { seconds: number; peakMb: number }
+    }> = []
+    for (const rows of sizes) {
+      const root = mkdtempSync(join(tmpdir(), "tidemark-bench-backfill-"))
+      try {
+        yield* Effect.log(`backfill: writing ${rows} entries to the source device`)
+        const source = yield* makeSource(root, rows)
+        const sourceDb = join(source.dir, Device.DATABASE_FILE)
+        const base = yield* Effect.promise(() => baseline(root, sourceDb))
+        const engine = yield* Effect.promise(() => tidemark(root, source, rows))
+        results.push({ rows, baseline: base, engine })
+        const rate = (s: number) => Math.round(rows / s)
+        console.log(`backfill: ${rows} entries, pages of ${PAGE}, two processes over loopback`)
+        console.log(
+          `  baseline pipeline (SQLite → msgpack/TCP → upsert):   ${rate(base.seconds)} rows/s (${base.seconds.toFixed(2)} s), receiver peak RSS ${base.peakMb.toFixed(0)} MB`
+        )
+        console.log(
+          `  Tidemark daemons (TLS, auth, checks, checkpoints):   ${rate(engine.seconds)} rows/s (${engine.seconds.toFixed(2)} s), receiver peak RSS ${engine.peakMb.toFixed(0)} MB`
+        )
+        console.log(
+          `  ratio Tidemark/baseline: ${(base.seconds / engine.seconds).toFixed(2)} (target >= 0.80)`
+        )
+      } finally {
+        rmSync(root, { recursive: true, force: true })
+      }
+    }
+    if (results.length > 1) {
+      const [small, large] = [results[0]!, results.at(-1)!]
+      console.log(
+        `backfill: receiver peak RSS ${large.rows} vs ${small.rows}: ${(large.engine.peakMb / small.engine.peakMb).toFixed(2)}× (target <= 1.3×, < 300 MB)`
+      )
+    }
+    return results
+  })
