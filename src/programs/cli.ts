@@ -1,0 +1,367 @@
+#!/usr/bin/env node
+// `tidemark`, the command-line tool: parses arguments, opens the device of a data directory, runs one
+// service operation and prints its result (JSON on stdout for scripts; progress and errors on stderr). Keeps
+// the public contract of docs/cli.md: every failure is one line on stderr starting with "tidemark: " and a
+// non-zero exit (1 when the operation failed, 2 for bad arguments), never a stack trace. Each command opens
+// the stores, does its work and closes them, so it can run beside a daemon on the same data directory.
+import { Args, Command, Options, ValidationError } from "@effect/cli"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Clock, Console, Effect, Either, Layer, Logger, Option, Schema } from "effect"
+import { hostname } from "node:os"
+import { Uuid } from "../domain/Ids.js"
+import * as ClockStateSqlite from "../layers/ClockStateSqlite.js"
+import * as DataDir from "../layers/DataDir.js"
+import * as Device from "../layers/Device.js"
+import * as Dump from "../services/Dump.js"
+import * as Generator from "../services/Generator.js"
+import * as Indexer from "../services/Indexer.js"
+import * as Inspect from "../services/Inspect.js"
+import { Library } from "../services/Library.js"
+import * as ReportText from "../services/ReportText.js"
+import * as StatusReport from "../services/StatusReport.js"
+import * as Tags from "../services/Tags.js"
+
+const VERSION = "0.1.0"
+
+/** Bad arguments found after parsing (a malformed uuid, a negative count). Exit code 2. */
+class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { reason: Schema.String }) {
+  get message() {
+    return this.reason
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Output: written straight to the process streams (the Console's error channel is reserved for @effect/cli,
+// whose messages are re-worded below), waiting for each write so large dumps are not cut short.
+
+const write = (stream: NodeJS.WriteStream, text: string) =>
+  Effect.async<void>((resume) => {
+    stream.write(text, () => resume(Effect.void))
+  })
+const out = (text: string) => write(process.stdout, text + "\n")
+const json = (value: unknown) => out(JSON.stringify(value))
+const info = (text: string) => write(process.stderr, `tidemark: ${text}\n`)
+
+/** Log lines go to stderr, so stdout carries only results. */
+const stderrLogger = Logger.make(({ logLevel, message }) => {
+  const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+  process.stderr.write(`tidemark: ${logLevel.label.toLowerCase()}: ${text}\n`)
+})
+
+// ---------------------------------------------------------------------------------------------------------
+// Shared options and arguments.
+
+const dataDir = Options.directory("data-dir", { exists: "either" }).pipe(
+  Options.withDefault(DataDir.defaultDataDir()),
+  Options.withDescription(
+    "The device's data directory (device.json, database.db, sync.db). Default: $TIDEMARK_DATA_DIR, else $XDG_DATA_HOME/tidemark, else ~/.local/share/tidemark."
+  )
+)
+const deviceName = Options.text("name").pipe(
+  Options.optional,
+  Options.withDescription("A name for this device (default: the host name).")
+)
+const json_ = Options.boolean("json").pipe(Options.withDescription("Print one JSON line instead of text."))
+
+const uuidArg = (name: string, description: string) =>
+  Args.text({ name }).pipe(Args.withDescription(description))
+
+const parseUuid = (what: string, text: string) =>
+  Either.match(Schema.decodeUnknownEither(Uuid)(text.trim().toLowerCase()), {
+    onLeft: () => Effect.fail(new UsageError({ reason: `${what} "${text}" is not a uuid` })),
+    onRight: Effect.succeed
+  })
+
+const count = (name: string, description: string) =>
+  Options.integer(name).pipe(
+    Options.withDescription(description),
+    Options.mapEffect((n) =>
+      n >= 0
+        ? Effect.succeed(n)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be 0 or more, got ${n}`)))
+    )
+  )
+
+// ---------------------------------------------------------------------------------------------------------
+// Opening a device.
+
+/** The device of `dir` with its stores open for the duration of `use`. */
+const withDevice = <A, E, R extends Layer.Layer.Success<ReturnType<typeof Device.layerSqlite>>>(
+  dir: string,
+  use: (identity: DataDir.Identity) => Effect.Effect<A, E, R>
+) =>
+  Effect.flatMap(DataDir.load(dir), (identity) =>
+    Effect.provide(use(identity), Device.layerSqlite(dir, identity))
+  )
+
+/** A freshly created data directory: create both databases and this device's own `device` row. */
+const registerDevice = (dir: string, identity: DataDir.Identity) =>
+  withDevice(dir, () =>
+    Effect.flatMap(Library, (library) =>
+      library.write("device", [
+        { uuid: Uuid.make(identity.deviceId), fields: { name: identity.name, address: null } }
+      ])
+    )
+  )
+
+const defaultName = () => {
+  const host = hostname()
+  return host.length > 0 ? host : "tidemark-device"
+}
+const nameOr = (name: Option.Option<string>) =>
+  Effect.sync(() => Option.getOrElse(name, defaultName)).pipe(
+    Effect.flatMap((n) =>
+      n.trim().length === 0
+        ? Effect.fail(new UsageError({ reason: "--name must not be empty" }))
+        : Effect.succeed(n)
+    )
+  )
+
+// ---------------------------------------------------------------------------------------------------------
+// Commands.
+
+const init = Command.make("init", { dataDir, name: deviceName }, ({ dataDir, name }) =>
+  Effect.gen(function* () {
+    const identity = yield* DataDir.initLibrary(dataDir, yield* nameOr(name))
+    yield* registerDevice(dataDir, identity)
+    yield* json({
+      libraryId: identity.libraryId,
+      deviceId: identity.deviceId,
+      joinCode: DataDir.joinCodeOf(identity)
+    })
+  })
+).pipe(Command.withDescription("Create a new library with this device as its first member."))
+
+const join = Command.make(
+  "join",
+  {
+    dataDir,
+    code: Options.text("code").pipe(Options.withDescription("The join code printed by `tidemark init`.")),
+    name: deviceName
+  },
+  ({ code, dataDir, name }) =>
+    Effect.gen(function* () {
+      const identity = yield* DataDir.joinLibrary(dataDir, code, yield* nameOr(name))
+      yield* registerDevice(dataDir, identity)
+      yield* json({ libraryId: identity.libraryId, deviceId: identity.deviceId })
+    })
+).pipe(Command.withDescription("Join an existing library as a new device."))
+
+const generate = Command.make(
+  "generate",
+  {
+    dataDir,
+    locations: count(
+      "locations",
+      "New locations to create (0: add the entries under this device's existing locations)."
+    ),
+    entries: count("entries", "Entries (files and folders) to create."),
+    tags: count("tags", "Tags to create.").pipe(Options.withDefault(0)),
+    seed: Options.text("seed").pipe(
+      Options.withDefault("0"),
+      Options.withDescription("Seed of the generated data.")
+    ),
+    batchSize: count("batch-size", "Rows per write transaction.").pipe(Options.withDefault(10_000))
+  },
+  ({ batchSize, dataDir, entries, locations, seed, tags }) =>
+    withDevice(dataDir, () =>
+      Effect.gen(function* () {
+        const started = yield* Clock.currentTimeMillis
+        let reported = started
+        const summary = yield* Generator.generate({
+          locations,
+          entries,
+          tags,
+          seed,
+          batchSize: Math.max(1, batchSize),
+          onProgress: (done, total) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              if (done < total && now - reported < 1_000) return Effect.void
+              reported = now
+              const rate = now > started ? Math.round((done * 1000) / (now - started)) : 0
+              return total >= 50_000
+                ? info(`generate: ${done}/${total} entries (${Math.floor((done / total) * 100)}%, ${rate}/s)`)
+                : Effect.void
+            })
+        })
+        yield* json(summary)
+      })
+    )
+).pipe(Command.withDescription("Write synthetic library data (locations, a folder tree of entries, tags)."))
+
+const index = Command.make(
+  "index",
+  {
+    dataDir,
+    path: Args.directory({ name: "PATH", exists: "either" }).pipe(
+      Args.withDescription("The folder to index.")
+    )
+  },
+  ({ dataDir, path }) =>
+    withDevice(dataDir, () => Effect.flatMap(Indexer.indexFolder(path, { exclude: [dataDir] }), json))
+).pipe(
+  Command.withDescription("Index a folder as a location; re-run to pick up changed, new and removed files.")
+)
+
+const tagAdd = Command.make(
+  "add",
+  { dataDir, name: Options.text("name").pipe(Options.withDescription("The tag's name.")) },
+  ({ dataDir, name }) =>
+    Effect.gen(function* () {
+      if (name.trim().length === 0) return yield* new UsageError({ reason: "--name must not be empty" })
+      yield* withDevice(dataDir, () => Effect.flatMap(Tags.add(name), (uuid) => json({ uuid })))
+    })
+).pipe(Command.withDescription("Create a tag; prints its uuid."))
+
+const tagRename = Command.make(
+  "rename",
+  {
+    dataDir,
+    uuid: uuidArg("UUID", "The tag."),
+    name: Args.text({ name: "NAME" }).pipe(Args.withDescription("Its new name."))
+  },
+  ({ dataDir, name, uuid }) =>
+    Effect.gen(function* () {
+      const tag = yield* parseUuid("tag", uuid)
+      if (name.trim().length === 0) return yield* new UsageError({ reason: "NAME must not be empty" })
+      yield* withDevice(dataDir, () => Tags.rename(tag, name))
+    })
+).pipe(Command.withDescription("Rename a tag."))
+
+const tagDelete = Command.make(
+  "delete",
+  { dataDir, uuid: uuidArg("UUID", "The tag.") },
+  ({ dataDir, uuid }) =>
+    Effect.flatMap(parseUuid("tag", uuid), (tag) => withDevice(dataDir, () => Tags.remove(tag)))
+).pipe(Command.withDescription("Delete a tag."))
+
+const tagAssign = Command.make(
+  "assign",
+  { dataDir, tag: uuidArg("TAG_UUID", "The tag."), entry: uuidArg("ENTRY_UUID", "The entry to tag.") },
+  ({ dataDir, entry, tag }) =>
+    Effect.gen(function* () {
+      const t = yield* parseUuid("tag", tag)
+      const e = yield* parseUuid("entry", entry)
+      yield* withDevice(dataDir, () => Effect.flatMap(Tags.assign(t, e), (uuid) => json({ uuid })))
+    })
+).pipe(
+  Command.withDescription("Tag an entry (assigning twice changes nothing); prints the assignment's uuid.")
+)
+
+const tag = Command.make("tag").pipe(
+  Command.withDescription("Add, rename, delete and assign tags."),
+  Command.withSubcommands([tagAdd, tagRename, tagDelete, tagAssign])
+)
+
+const dump = Command.make("dump", { dataDir }, ({ dataDir }) =>
+  withDevice(dataDir, () =>
+    Effect.gen(function* () {
+      const lines = yield* Dump.dumpLines
+      for (let start = 0; start < lines.length; start += 10_000) {
+        yield* write(process.stdout, lines.slice(start, start + 10_000).join("\n") + "\n")
+      }
+    })
+  )
+).pipe(Command.withDescription("Print the library as canonical JSON lines, sorted by resource then uuid."))
+
+const status = Command.make("status", { dataDir, json: json_ }, ({ dataDir, json: asJson }) =>
+  withDevice(dataDir, () =>
+    Effect.gen(function* () {
+      const report = yield* StatusReport.make
+      if (asJson) return yield* json(report)
+      yield* out(ReportText.formatStatus(report, yield* Clock.currentTimeMillis))
+    })
+  )
+).pipe(Command.withDescription("Show peers, watermarks, backfill progress, counters and last errors."))
+
+const inspect = Command.make("inspect", { dataDir, json: json_ }, ({ dataDir, json: asJson }) =>
+  withDevice(dataDir, () =>
+    Effect.gen(function* () {
+      const inspection = yield* Inspect.make.pipe(Effect.provide(ClockStateSqlite.layerDataDir(dataDir)))
+      yield* asJson ? json(inspection) : out(ReportText.formatInspection(inspection))
+    })
+  )
+).pipe(
+  Command.withDescription(
+    "Show what sync.db holds: watermarks, checkpoints, the shared log, acks, the clock."
+  )
+)
+
+const tidemark = Command.make("tidemark").pipe(
+  Command.withDescription("Keep a library of files, folders and tags identical on every device."),
+  Command.withSubcommands([init, join, generate, index, tag, dump, status, inspect])
+)
+
+const cli = Command.run(tidemark, { name: "tidemark", version: VERSION })
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors: one line each, and the exit code.
+
+const plain = (doc: HelpDoc.HelpDoc) =>
+  HelpDoc.toAnsiText(doc)
+    .replace(/\u001b\[[0-9;]*m/g, "")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .join(" ")
+
+/** What to print for a failure, and the exit code. */
+const describeFailure = (error: unknown): { readonly line: string; readonly code: number } => {
+  if (ValidationError.isValidationError(error)) {
+    return { line: `${plain(error.error)} (see --help)`, code: 2 }
+  }
+  const e = error as { readonly _tag?: string; readonly message?: string }
+  switch (e._tag) {
+    case "UsageError":
+    case "InvalidJoinCodeError":
+      return { line: `${e.message} (see --help)`, code: 2 }
+    default:
+      return { line: e.message ?? String(error), code: 1 }
+  }
+}
+
+/** A console that drops @effect/cli's own error printing (we print its errors our way); help still shows. */
+const quietErrors = Effect.map(Effect.console, (console): Console.Console => ({
+  ...console,
+  error: () => Effect.void,
+  unsafe: { ...console.unsafe, error: () => {} }
+}))
+
+class Exit extends Schema.TaggedError<Exit>()("Exit", { code: Schema.Number }) {}
+
+const internalError = (cause: Cause.Cause<unknown>) => {
+  const defect = Cause.squash(cause)
+  return `internal error: ${defect instanceof Error ? defect.message : String(defect)}`
+}
+
+const main: Effect.Effect<void, Exit> = Effect.gen(function* () {
+  const console = yield* quietErrors
+  yield* cli(process.argv).pipe(
+    Effect.provide(NodeContext.layer),
+    Effect.withConsole(console),
+    Effect.provide(Logger.replace(Logger.defaultLogger, stderrLogger))
+  )
+}).pipe(
+  Effect.catchAllCause((cause) => {
+    if (Cause.isInterruptedOnly(cause)) return Effect.fail(new Exit({ code: 130 }))
+    const failure = Cause.failureOption(cause)
+    const { code, line } = Option.isSome(failure)
+      ? describeFailure(failure.value)
+      : { line: internalError(cause), code: 1 }
+    return Effect.zipRight(info(line), Effect.fail(new Exit({ code })))
+  })
+)
+
+NodeRuntime.runMain(main, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) =>
+    onExit(
+      exit._tag === "Success"
+        ? 0
+        : Option.match(Cause.failureOption(exit.cause as Cause.Cause<Exit>), {
+            onNone: () => 1,
+            onSome: (e) => e.code
+          })
+    )
+})

@@ -1,0 +1,315 @@
+// Synthetic library data for tests, demos and benchmarks: locations with a realistic folder tree of entries
+// (folders nest a few levels deep, files sit in folders with plausible names, sizes and times) and tags, all
+// written through the Library like any application write. Keeps: the data is a function of the seed and of
+// how many rows the library already held (two fresh devices given the same seed get the same names, sizes
+// and tree; only uuids and owners differ), uuids also depend on the device id so devices never collide, and
+// a re-run on the same device adds new rows instead of overwriting the previous run's.
+import { Effect, Schema } from "effect"
+import { derivedUuid } from "../domain/DerivedId.js"
+import type { InvalidRowError, NotOwnerError, StoreError } from "../domain/Errors.js"
+import type { Uuid } from "../domain/Ids.js"
+import type { FieldsOf } from "../domain/Resource.js"
+import { Library } from "./Library.js"
+import { LibraryStore, type LocalWrite } from "./LibraryStore.js"
+import { LocalDevice } from "./LocalDevice.js"
+
+/** The request cannot be generated (for example no locations to add entries under). Nothing was written. */
+export class GenerateError extends Schema.TaggedError<GenerateError>()("GenerateError", {
+  reason: Schema.String
+}) {
+  get message() {
+    return this.reason
+  }
+}
+
+export interface GenerateOptions {
+  /** New locations to create; 0 puts the new entries under this device's existing locations. */
+  readonly locations: number
+  /** Entries (files and folders) to create. */
+  readonly entries: number
+  readonly tags?: number
+  readonly seed?: string
+  /** Rows per Library.write (default 10,000). */
+  readonly batchSize?: number
+  /** Called after each committed batch of entries. */
+  readonly onProgress?: (done: number, total: number) => Effect.Effect<void>
+}
+
+export interface GenerateSummary {
+  readonly seed: string
+  readonly locations: number
+  readonly entries: number
+  readonly dirs: number
+  readonly files: number
+  readonly tags: number
+  /** The locations the entries went under. */
+  readonly underLocations: number
+  readonly elapsedMs: number
+  /** Rows written per second. */
+  readonly rate: number
+}
+
+/** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
+export const prng = (seed: number): (() => number) => {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** A 32-bit seed from any text (FNV-1a). */
+export const seedOf = (text: string): number => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  return h >>> 0
+}
+
+const WORDS = [
+  "photos",
+  "documents",
+  "projects",
+  "music",
+  "archive",
+  "drafts",
+  "invoices",
+  "travel",
+  "family",
+  "notes",
+  "src",
+  "assets",
+  "backup",
+  "reports",
+  "scans",
+  "videos",
+  "design",
+  "research",
+  "taxes",
+  "recipes",
+  "letters",
+  "exports",
+  "raw",
+  "edited",
+  "old",
+  "shared",
+  "clients",
+  "2019",
+  "2020",
+  "2021",
+  "2022",
+  "2023"
+]
+const FILE_WORDS = [
+  "IMG",
+  "DSC",
+  "report",
+  "summary",
+  "invoice",
+  "notes",
+  "draft",
+  "final",
+  "scan",
+  "track",
+  "clip",
+  "budget",
+  "readme",
+  "index",
+  "main",
+  "slides",
+  "letter",
+  "photo",
+  "backup",
+  "data"
+]
+const EXTENSIONS = [
+  "jpg",
+  "jpg",
+  "jpg",
+  "png",
+  "pdf",
+  "pdf",
+  "txt",
+  "md",
+  "docx",
+  "xlsx",
+  "mp3",
+  "mp4",
+  "ts",
+  "json",
+  "zip",
+  "heic"
+]
+const TAG_NAMES = [
+  "red",
+  "orange",
+  "yellow",
+  "green",
+  "blue",
+  "purple",
+  "grey",
+  "work",
+  "personal",
+  "todo",
+  "keep",
+  "later"
+]
+const COLORS = ["#e5484d", "#f76b15", "#ffe629", "#30a46c", "#0090ff", "#8e4ec6", "#8b8d98"]
+
+/** Files are written from 2019 to 2024. */
+const TIME_BASE = 1_546_300_800_000
+const TIME_SPAN = 6 * 365 * 24 * 3_600_000
+const MAX_DEPTH = 7
+/** About one folder per this many entries. */
+const ENTRIES_PER_DIR = 12
+
+interface Dir {
+  readonly uuid: Uuid | null
+  readonly depth: number
+}
+
+interface Tree {
+  readonly location: Uuid
+  readonly dirs: Array<Dir>
+  files: number
+}
+
+export const generate = Effect.fn("Generator.generate")(function* (options: GenerateOptions) {
+  const library = yield* Library
+  const store = yield* LibraryStore
+  const { deviceId } = yield* LocalDevice
+  const started = Date.now()
+  const seed = options.seed ?? "0"
+  const batchSize = Math.max(1, options.batchSize ?? 10_000)
+  const tagCount = options.tags ?? 0
+
+  // How much the library already holds: part of the uuid namespace and of the PRNG seed, so a re-run adds.
+  const held =
+    (yield* store.countAfter("location", 0)) +
+    (yield* store.countAfter("entry", 0)) +
+    (yield* store.countAfter("tag", 0))
+  const random = prng(seedOf(`${seed}/${held}`))
+  const pick = <A>(xs: ReadonlyArray<A>): A => xs[Math.floor(random() * xs.length)]!
+  const uuid = (kind: string, n: number) =>
+    derivedUuid("generated", deviceId, seed, String(held), kind, String(n))
+
+  // Locations: new ones, or this device's existing live ones.
+  const trees: Array<Tree> = []
+  if (options.locations > 0) {
+    const writes: Array<LocalWrite> = []
+    for (let i = 0; i < options.locations; i++) {
+      const location = uuid("location", i)
+      const name = `${pick(WORDS)}-${held}-${i}`
+      const fields: FieldsOf<"location"> = { volume: null, path: `/generated/${seed}/${name}`, name }
+      writes.push({ uuid: location, fields })
+      trees.push({ location, dirs: [{ uuid: null, depth: 0 }], files: 0 })
+    }
+    for (let start = 0; start < writes.length; start += batchSize) {
+      yield* library.write("location", writes.slice(start, start + batchSize))
+    }
+  } else if (options.entries > 0) {
+    let after = 0
+    for (;;) {
+      const page = yield* store.readAfter("location", after, 10_000)
+      for (const row of page) {
+        if (row.owner === deviceId && !row.deleted)
+          trees.push({ location: row.uuid, dirs: [{ uuid: null, depth: 0 }], files: 0 })
+      }
+      if (page.length < 10_000) break
+      after = page.at(-1)!.seq
+    }
+    trees.sort((a, b) => (a.location < b.location ? -1 : 1))
+    if (trees.length === 0) {
+      return yield* new GenerateError({
+        reason: "this device has no locations to add entries under (create some with --locations N)"
+      })
+    }
+  }
+
+  // Entries: a folder when the tree has too few for its files, else a file; parents lean towards recent
+  // folders so the tree grows deep as well as wide.
+  let dirs = 0
+  let files = 0
+  const entry = (n: number): LocalWrite => {
+    const tree = trees.length === 1 ? trees[0]! : pick(trees)
+    const recent = tree.dirs.length > 8 && random() < 0.7
+    const parent = recent ? tree.dirs[tree.dirs.length - 1 - Math.floor(random() * 8)]! : pick(tree.dirs)
+    const makeDir =
+      parent.depth < MAX_DEPTH && tree.dirs.length * ENTRIES_PER_DIR < tree.files + ENTRIES_PER_DIR
+    const id = uuid("entry", n)
+    const modified_at = TIME_BASE + Math.floor(random() * TIME_SPAN)
+    let fields: FieldsOf<"entry">
+    if (makeDir) {
+      tree.dirs.push({ uuid: id, depth: parent.depth + 1 })
+      dirs++
+      fields = {
+        location: tree.location,
+        parent: parent.uuid,
+        name: `${pick(WORDS)}-${n}`,
+        kind: "dir",
+        size: 0,
+        modified_at,
+        content_hash: null
+      }
+    } else {
+      tree.files++
+      files++
+      const size = Math.floor(Math.exp(random() * 16)) + (random() < 0.01 ? Math.floor(random() * 4e9) : 0)
+      const hash =
+        Math.floor(random() * 2 ** 32)
+          .toString(16)
+          .padStart(8, "0") + n.toString(16).padStart(8, "0")
+      fields = {
+        location: tree.location,
+        parent: parent.uuid,
+        name: `${pick(FILE_WORDS)}_${n}.${pick(EXTENSIONS)}`,
+        kind: "file",
+        size,
+        modified_at,
+        content_hash: hash
+      }
+    }
+    return { uuid: id, fields }
+  }
+  let done = 0
+  while (done < options.entries) {
+    const n = Math.min(batchSize, options.entries - done)
+    const writes: Array<LocalWrite> = []
+    for (let i = 0; i < n; i++) writes.push(entry(done + i))
+    yield* library.write("entry", writes)
+    done += n
+    if (options.onProgress) yield* options.onProgress(done, options.entries)
+  }
+
+  const tagWrites: Array<LocalWrite> = []
+  for (let i = 0; i < tagCount; i++) {
+    const fields: FieldsOf<"tag"> = { name: `${pick(TAG_NAMES)}-${i}`, color: pick(COLORS) }
+    tagWrites.push({ uuid: uuid("tag", i), fields })
+  }
+  for (let start = 0; start < tagWrites.length; start += batchSize) {
+    yield* library.write("tag", tagWrites.slice(start, start + batchSize))
+  }
+
+  const elapsedMs = Date.now() - started
+  const rows = options.locations + options.entries + tagCount
+  const summary: GenerateSummary = {
+    seed,
+    locations: options.locations,
+    entries: options.entries,
+    dirs,
+    files,
+    tags: tagCount,
+    underLocations: trees.length,
+    elapsedMs,
+    rate: elapsedMs > 0 ? Math.round((rows * 1000) / elapsedMs) : rows
+  }
+  return summary
+}) as (
+  options: GenerateOptions
+) => Effect.Effect<
+  GenerateSummary,
+  GenerateError | InvalidRowError | NotOwnerError | StoreError,
+  Library | LibraryStore | LocalDevice
+>
