@@ -5,10 +5,12 @@ import {
   decodeRow,
   resourceFields,
   resourceTypes,
+  Row,
+  RowStruct,
+  fieldSchemas,
   type ResourceType
 } from "../src/domain/Resource.js"
 import { Schema } from "effect"
-import { fieldSchemas } from "../src/domain/Resource.js"
 import { deviceA, uuidN } from "./support/fixtures.js"
 
 // Values that probe every field type's edges.
@@ -54,6 +56,31 @@ describe("resource rows", () => {
       expect(Either.isRight(decodeFields(resource, "u", fields))).toBe(bySchema)
     },
     { fastCheck: { numRuns: 2000 } }
+  )
+
+  it.prop(
+    "the wire check of a row envelope accepts exactly what the envelope Schema accepts",
+    [
+      fc.record(
+        {
+          uuid: anyValue,
+          version: fc.oneof(
+            anyValue,
+            fc.constant(`000000000001.0000.${deviceA}`),
+            fc.constant(`000000000001.0000.${deviceA.toUpperCase()}`),
+            fc.constant("00000000001.0000.x")
+          ),
+          deleted: anyValue,
+          owner: fc.oneof(anyValue, fc.constant(deviceA)),
+          fields: fc.oneof(anyValue, fc.constant({ name: "x" }))
+        },
+        { requiredKeys: [] }
+      )
+    ],
+    ([envelope]) => {
+      expect(Schema.is(Row)(envelope)).toBe(Schema.is(RowStruct)(envelope))
+    },
+    { fastCheck: { numRuns: 3000 } }
   )
 
   it("a device-owned row must name its owner and be versioned by it", () => {

@@ -64,6 +64,7 @@ export const HlcString = Schema.String.pipe(
   Schema.brand("HlcString")
 )
 export type HlcString = typeof HlcString.Type
+export const isHlcString = (s: string): boolean => stringPattern.test(s)
 
 export const parse = Schema.decodeEither(HlcFromString)
 export const toHlcString = (h: Hlc): HlcString => format(h) as HlcString

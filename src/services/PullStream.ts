@@ -3,7 +3,7 @@
 // a page is checked whole (schema, size, clock) before anything of it is applied; it is applied in one
 // transaction; only then do the watermark and checkpoint advance to the page's last seq. So a cursor is
 // never ahead of the data, and an interruption anywhere re-fetches at most one page.
-import { Effect, Either, Option } from "effect"
+import { Effect, Either, Fiber, Option } from "effect"
 import * as Hlc from "../domain/Hlc.js"
 import { type LogPage, type Page, Exchange, Pull, PullLog, Ack } from "../domain/Protocol.js"
 import { validateRow, isShared, sharedTypes, type ResourceType, type Row } from "../domain/Resource.js"
@@ -23,12 +23,7 @@ export interface StreamOptions {
 }
 
 /** Check a page before anything of it is applied: size, every row's schema, and the peer's clock. */
-const checkPage = (
-  conn: PeerConnection,
-  resource: ResourceType,
-  rows: ReadonlyArray<Row>,
-  limit: number
-) =>
+const checkPage = (conn: PeerConnection, resource: ResourceType, rows: ReadonlyArray<Row>, limit: number) =>
   Effect.gen(function* () {
     const violation = (reason: string) => new ProtocolViolation({ peer: conn.peer, reason })
     if (rows.length > limit)
@@ -105,21 +100,21 @@ const pullTable = (
   progress: Progress
 ) =>
   Effect.gen(function* () {
+    const ask = (after: number, waitMillis: number) =>
+      Effect.fork(conn.send(new Pull({ resource, after, limit: options.batchSize, waitMillis })))
     let cursor = start
     let caughtUp = false
+    let next = yield* ask(cursor, 0)
     for (;;) {
-      const page: Page = yield* conn.send(
-        new Pull({
-          resource,
-          after: cursor,
-          limit: options.batchSize,
-          waitMillis: caughtUp ? options.liveWaitMillis : 0
-        })
-      )
+      const page: Page = yield* Fiber.join(next)
       if (page.last < cursor) {
         return yield* new ProtocolViolation({ peer: conn.peer, reason: `moved the ${resource} cursor back` })
       }
       const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
+      // While backfilling, ask for the next page before applying this one, so the peer reads and sends it
+      // while we write (one page ahead: bounded memory). Its cursor is this page's end; the watermark still
+      // moves only after this page is committed.
+      if (!page.caughtUp) next = yield* ask(page.last, 0)
       yield* applyPage(conn, resource, page, rows, mode, progress)
       if (page.caughtUp && !caughtUp && progress.done > 0) {
         yield* Effect.logInfo(`Caught up on ${resource} from ${conn.peer} (${progress.done} rows)`)
@@ -127,6 +122,7 @@ const pullTable = (
       cursor = page.last
       caughtUp = page.caughtUp
       if (caughtUp && mode === "state") return cursor
+      if (caughtUp) next = yield* ask(cursor, options.liveWaitMillis)
     }
   })
 

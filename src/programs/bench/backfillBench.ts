@@ -38,8 +38,14 @@ const peakRssMb = (pid: number | undefined) => {
   }
 }
 
+/** TIDEMARK_BENCH_PROFILE=DIR writes a CPU profile of every process started here into DIR. */
+const profiling = process.env.TIDEMARK_BENCH_PROFILE
 const start = (script: string, args: ReadonlyArray<string>) =>
-  spawn(process.execPath, [join(programs, script), ...args], { stdio: ["ignore", "pipe", "pipe"] })
+  spawn(
+    process.execPath,
+    [...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${profiling}`] : []), join(programs, script), ...args],
+    { stdio: ["ignore", "pipe", "pipe"] }
+  )
 
 const waitForLine = (child: ChildProcess, text: string) =>
   new Promise<void>((resolve, reject) => {
