@@ -40,10 +40,17 @@ const probe = (file: string): Effect.Effect<void, DatabaseOpenError> =>
   })
 
 /**
+ * Page cache per connection. database.db's unique uuid index is what upserts touch at random, so it gets the
+ * larger share; the cache is also most of a daemon's memory growth with library size, hence the cap.
+ */
+const LIBRARY_CACHE_MIB = 32
+const SYNC_CACHE_MIB = 4
+
+/**
  * Open a SQLite file with the pragmas a sync engine wants (WAL, NORMAL sync: a process crash loses nothing
  * committed; a busy timeout so a CLI and the daemon can share the file) and bring its schema up to date.
  */
-export const open = (file: string, migrations: Migrations) =>
+export const open = (file: string, migrations: Migrations, cacheMiB: number) =>
   Effect.gen(function* () {
     yield* probe(file)
     const client = yield* SqliteClient.make({ filename: file }).pipe(Effect.provide(Reactivity.layer))
@@ -52,7 +59,7 @@ export const open = (file: string, migrations: Migrations) =>
       [
         "PRAGMA busy_timeout = 10000",
         "PRAGMA synchronous = NORMAL",
-        "PRAGMA cache_size = -65536",
+        `PRAGMA cache_size = -${cacheMiB * 1024}`,
         "PRAGMA wal_autocheckpoint = 10000"
       ],
       (pragma) => client.unsafe(pragma).raw
@@ -67,10 +74,11 @@ export const open = (file: string, migrations: Migrations) =>
 export const layerLibraryDb = (
   file: string,
   migrations: Migrations
-): Layer.Layer<LibraryDb, DatabaseOpenError> => Layer.scoped(LibraryDb, open(file, migrations))
+): Layer.Layer<LibraryDb, DatabaseOpenError> =>
+  Layer.scoped(LibraryDb, open(file, migrations, LIBRARY_CACHE_MIB))
 
 export const layerSyncDb = (file: string, migrations: Migrations): Layer.Layer<SyncDb, DatabaseOpenError> =>
-  Layer.scoped(SyncDb, open(file, migrations))
+  Layer.scoped(SyncDb, open(file, migrations, SYNC_CACHE_MIB))
 
 /** Map a failed statement to the store's typed error, naming the file and the operation. */
 export const storeError =
