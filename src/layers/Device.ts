@@ -37,7 +37,7 @@ export interface DeviceIdentity {
 export const layerSqliteWithDb = (
   dataDir: string,
   identity: DeviceIdentity,
-  options?: { readonly maxDriftMillis?: number }
+  options?: { readonly maxDriftMillis?: number; readonly daemon?: boolean }
 ) => {
   const device = LocalDevice.layer(identity.deviceId, identity.libraryId)
   const syncDb = SyncDbSchema.layer(join(dataDir, SYNC_FILE))
@@ -50,7 +50,7 @@ export const layerSqliteWithDb = (
     WatermarkStoreSqlite.layer,
     CheckpointStoreSqlite.layer,
     SharedLogSqlite.layer,
-    PeerStatusSqlite.layer,
+    options?.daemon === true ? PeerStatusSqlite.layerDaemon : PeerStatusSqlite.layer,
     SyncMetricsSqlite.layer
   ).pipe(Layer.provide(Layer.merge(syncDb, device)))
   const stores = Layer.mergeAll(libraryStore, syncStores, clock, device, ChangeFeed.layer)
@@ -97,6 +97,6 @@ export const layerDataDir = (
   options?: { readonly maxDriftMillis?: number; readonly transport?: TransportTcp.TransportTcpOptions }
 ) =>
   Layer.merge(
-    layerSqliteWithDb(dataDir, identity, options),
+    layerSqliteWithDb(dataDir, identity, { ...options, daemon: true }),
     TransportTcp.layer(options?.transport).pipe(Layer.provide(Credentials.layer(identity)))
   )

@@ -1,5 +1,7 @@
 // PeerStatus persisted in sync.db (peers), so `status` in another process sees the daemon's peers. A daemon
-// that starts holds no connection yet: its counts are reset on start.
+// that starts holds no connection yet: its counts are reset on start — by the daemon only (`layerDaemon`);
+// another process that opens the same data directory (the CLI, a test) must leave the running daemon's
+// connection state alone.
 import { Clock, Effect, Layer } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import { type PeerInfo, PeerStatus } from "../services/PeerStatus.js"
@@ -8,66 +10,75 @@ import { SyncDb } from "./Sqlite.js"
 /** "Last seen" is written at most this often per peer (it is touched by every request). */
 const SEEN_WRITE_INTERVAL_MILLIS = 1_000
 
-export const make = Effect.gen(function* () {
-  const sql = yield* SyncDb
-  const lastWritten = new Map<DeviceId, number>()
-  const logged = <A, E>(what: string, effect: Effect.Effect<A, E>) =>
-    effect.pipe(
-      Effect.asVoid,
-      Effect.catchAll((e) =>
-        Effect.logWarning(`Could not record peer ${what}: ${String((e as Error).message ?? e)}`)
+export const make = (options?: { readonly resetOnStart?: boolean }) =>
+  Effect.gen(function* () {
+    const sql = yield* SyncDb
+    const lastWritten = new Map<DeviceId, number>()
+    const logged = <A, E>(what: string, effect: Effect.Effect<A, E>) =>
+      effect.pipe(
+        Effect.asVoid,
+        Effect.catchAll((e) =>
+          Effect.logWarning(`Could not record peer ${what}: ${String((e as Error).message ?? e)}`)
+        )
       )
-    )
-  yield* logged("state on start", sql.unsafe("UPDATE peers SET connections = 0"))
+    if (options?.resetOnStart === true) {
+      yield* logged("state on start", sql.unsafe("UPDATE peers SET connections = 0"))
+    }
 
-  const connected = (peer: DeviceId, address: string) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      logged(
-        "connection",
-        sql.unsafe(
-          `INSERT INTO peers (peer_device_uuid, address, connections, last_seen, last_error) VALUES (?, ?, 1, ?, NULL)
+    const connected = (peer: DeviceId, address: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        logged(
+          "connection",
+          sql.unsafe(
+            `INSERT INTO peers (peer_device_uuid, address, connections, last_seen, last_error) VALUES (?, ?, 1, ?, NULL)
            ON CONFLICT (peer_device_uuid) DO UPDATE SET address = excluded.address,
              connections = connections + 1, last_seen = excluded.last_seen, last_error = NULL`,
-          [peer, address, now]
+            [peer, address, now]
+          )
         )
       )
-    )
 
-  const disconnected = (peer: DeviceId, address: string, error?: string) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      logged(
-        "disconnection",
-        sql.unsafe(
-          `INSERT INTO peers (peer_device_uuid, address, connections, last_seen, last_error) VALUES (?, ?, 0, ?, ?)
+    const disconnected = (peer: DeviceId, address: string, error?: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        logged(
+          "disconnection",
+          sql.unsafe(
+            `INSERT INTO peers (peer_device_uuid, address, connections, last_seen, last_error) VALUES (?, ?, 0, ?, ?)
            ON CONFLICT (peer_device_uuid) DO UPDATE SET connections = max(0, connections - 1),
              last_seen = excluded.last_seen, last_error = coalesce(excluded.last_error, last_error)`,
-          [peer, address, now, error ?? null]
+            [peer, address, now, error ?? null]
+          )
         )
       )
-    )
 
-  const seen = (peer: DeviceId) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      if (now - (lastWritten.get(peer) ?? 0) < SEEN_WRITE_INTERVAL_MILLIS) return Effect.void
-      lastWritten.set(peer, now)
-      return logged(
-        "activity",
-        sql.unsafe("UPDATE peers SET last_seen = ? WHERE peer_device_uuid = ?", [now, peer])
-      )
-    })
+    const seen = (peer: DeviceId) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        if (now - (lastWritten.get(peer) ?? 0) < SEEN_WRITE_INTERVAL_MILLIS) return Effect.void
+        lastWritten.set(peer, now)
+        return logged(
+          "activity",
+          sql.unsafe("UPDATE peers SET last_seen = ? WHERE peer_device_uuid = ?", [now, peer])
+        )
+      })
 
-  const list = sql
-    .unsafe<PeerInfo>(
-      `SELECT peer_device_uuid AS peer, address, connections, last_seen AS lastSeen, last_error AS lastError
+    const list = sql
+      .unsafe<PeerInfo>(
+        `SELECT peer_device_uuid AS peer, address, connections, last_seen AS lastSeen, last_error AS lastError
        FROM peers ORDER BY peer_device_uuid`
-    )
-    .pipe(
-      Effect.catchAll((e) =>
-        Effect.as(Effect.logWarning(`Could not read peers: ${e.message}`), [] as ReadonlyArray<PeerInfo>)
       )
-    )
+      .pipe(
+        Effect.catchAll((e) =>
+          Effect.as(Effect.logWarning(`Could not read peers: ${e.message}`), [] as ReadonlyArray<PeerInfo>)
+        )
+      )
 
-  return PeerStatus.of({ connected, disconnected, seen, list })
-})
+    return PeerStatus.of({ connected, disconnected, seen, list })
+  })
 
-export const layer: Layer.Layer<PeerStatus, never, SyncDb> = Layer.effect(PeerStatus, make)
+export const layer: Layer.Layer<PeerStatus, never, SyncDb> = Layer.effect(PeerStatus, make())
+
+/** For the process that holds the connections (the daemon): no connection survives its restart. */
+export const layerDaemon: Layer.Layer<PeerStatus, never, SyncDb> = Layer.effect(
+  PeerStatus,
+  make({ resetOnStart: true })
+)
