@@ -168,3 +168,19 @@ export const decodeRow = (resource: ResourceType, input: unknown): Either.Either
   }
   return validateRow(resource, envelope.right)
 }
+
+/**
+ * The payload size of rows, estimated without encoding them (the byte counters are updated for every page):
+ * string lengths, 9 bytes per number, a few bytes of framing per value.
+ */
+export const approximateSize = (rows: ReadonlyArray<Row>): number => {
+  let bytes = 0
+  for (const row of rows) {
+    bytes += row.uuid.length + row.version.length + (row.owner?.length ?? 0) + 8
+    for (const key in row.fields) {
+      const v = row.fields[key]
+      bytes += key.length + 2 + (typeof v === "string" ? v.length : 9)
+    }
+  }
+  return bytes
+}

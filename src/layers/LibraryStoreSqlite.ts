@@ -47,6 +47,18 @@ const makeTable = (resource: ResourceType): Table => {
 
 const tables = Object.fromEntries(resourceTypes.map((r) => [r, makeTable(r)])) as Record<ResourceType, Table>
 
+const toRow = (resource: ResourceType, db: DbRow): Row => {
+  const fields: Record<string, unknown> = {}
+  for (const c of columnsOf(resource)) fields[c] = db[c]
+  return {
+    uuid: db.uuid as Uuid,
+    version: db.version as Hlc.HlcString,
+    deleted: db.deleted === 1,
+    owner: db.owner as Row["owner"],
+    fields
+  }
+}
+
 const toStored = (resource: ResourceType, db: DbRow): StoredRow => {
   const fields: Record<string, unknown> = {}
   for (const c of columnsOf(resource)) fields[c] = db[c]
@@ -233,7 +245,16 @@ export const make = Effect.gen(function* () {
       return versions as ReadonlyMap<string, string>
     }).pipe(catchSqlError("database.db", "read versions"))
 
-  return LibraryStore.of({ writeLocal, apply, readAfter, countAfter, lastSeq, get, versionsOf })
+  const readPage = (resource: ResourceType, after: number, limit: number) =>
+    sql.unsafe<DbRow>(`${tables[resource].select} WHERE seq > ? ORDER BY seq LIMIT ?`, [after, limit]).pipe(
+      Effect.map((rows) => ({
+        rows: rows.map((r) => toRow(resource, r)),
+        last: rows.length === 0 ? after : (rows[rows.length - 1]!.seq as number)
+      })),
+      Effect.mapError(storeError("read"))
+    )
+
+  return LibraryStore.of({ writeLocal, apply, readAfter, readPage, countAfter, lastSeq, get, versionsOf })
 })
 
 export const layer: Layer.Layer<LibraryStore, never, LibraryDb | HlcClock | LocalDevice> = Layer.effect(

@@ -33,6 +33,12 @@ export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
       after: number,
       limit: number
     ) => Effect.Effect<ReadonlyArray<StoredRow>, StoreError>
+    /** The same page as rows to send to a peer (local seqs stay here) and the seq of its last row. */
+    readonly readPage: (
+      resource: ResourceType,
+      after: number,
+      limit: number
+    ) => Effect.Effect<{ readonly rows: ReadonlyArray<Row>; readonly last: number }, StoreError>
     /** How many rows have `seq > after` (for progress); counting stops at `cap` when given. */
     readonly countAfter: (
       resource: ResourceType,

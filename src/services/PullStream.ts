@@ -6,7 +6,14 @@
 import { Effect, Either, Fiber, Option } from "effect"
 import * as Hlc from "../domain/Hlc.js"
 import { type LogPage, type Page, Exchange, Pull, PullLog, Ack } from "../domain/Protocol.js"
-import { validateRow, isShared, sharedTypes, type ResourceType, type Row } from "../domain/Resource.js"
+import {
+  approximateSize,
+  validateRow,
+  isShared,
+  sharedTypes,
+  type ResourceType,
+  type Row
+} from "../domain/Resource.js"
 import { CheckpointStore } from "./CheckpointStore.js"
 import { HlcClock } from "./HlcClock.js"
 import { Library } from "./Library.js"
@@ -73,7 +80,7 @@ const applyPage = (
     )
     if (mode !== "state") yield* watermarks.advance(conn.peer, resource, page.last)
     progress.done += rows.length
-    yield* metrics.received(conn.peer, rows.length, approximateBytes(page.rows))
+    yield* metrics.received(conn.peer, rows.length, approximateSize(rows))
     if (mode === "log") return
     if (mode === "table" && page.caughtUp) {
       yield* checkpoints.clear(conn.peer, resource)
@@ -86,9 +93,6 @@ const applyPage = (
       })
     }
   })
-
-const approximateBytes = (rows: ReadonlyArray<unknown>) =>
-  rows.length === 0 ? 0 : JSON.stringify(rows).length
 
 /** Pages of a table after `start`: forever, or until caught up for a state transfer. */
 const pullTable = (

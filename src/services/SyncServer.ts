@@ -11,7 +11,7 @@ import {
   type Page,
   type PeerState
 } from "../domain/Protocol.js"
-import { resourceTypes } from "../domain/Resource.js"
+import { approximateSize, resourceTypes, type Row } from "../domain/Resource.js"
 import { ChangeFeed, waitFor } from "./ChangeFeed.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { LocalDevice } from "./LocalDevice.js"
@@ -56,11 +56,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
       })
 
     /** Read; if nothing is there and the peer is willing to wait, wait for the next commit and read again. */
-    const readOrWait = <A extends { readonly length: number }, E>(
-      read: Effect.Effect<A, E>,
-      isEmpty: (a: A) => boolean,
-      waitMillis: number
-    ) =>
+    const readOrWait = <A, E>(read: Effect.Effect<A, E>, isEmpty: (a: A) => boolean, waitMillis: number) =>
       Effect.gen(function* () {
         const signal = yield* feed.next
         const first = yield* read
@@ -71,16 +67,15 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     const pull = (request: Extract<PeerRequest, { _tag: "Pull" }>) =>
       Effect.gen(function* () {
         const { resource, after, limit, waitMillis } = request
-        const rows = yield* readOrWait(
-          store.readAfter(resource, after, limit),
-          (rows) => rows.length === 0,
+        const { rows, last } = yield* readOrWait(
+          store.readPage(resource, after, limit),
+          (page) => page.rows.length === 0,
           waitMillis
         )
-        const last = rows.at(-1)?.seq ?? after
         const remaining = yield* store.countAfter(resource, last, REMAINING_COUNT_CAP)
         return {
           resource,
-          rows: rows.map(({ seq: _, ...row }) => row),
+          rows,
           last,
           remaining,
           caughtUp: remaining === 0
@@ -102,7 +97,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
           } satisfies LogPage
         }
         const page = yield* readOrWait(
-          Effect.map(log.readResource(resource, after, limit), (p) => ({ ...p, length: p.entries.length })),
+          log.readResource(resource, after, limit),
           (p) => p.entries.length === 0,
           waitMillis
         )
@@ -143,12 +138,12 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     const handle = <R extends PeerRequest>(peer: DeviceId, request: R) =>
       answer(peer, request).pipe(
         Effect.tap((answer) => {
-          const rows = (answer as { rows?: ReadonlyArray<unknown> } | undefined)?.rows
+          const rows = (answer as { rows?: ReadonlyArray<Row> } | undefined)?.rows
           return Effect.zipRight(
             status.seen(peer),
             rows === undefined || rows.length === 0
               ? Effect.void
-              : metrics.sent(peer, rows.length, JSON.stringify(rows).length)
+              : metrics.sent(peer, rows.length, approximateSize(rows))
           )
         }),
         Effect.catchAll((e) =>
