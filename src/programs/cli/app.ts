@@ -1,26 +1,27 @@
-#!/usr/bin/env node
-// `tidemark`, the command-line tool: parses arguments, opens the device of a data directory, runs one
-// service operation and prints its result (JSON on stdout for scripts; progress and errors on stderr). Keeps
-// the public contract of docs/cli.md: every failure is one line on stderr starting with "tidemark: " and a
-// non-zero exit (1 when the operation failed, 2 for bad arguments), never a stack trace. Each command opens
-// the stores, does its work and closes them, so it can run beside a daemon on the same data directory.
+// The `tidemark` command-line tool as a function from arguments to an exit code: parses arguments, opens the
+// device of a data directory, runs one service operation and prints its result (JSON on stdout for scripts;
+// progress and errors on stderr). Keeps the public contract of docs/cli.md: every failure is one line on
+// stderr starting with "tidemark: " and a non-zero exit (1 when the operation failed, 2 for bad arguments),
+// never a stack trace. Each command opens the stores, does its work and closes them, so it can run beside a
+// daemon on the same data directory. The bin (../cli.ts) runs it against the process's streams; tests run it
+// in-process against memory.
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import * as HelpDoc from "@effect/cli/HelpDoc"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Clock, Console, Effect, Either, Layer, Logger, Option, Schema } from "effect"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Cause, Clock, type Console, Context, Effect, Either, Layer, Logger, Option, Schema } from "effect"
 import { hostname } from "node:os"
-import { Uuid } from "../domain/Ids.js"
-import * as ClockStateSqlite from "../layers/ClockStateSqlite.js"
-import * as DataDir from "../layers/DataDir.js"
-import * as Device from "../layers/Device.js"
-import * as Dump from "../services/Dump.js"
-import * as Generator from "../services/Generator.js"
-import * as Indexer from "../services/Indexer.js"
-import * as Inspect from "../services/Inspect.js"
-import { Library } from "../services/Library.js"
-import * as ReportText from "../services/ReportText.js"
-import * as StatusReport from "../services/StatusReport.js"
-import * as Tags from "../services/Tags.js"
+import { Uuid } from "../../domain/Ids.js"
+import * as ClockStateSqlite from "../../layers/ClockStateSqlite.js"
+import * as DataDir from "../../layers/DataDir.js"
+import * as Device from "../../layers/Device.js"
+import * as Dump from "../../services/Dump.js"
+import * as Generator from "../../services/Generator.js"
+import * as Indexer from "../../services/Indexer.js"
+import * as Inspect from "../../services/Inspect.js"
+import { Library } from "../../services/Library.js"
+import * as ReportText from "../../services/ReportText.js"
+import * as StatusReport from "../../services/StatusReport.js"
+import * as Tags from "../../services/Tags.js"
 
 const VERSION = "0.1.0"
 
@@ -32,22 +33,33 @@ class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { reason
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Output: written straight to the process streams (the Console's error channel is reserved for @effect/cli,
-// whose messages are re-worded below), waiting for each write so large dumps are not cut short.
+// Output: results on stdout, everything else on stderr. The Console's error channel is reserved for
+// @effect/cli, whose messages are re-worded below; its help text (Console.log) goes to stdout.
 
-const write = (stream: NodeJS.WriteStream, text: string) =>
-  Effect.async<void>((resume) => {
-    stream.write(text, () => resume(Effect.void))
+export class Output extends Context.Tag("tidemark/cli/Output")<
+  Output,
+  {
+    /** Write to stdout; completes when the text is handed to the OS (so large dumps are not cut short). */
+    readonly stdout: (text: string) => Effect.Effect<void>
+    readonly stderr: (text: string) => void
+  }
+>() {
+  /** The process's own streams. */
+  static readonly layerProcess = Layer.succeed(Output, {
+    stdout: (text) =>
+      Effect.async<void>((resume) => {
+        process.stdout.write(text, () => resume(Effect.void))
+      }),
+    stderr: (text) => {
+      process.stderr.write(text)
+    }
   })
-const out = (text: string) => write(process.stdout, text + "\n")
-const json = (value: unknown) => out(JSON.stringify(value))
-const info = (text: string) => write(process.stderr, `tidemark: ${text}\n`)
+}
 
-/** Log lines go to stderr, so stdout carries only results. */
-const stderrLogger = Logger.make(({ logLevel, message }) => {
-  const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
-  process.stderr.write(`tidemark: ${logLevel.label.toLowerCase()}: ${text}\n`)
-})
+const out = (text: string) => Effect.flatMap(Output, (o) => o.stdout(text + "\n"))
+const json = (value: unknown) => out(JSON.stringify(value))
+const info = (text: string) =>
+  Effect.flatMap(Output, (o) => Effect.sync(() => o.stderr(`tidemark: ${text}\n`)))
 
 // ---------------------------------------------------------------------------------------------------------
 // Shared options and arguments.
@@ -87,10 +99,7 @@ const count = (name: string, description: string) =>
 // Opening a device.
 
 /** The device of `dir` with its stores open for the duration of `use`. */
-const withDevice = <A, E, R extends Layer.Layer.Success<ReturnType<typeof Device.layerSqlite>>>(
-  dir: string,
-  use: (identity: DataDir.Identity) => Effect.Effect<A, E, R>
-) =>
+const withDevice = <A, E, R>(dir: string, use: (identity: DataDir.Identity) => Effect.Effect<A, E, R>) =>
   Effect.flatMap(DataDir.load(dir), (identity) =>
     Effect.provide(use(identity), Device.layerSqlite(dir, identity))
   )
@@ -167,6 +176,7 @@ const generate = Command.make(
   ({ batchSize, dataDir, entries, locations, seed, tags }) =>
     withDevice(dataDir, () =>
       Effect.gen(function* () {
+        const output = yield* Output
         const started = yield* Clock.currentTimeMillis
         let reported = started
         const summary = yield* Generator.generate({
@@ -181,7 +191,11 @@ const generate = Command.make(
               reported = now
               const rate = now > started ? Math.round((done * 1000) / (now - started)) : 0
               return total >= 50_000
-                ? info(`generate: ${done}/${total} entries (${Math.floor((done / total) * 100)}%, ${rate}/s)`)
+                ? Effect.sync(() =>
+                    output.stderr(
+                      `tidemark: generate: ${done}/${total} entries (${Math.floor((done / total) * 100)}%, ${rate}/s)\n`
+                    )
+                  )
                 : Effect.void
             })
         })
@@ -259,7 +273,7 @@ const dump = Command.make("dump", { dataDir }, ({ dataDir }) =>
     Effect.gen(function* () {
       const lines = yield* Dump.dumpLines
       for (let start = 0; start < lines.length; start += 10_000) {
-        yield* write(process.stdout, lines.slice(start, start + 10_000).join("\n") + "\n")
+        yield* out(lines.slice(start, start + 10_000).join("\n"))
       }
     })
   )
@@ -321,47 +335,44 @@ const describeFailure = (error: unknown): { readonly line: string; readonly code
   }
 }
 
-/** A console that drops @effect/cli's own error printing (we print its errors our way); help still shows. */
-const quietErrors = Effect.map(Effect.console, (console): Console.Console => ({
+/** Help and version text to stdout, @effect/cli's error printing dropped (we print its errors our way). */
+const cliConsole = Effect.map(Effect.all([Effect.console, Output]), ([console, output]): Console.Console => ({
   ...console,
+  log: (...args: ReadonlyArray<unknown>) => output.stdout(args.map(String).join(" ") + "\n"),
   error: () => Effect.void,
   unsafe: { ...console.unsafe, error: () => {} }
 }))
-
-class Exit extends Schema.TaggedError<Exit>()("Exit", { code: Schema.Number }) {}
 
 const internalError = (cause: Cause.Cause<unknown>) => {
   const defect = Cause.squash(cause)
   return `internal error: ${defect instanceof Error ? defect.message : String(defect)}`
 }
 
-const main: Effect.Effect<void, Exit> = Effect.gen(function* () {
-  const console = yield* quietErrors
-  yield* cli(process.argv).pipe(
-    Effect.provide(NodeContext.layer),
-    Effect.withConsole(console),
-    Effect.provide(Logger.replace(Logger.defaultLogger, stderrLogger))
-  )
-}).pipe(
-  Effect.catchAllCause((cause) => {
-    if (Cause.isInterruptedOnly(cause)) return Effect.fail(new Exit({ code: 130 }))
-    const failure = Cause.failureOption(cause)
-    const { code, line } = Option.isSome(failure)
-      ? describeFailure(failure.value)
-      : { line: internalError(cause), code: 1 }
-    return Effect.zipRight(info(line), Effect.fail(new Exit({ code })))
-  })
-)
-
-NodeRuntime.runMain(main, {
-  disableErrorReporting: true,
-  teardown: (exit, onExit) =>
-    onExit(
-      exit._tag === "Success"
-        ? 0
-        : Option.match(Cause.failureOption(exit.cause as Cause.Cause<Exit>), {
-            onNone: () => 1,
-            onSome: (e) => e.code
-          })
+/**
+ * Run the tool with `argv` as the process would see it (`[node, script, ...args]`) and return its exit code:
+ * 0 success, 1 the operation failed, 2 bad arguments, 130 interrupted.
+ */
+export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, Output> =>
+  Effect.gen(function* () {
+    const output = yield* Output
+    const console = yield* cliConsole
+    const logger = Logger.make(({ logLevel, message }) => {
+      const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+      output.stderr(`tidemark: ${logLevel.label.toLowerCase()}: ${text}\n`)
+    })
+    yield* cli(argv).pipe(
+      Effect.provide(NodeContext.layer),
+      Effect.withConsole(console),
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger))
     )
-})
+    return 0
+  }).pipe(
+    Effect.catchAllCause((cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.succeed(130)
+      const failure = Cause.failureOption(cause)
+      const { code, line } = Option.isSome(failure)
+        ? describeFailure(failure.value)
+        : { line: internalError(cause), code: 1 }
+      return Effect.as(info(line), code)
+    })
+  )
