@@ -42,9 +42,14 @@ export const remoteAddressOf = (socket: {
     : formatAddress(socket.remoteAddress, socket.remotePort ?? 0)
 
 /** Options for `tls.createServer`: accepts any PSK identity, proves nothing unless the client holds the key. */
-export const serverOptions = (secret: string, handshakeTimeoutMillis: number): Tls.TlsOptions => {
+export const serverOptions = (
+  secret: string,
+  handshakeTimeoutMillis: number
+): Tls.TlsOptions & { readonly noDelay: boolean } => {
   const psk = derivePsk(secret)
   return {
+    // Requests and answers are small and latency-bound: Nagle's algorithm would hold them back.
+    noDelay: true,
     handshakeTimeout: handshakeTimeoutMillis,
     minVersion: "TLSv1.3",
     ciphers: CIPHERS,
@@ -88,6 +93,8 @@ export const connectTls = (options: {
           // No certificates exist: the peer is authenticated by the PSK (and then by the handshake proofs).
           checkServerIdentity: () => undefined
         })
+        // Requests and answers are small and latency-bound: Nagle's algorithm would hold them back.
+        socket.setNoDelay(true)
         const timer = setTimeout(() => {
           socket.destroy()
           resume(

@@ -1,7 +1,8 @@
 // `npm run bench [section] [--rows N]`: benchmarks that print their figures next to a baseline measured in
-// the same run. Sections: store, backfill.
+// the same run. Sections: store, backfill, live (`--writes N`, `--outside-writes N`).
 import { Effect } from "effect"
 import * as BackfillBench from "./bench/backfillBench.js"
+import * as LiveBench from "./bench/liveBench.js"
 import * as StoreBench from "./bench/storeBench.js"
 
 const args = process.argv.slice(2)
@@ -14,6 +15,9 @@ const wanted = (s: string) => sections.length === 0 || sections.includes(s)
 
 const program = Effect.gen(function* () {
   if (wanted("store")) yield* StoreBench.run(flag("--rows", 1_000_000))
+  if (wanted("live")) {
+    yield* LiveBench.run({ writes: flag("--writes", 1_000), outsideWrites: flag("--outside-writes", 100) })
+  }
   if (wanted("backfill")) {
     const rows = flag("--rows", 0)
     yield* BackfillBench.run(rows > 0 ? [rows] : [100_000, 1_000_000])

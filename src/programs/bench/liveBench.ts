@@ -1,0 +1,207 @@
+// Live latency: a write on device A until it is committed on device B, over loopback TCP (TLS, the real
+// transport), measured write by write. B is a daemon process; "visible on B" is observed by a third library
+// member holding a long-poll Pull open on B, which B answers the moment it commits the row. Printed next to a
+// baseline measured in the same run: the round trip of one byte over a plain loopback TCP socket.
+//   - engine path: A is the engine in this process and writes through its Library (what an application
+//     embedding Tidemark, or the daemon's own folder indexer, does);
+//   - outside-writer path: A is a daemon process too and the rows are written into its data directory by this
+//     process, so A notices them by polling database.db's data_version (ExternalWrites, every 250 ms).
+import { Effect, Fiber, Layer, Logger, LogLevel } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import * as Net from "node:net"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { newDeviceId, newUuid, type Uuid } from "../../domain/Ids.js"
+import { Pull } from "../../domain/Protocol.js"
+import * as DataDir from "../../layers/DataDir.js"
+import * as Device from "../../layers/Device.js"
+import * as TransportTcp from "../../layers/TransportTcp.js"
+import { Credentials } from "../../services/Credentials.js"
+import { Library } from "../../services/Library.js"
+import type { PeerConnection } from "../../services/PeerTransport.js"
+import * as SyncEngine from "../../services/SyncEngine.js"
+
+const DAEMON = join(dirname(fileURLToPath(import.meta.url)), "..", "daemon.js")
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!
+
+const summary = (samples: ReadonlyArray<number>) => {
+  const sorted = [...samples].sort((a, b) => a - b)
+  const f = (x: number) => `${x.toFixed(2)} ms`
+  return `p50 ${f(percentile(sorted, 0.5))}, p99 ${f(percentile(sorted, 0.99))}, max ${f(sorted.at(-1)!)} (n=${sorted.length})`
+}
+
+const freeAddress = Effect.async<string>((resume) => {
+  const server = Net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as Net.AddressInfo
+    server.close(() => resume(Effect.succeed(`127.0.0.1:${port}`)))
+  })
+})
+
+/** Round trips of one byte over a plain loopback TCP connection. */
+const tcpRoundTrips = (n: number) =>
+  Effect.promise(
+    () =>
+      new Promise<Array<number>>((resolve, reject) => {
+        const server = Net.createServer((socket) => {
+          socket.setNoDelay(true)
+          socket.on("data", (d) => socket.write(d))
+        })
+        server.listen(0, "127.0.0.1", () => {
+          const { port } = server.address() as Net.AddressInfo
+          const client = Net.connect(port, "127.0.0.1")
+          client.setNoDelay(true)
+          const samples: Array<number> = []
+          let start = 0
+          const next = () => {
+            start = performance.now()
+            client.write("x")
+          }
+          client.on("data", () => {
+            samples.push(performance.now() - start)
+            if (samples.length === n) {
+              client.destroy()
+              server.close()
+              resolve(samples)
+            } else next()
+          })
+          client.on("error", reject)
+          client.on("connect", next)
+        })
+      })
+  )
+
+/** A daemon process, killed when the scope closes; resolves once it listens. */
+const daemon = (dir: string, listen: string, peers: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.async<ChildProcess, Error>((resume) => {
+      const args = [DAEMON, "--data-dir", dir, "--listen", listen, ...peers.flatMap((p) => ["--peer", p])]
+      const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] })
+      let log = ""
+      child.stderr!.on("data", (chunk: Buffer) => {
+        log += chunk.toString()
+        if (log.includes(`Listening for peers at ${listen}`)) resume(Effect.succeed(child))
+      })
+      child.once("exit", (code) => resume(Effect.fail(new Error(`daemon exited (${code}):\n${log}`))))
+    }),
+    (child) =>
+      Effect.async<void>((resume) => {
+        if (child.exitCode !== null) return resume(Effect.void)
+        child.once("exit", () => resume(Effect.void))
+        child.kill("SIGTERM")
+      })
+  )
+
+/** A connection to `address` as an extra member of the library that only watches. */
+const observer = (identity: DataDir.Identity, address: string) =>
+  Effect.flatMap(TransportTcp.make(), (transport) => transport.connect(address)).pipe(
+    Effect.provide(
+      Credentials.layer({ libraryId: identity.libraryId, deviceId: newDeviceId(), secret: identity.secret })
+    )
+  )
+
+/** Resolves when a location with `uuid` is committed on the observed device. */
+const arrival = (conn: PeerConnection, cursor: { after: number }, uuid: Uuid) =>
+  Effect.gen(function* () {
+    for (;;) {
+      const page = yield* conn.send(
+        new Pull({ resource: "location", after: cursor.after, limit: 1_000, waitMillis: 10_000 })
+      )
+      cursor.after = page.last
+      if (page.rows.some((r) => r.uuid === uuid)) return performance.now()
+    }
+  })
+
+/** Write `n` locations with `write`, one at a time, and time each until it is on B. */
+const measure = <E, R>(
+  n: number,
+  conn: PeerConnection,
+  write: (uuid: Uuid, i: number) => Effect.Effect<unknown, E, R>
+) =>
+  Effect.gen(function* () {
+    const cursor = { after: 0 }
+    const samples: Array<number> = []
+    const writeMillis: Array<number> = []
+    for (let i = 0; i < n; i++) {
+      const uuid = newUuid()
+      const seen = yield* Effect.fork(arrival(conn, cursor, uuid))
+      yield* Effect.sleep("1 millis") // let the pull reach B first, as a peer's long-poll would be
+      const start = performance.now()
+      yield* write(uuid, i)
+      writeMillis.push(performance.now() - start)
+      samples.push((yield* Fiber.join(seen)) - start)
+    }
+    return { samples, writeMillis }
+  })
+
+const location = (i: number) => ({ volume: null, path: `/bench/${i}`, name: `bench-${i}` })
+
+const twoDevices = (root: string) =>
+  Effect.gen(function* () {
+    const a = yield* DataDir.initLibrary(join(root, "a"), "bench-a")
+    const b = yield* DataDir.joinLibrary(join(root, "b"), DataDir.joinCodeOf(a), "bench-b")
+    return { a, b, dirA: join(root, "a"), dirB: join(root, "b") }
+  })
+
+const enginePath = (writes: number) =>
+  Effect.gen(function* () {
+    const root = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "tidemark-bench-live-"))),
+      (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+    )
+    const { a, dirA, dirB } = yield* twoDevices(root)
+    const [atA, atB] = [yield* freeAddress, yield* freeAddress]
+    const scope = yield* Effect.scope
+    const deviceA = yield* Layer.buildWithScope(Device.layerDataDir(dirA, a), scope)
+    yield* SyncEngine.start({ listen: atA, peers: [atB] }).pipe(Effect.provide(deviceA))
+    yield* daemon(dirB, atB, [atA])
+    const conn = yield* observer(a, atB)
+    const library = yield* Effect.provide(Library, deviceA)
+    // Warm up (connections, statement caches), then measure.
+    yield* measure(20, conn, (uuid, i) => library.write("location", [{ uuid, fields: location(i) }]))
+    return yield* measure(writes, conn, (uuid, i) =>
+      library.write("location", [{ uuid, fields: location(1_000_000 + i) }])
+    )
+  }).pipe(Effect.scoped)
+
+const outsideWriterPath = (writes: number) =>
+  Effect.gen(function* () {
+    const root = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "tidemark-bench-live-"))),
+      (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+    )
+    const { a, dirA, dirB } = yield* twoDevices(root)
+    const [atA, atB] = [yield* freeAddress, yield* freeAddress]
+    yield* daemon(dirA, atA, [atB])
+    yield* daemon(dirB, atB, [atA])
+    const conn = yield* observer(a, atB)
+    const writer = yield* Layer.buildWithScope(Device.layerSqlite(dirA, a), yield* Effect.scope)
+    const library = yield* Effect.provide(Library, writer)
+    yield* measure(3, conn, (uuid, i) => library.write("location", [{ uuid, fields: location(i) }]))
+    return yield* measure(writes, conn, (uuid, i) =>
+      library.write("location", [{ uuid, fields: location(1_000_000 + i) }])
+    )
+  }).pipe(Effect.scoped)
+
+export const run = (options: { readonly writes: number; readonly outsideWrites: number }) =>
+  Effect.gen(function* () {
+    const baseline = yield* tcpRoundTrips(options.writes)
+    const engine = yield* enginePath(options.writes)
+    const lines = [
+      `live: write on A → committed on B, two devices over loopback TCP (TLS 1.3 PSK), one write at a time`,
+      `  baseline, plain TCP round trip of 1 byte:           ${summary(baseline)}`,
+      `  engine path (A writes through its Library):         ${summary(engine.samples)}  (target p99 < 50 ms)`,
+      `    of which the write itself on A:                   ${summary(engine.writeMillis)}`
+    ]
+    if (options.outsideWrites > 0) {
+      const outside = yield* outsideWriterPath(options.outsideWrites)
+      lines.push(
+        `  outside writer (another process writes A's files): ${summary(outside.samples)}  (bound: 250 ms poll)`
+      )
+    }
+    for (const l of lines) console.log(l)
+  }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
