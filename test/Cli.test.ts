@@ -383,6 +383,18 @@ describe("tidemark CLI", () => {
         expect(r.stderr, args.join(" ")).toContain(`tidemark: ${dir}: ${says}`)
         expectCleanFailure(r, 1, says)
       }
+      // A database that cannot be opened is one line too.
+      const broken = join(root, "broken")
+      yield* initDevice(broken)
+      writeFileSync(join(broken, "database.db"), "not a database ".repeat(300))
+      rmSync(join(broken, "database.db-wal"), { force: true })
+      rmSync(join(broken, "database.db-shm"), { force: true })
+      expectCleanFailure(
+        yield* runCli(["dump", "--data-dir", broken]),
+        1,
+        `cannot open ${join(broken, "database.db")}`
+      )
+
       // Nothing was created by trying.
       expect((yield* runCli(["dump", "--data-dir", missing])).code).toBe(1)
     })

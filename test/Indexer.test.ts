@@ -133,6 +133,46 @@ describe("Indexer", () => {
     }).pipe(Effect.provide(device))
   )
 
+  it("planIndex keeps the stored entries below a folder that could not be read", () => {
+    const location = Indexer.locationUuidOf(deviceA, "/x")
+    const id = (rel: string) => Indexer.entryUuidOf(location, rel)
+    const row = (rel: string, parent: string | null, kind: "file" | "dir") => ({
+      uuid: id(rel),
+      deleted: false,
+      fields: {
+        location,
+        parent: parent === null ? null : id(parent),
+        name: rel,
+        kind,
+        size: 0,
+        modified_at: 1,
+        content_hash: null
+      }
+    })
+    const stored = new Map([
+      [id("locked"), row("locked", null, "dir")],
+      [id("locked/inner"), row("locked/inner", "locked", "dir")],
+      [id("locked/inner/f"), row("locked/inner/f", "locked/inner", "file")],
+      [id("other"), row("other", null, "file")]
+    ])
+    const scan = {
+      entries: [
+        {
+          relPath: "locked",
+          parentRelPath: null,
+          name: "locked",
+          kind: "dir" as const,
+          size: 0,
+          modifiedAt: 1
+        }
+      ],
+      unreadable: ["locked"]
+    }
+    const plan = Indexer.planIndex(location, scan, stored)
+    expect(plan).toMatchObject({ unchanged: 1, removed: 1 })
+    expect(plan.writes.map((w) => w.uuid)).toEqual([id("other")])
+  })
+
   it("planIndex tombstones only live entries the scan did not find", () => {
     const location = Indexer.locationUuidOf(deviceA, "/x")
     const scanned = {

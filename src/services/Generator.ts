@@ -4,7 +4,7 @@
 // how many rows the library already held (two fresh devices given the same seed get the same names, sizes
 // and tree; only uuids and owners differ), uuids also depend on the device id so devices never collide, and
 // a re-run on the same device adds new rows instead of overwriting the previous run's.
-import { Effect, Schema } from "effect"
+import { Duration, Effect, Schema } from "effect"
 import { derivedUuid } from "../domain/DerivedId.js"
 import type { InvalidRowError, NotOwnerError, StoreError } from "../domain/Errors.js"
 import type { Uuid } from "../domain/Ids.js"
@@ -279,6 +279,8 @@ export const generate = Effect.fn("Generator.generate")(function* (options: Gene
     const writes: Array<LocalWrite> = []
     for (let i = 0; i < n; i++) writes.push(entry(done + i))
     yield* library.write("entry", writes)
+    // Give the event loop a turn between batches (writes are synchronous): signals and other I/O get served.
+    yield* Effect.sleep(Duration.zero)
     done += n
     if (options.onProgress) yield* options.onProgress(done, options.entries)
   }

@@ -3,7 +3,7 @@
 // gone). Keeps: a location's uuid is a function of (device, absolute path) and an entry's of (location,
 // relative path), so re-running updates the same rows; an unchanged file is never rewritten (its version
 // stays); and a subtree that could not be read is never tombstoned, since absence of evidence is not removal.
-import { Effect, Schema } from "effect"
+import { Duration, Effect, Schema } from "effect"
 import type { Dirent, Stats } from "node:fs"
 import { lstat, readdir } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
@@ -285,6 +285,8 @@ export const indexFolder = Effect.fn("Indexer.indexFolder")(function* (path: str
   const batch = Math.max(1, options?.batchSize ?? DEFAULT_BATCH)
   for (let start = 0; start < plan.writes.length; start += batch) {
     yield* library.write("entry", plan.writes.slice(start, start + batch))
+    // Give the event loop a turn between batches (writes are synchronous): signals and other I/O get served.
+    yield* Effect.sleep(Duration.zero)
   }
   const summary: IndexSummary = {
     location,
