@@ -9,6 +9,7 @@ import { Args, Command, Options, ValidationError } from "@effect/cli"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Clock, type Console, Context, Effect, Either, Layer, Logger, Option, Schema } from "effect"
+import { createRequire } from "node:module"
 import { hostname } from "node:os"
 import { Uuid } from "../../domain/Ids.js"
 import * as ClockStateSqlite from "../../layers/ClockStateSqlite.js"
@@ -23,7 +24,9 @@ import * as ReportText from "../../services/ReportText.js"
 import * as StatusReport from "../../services/StatusReport.js"
 import * as Tags from "../../services/Tags.js"
 
-const VERSION = "0.1.0"
+/** The package's version (package.json sits three folders up from both src/programs/cli and dist/programs/cli). */
+const VERSION: string = (createRequire(import.meta.url)("../../../package.json") as { version: string })
+  .version
 
 /** Bad arguments found after parsing (a malformed uuid, a negative count). Exit code 2. */
 class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { reason: Schema.String }) {
