@@ -47,15 +47,15 @@ describe("daemon processes over TCP", () => {
         const [dirA, dirB, dirC] = yield* Effect.flatMap(tempDir(), (root) => library(root, 3))
         const [atA, atB, atC] = [yield* D.freeAddress, yield* D.freeAddress, yield* D.freeAddress]
         yield* D.write(dirA!, "tag", tag("written on A before start"))
-        yield* D.start(dirA!, { listen: atA, peers: [atB] })
-        yield* D.start(dirB!, { listen: atB, peers: [atA, atC] })
-        yield* D.start(dirC!, { listen: atC, peers: [atB] })
+        const a = yield* D.start(dirA!, { listen: atA, peers: [atB] })
+        const b = yield* D.start(dirB!, { listen: atB, peers: [atA, atC] })
+        const c = yield* D.start(dirC!, { listen: atC, peers: [atB] })
         yield* D.write(dirA!, "location", location("/from-a"))
         yield* D.write(dirC!, "location", location("/from-c"))
         yield* D.write(dirC!, "tag", tag("written on C"))
         const lines = yield* D.converged([dirA!, dirB!, dirC!], (l) =>
           ["/from-a", "/from-c", "written on C", "written on A before start"].every((t) => has(t)(l))
-        )
+        ).pipe(D.explained([a, b, c]))
         expect(lines).toHaveLength(4)
       })
     )
@@ -111,10 +111,10 @@ describe("daemon processes over TCP", () => {
       Effect.gen(function* () {
         const [dirA, dirB] = yield* Effect.flatMap(tempDir(), (root) => library(root, 2))
         const [atA, atB, control] = [yield* D.freeAddress, yield* D.freeAddress, yield* D.freeAddress]
-        yield* D.start(dirA!, { listen: atA, peers: [atB], control })
-        yield* D.start(dirB!, { listen: atB, peers: [atA] })
+        const a = yield* D.start(dirA!, { listen: atA, peers: [atB], control })
+        const b = yield* D.start(dirB!, { listen: atB, peers: [atA] })
         yield* D.write(dirA!, "location", location("/metered"))
-        yield* D.eventually(dirB!, has("/metered"))
+        yield* D.eventually(dirB!, has("/metered")).pipe(D.explained([a, b]))
         const idA = (yield* D.identityOf(dirA!)).deviceId
         const idB = (yield* D.identityOf(dirB!)).deviceId
         const get = (path: string) =>

@@ -95,6 +95,20 @@ export const waitForLog = (daemon: Daemon, text: string, timeout: Duration.Durat
     })
   )
 
+/** When `effect` fails, attach what the daemons logged to the error (a failing end-to-end test explains itself). */
+export const explained =
+  (daemons: ReadonlyArray<Daemon>) =>
+  <A, R>(effect: Effect.Effect<A, Error, R>): Effect.Effect<A, Error, R> =>
+    Effect.mapError(
+      effect,
+      (e) =>
+        new Error(
+          [e.message, ...daemons.map((d) => `--- daemon on ${d.listen} (${d.dir}) ---\n${d.log()}`)].join(
+            "\n"
+          )
+        )
+    )
+
 /** SIGTERM and wait for the exit code. */
 export const stop = (daemon: Daemon) =>
   Effect.zipRight(
