@@ -4,6 +4,7 @@
 // pull with `waitMillis`: the server holds the request until it has rows after the cursor or the wait ends.
 import { Schema } from "effect"
 import { DeviceId, LibraryId } from "./Ids.js"
+import { Fingerprint, UuidRange } from "./Fingerprint.js"
 import { ResourceType, Row } from "./Resource.js"
 
 export const PROTOCOL_VERSION = 1
@@ -136,5 +137,22 @@ export class Ping extends Schema.TaggedRequest<Ping>()("Ping", {
   payload: {}
 }) {}
 
-export const PeerRequest = Schema.Union(Exchange, Pull, PullLog, Ack, Ping)
+/**
+ * Fingerprints of the server's rows of one kind over uuid ranges, with the server's last seq read *before*
+ * them: a client that holds every row the fingerprints cover may continue that peer's stream from `lastSeq`.
+ */
+export class Summarize extends Schema.TaggedRequest<Summarize>()("Summarize", {
+  failure: RequestRefused,
+  success: Schema.Struct({ lastSeq: Cursor, fingerprints: Schema.Array(Fingerprint) }),
+  payload: { resource: ResourceType, ranges: Schema.Array(UuidRange).pipe(Schema.maxItems(256)) }
+}) {}
+
+/** The server's rows of one kind whose uuid is in [lo, hi) and above `afterUuid`, in uuid order. */
+export class PullRange extends Schema.TaggedRequest<PullRange>()("PullRange", {
+  failure: RequestRefused,
+  success: Schema.Struct({ rows: Schema.Array(Row), done: Schema.Boolean }),
+  payload: { resource: ResourceType, range: UuidRange, afterUuid: Schema.String, limit: Limit }
+}) {}
+
+export const PeerRequest = Schema.Union(Exchange, Pull, PullLog, Ack, Ping, Summarize, PullRange)
 export type PeerRequest = typeof PeerRequest.Type

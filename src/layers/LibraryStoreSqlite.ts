@@ -4,6 +4,8 @@
 import type { SqlError } from "@effect/sql"
 import { Effect, Either, Layer, Option } from "effect"
 import { InvalidRowError, NotOwnerError, StoreError } from "../domain/Errors.js"
+import * as Fingerprint from "../domain/Fingerprint.js"
+import type { UuidRange } from "../domain/Fingerprint.js"
 import * as Hlc from "../domain/Hlc.js"
 import type { Uuid } from "../domain/Ids.js"
 import { columnsOf, decodeFields, deviceOwned, resourceTypes } from "../domain/Resource.js"
@@ -18,6 +20,7 @@ const MAX_PARAMS = 32_000
 const MAX_ROWS_PER_STATEMENT = 1_000
 /** A local write retries after losing to a newer version another process of this device wrote. */
 const MAX_WRITE_ATTEMPTS = 5
+const FINGERPRINT_PAGE = 10_000
 
 type DbRow = Record<string, string | number | null>
 
@@ -254,7 +257,46 @@ export const make = Effect.gen(function* () {
       Effect.mapError(storeError("read"))
     )
 
-  return LibraryStore.of({ writeLocal, apply, readAfter, readPage, countAfter, lastSeq, get, versionsOf })
+  const fingerprint = (resource: ResourceType, range: UuidRange) =>
+    Effect.gen(function* () {
+      const acc = Fingerprint.accumulator()
+      let after = range.lo
+      let first = true
+      for (;;) {
+        const rows = yield* sql.unsafe<{ uuid: string; version: string }>(
+          `SELECT uuid, version FROM ${resource} WHERE uuid ${first ? ">=" : ">"} ? AND uuid < ? ORDER BY uuid LIMIT ?`,
+          [after, range.hi, FINGERPRINT_PAGE]
+        )
+        for (const r of rows) acc.add(r.uuid, r.version)
+        if (rows.length < FINGERPRINT_PAGE) return acc.result()
+        after = rows[rows.length - 1]!.uuid
+        first = false
+      }
+    }).pipe(catchSqlError("database.db", "fingerprint"))
+
+  const readRange = (resource: ResourceType, range: UuidRange, afterUuid: string, limit: number) =>
+    sql
+      .unsafe<DbRow>(
+        `${tables[resource].select} WHERE uuid >= ? AND uuid > ? AND uuid < ? ORDER BY uuid LIMIT ?`,
+        [range.lo, afterUuid, range.hi, limit]
+      )
+      .pipe(
+        Effect.map((rows) => rows.map((r) => toRow(resource, r))),
+        Effect.mapError(storeError("read range"))
+      )
+
+  return LibraryStore.of({
+    writeLocal,
+    apply,
+    readAfter,
+    readPage,
+    fingerprint,
+    readRange,
+    countAfter,
+    lastSeq,
+    get,
+    versionsOf
+  })
 })
 
 export const layer: Layer.Layer<LibraryStore, never, LibraryDb | HlcClock | LocalDevice> = Layer.effect(

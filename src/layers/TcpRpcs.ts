@@ -11,7 +11,9 @@ import {
   Ping,
   Pull,
   PullLog,
-  RequestRefused
+  PullRange,
+  RequestRefused,
+  Summarize
 } from "../domain/Protocol.js"
 
 export const HelloRpc = Rpc.make("Hello", { payload: Hello, success: HelloReply, error: RequestRefused })
@@ -26,5 +28,7 @@ export class PeerRpcs extends RpcGroup.make(
   Rpc.fromTaggedRequest(Pull),
   Rpc.fromTaggedRequest(PullLog),
   Rpc.fromTaggedRequest(Ack),
-  Rpc.fromTaggedRequest(Ping)
+  Rpc.fromTaggedRequest(Ping),
+  Rpc.fromTaggedRequest(Summarize),
+  Rpc.fromTaggedRequest(PullRange)
 ) {}

@@ -20,8 +20,10 @@ import {
   Ping,
   Pull,
   PullLog,
+  type PullRange,
   type PeerRequest,
-  RequestRefused
+  RequestRefused,
+  type Summarize
 } from "../domain/Protocol.js"
 import type { Credentials } from "../services/Credentials.js"
 import { type PeerHandler, PeerUnavailable, ProtocolViolation } from "../services/PeerTransport.js"
@@ -269,7 +271,9 @@ export const listen =
           Pull: serve<Pull>(),
           PullLog: serve<PullLog>(),
           Ack: serve<Ack>(),
-          Ping: serve<Ping>()
+          Ping: serve<Ping>(),
+          Summarize: serve<Summarize>(),
+          PullRange: serve<PullRange>()
         })
       )
 

@@ -3,6 +3,7 @@
 // the table gets a fresh local `seq` in the same transaction, so cursors over `seq` never miss a change.
 import { Context, type Effect, type Option } from "effect"
 import type { InvalidRowError, NotOwnerError, RowNotFoundError, StoreError } from "../domain/Errors.js"
+import type { Fingerprint, UuidRange } from "../domain/Fingerprint.js"
 import type { Uuid } from "../domain/Ids.js"
 import type { ResourceType, Row, StoredRow } from "../domain/Resource.js"
 
@@ -39,6 +40,15 @@ export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
       after: number,
       limit: number
     ) => Effect.Effect<{ readonly rows: ReadonlyArray<Row>; readonly last: number }, StoreError>
+    /** The fingerprint of the (uuid, version) pairs of one kind with uuid in [lo, hi). */
+    readonly fingerprint: (resource: ResourceType, range: UuidRange) => Effect.Effect<Fingerprint, StoreError>
+    /** Up to `limit` rows with uuid in [lo, hi) and above `afterUuid`, in uuid order. */
+    readonly readRange: (
+      resource: ResourceType,
+      range: UuidRange,
+      afterUuid: string,
+      limit: number
+    ) => Effect.Effect<ReadonlyArray<Row>, StoreError>
     /** How many rows have `seq > after` (for progress); counting stops at `cap` when given. */
     readonly countAfter: (
       resource: ResourceType,

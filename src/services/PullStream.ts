@@ -3,19 +3,14 @@
 // a page is checked whole (schema, size, clock) before anything of it is applied; it is applied in one
 // transaction; only then do the watermark and checkpoint advance to the page's last seq. So a cursor is
 // never ahead of the data, and an interruption anywhere re-fetches at most one page.
-import { Effect, Either, Fiber, Option } from "effect"
-import * as Hlc from "../domain/Hlc.js"
+import { Effect, Fiber, Option } from "effect"
 import { type LogPage, type Page, Exchange, Pull, PullLog, Ack } from "../domain/Protocol.js"
-import {
-  approximateSize,
-  validateRow,
-  isShared,
-  sharedTypes,
-  type ResourceType,
-  type Row
-} from "../domain/Resource.js"
+import { BackfillCoordinator } from "./BackfillCoordinator.js"
+import { LibraryStore } from "./LibraryStore.js"
+import { checkPage } from "./PageCheck.js"
+import { reconcile } from "./Reconcile.js"
+import { approximateSize, isShared, sharedTypes, type ResourceType, type Row } from "../domain/Resource.js"
 import { CheckpointStore } from "./CheckpointStore.js"
-import { HlcClock } from "./HlcClock.js"
 import { Library } from "./Library.js"
 import { timed } from "./LiveMetrics.js"
 import { type PeerConnection, ProtocolViolation } from "./PeerTransport.js"
@@ -28,32 +23,6 @@ export interface StreamOptions {
   /** How long a caught-up pull waits on the peer for new rows before asking again. */
   readonly liveWaitMillis: number
 }
-
-/** Check a page before anything of it is applied: size, every row's schema, and the peer's clock. */
-const checkPage = (conn: PeerConnection, resource: ResourceType, rows: ReadonlyArray<Row>, limit: number) =>
-  Effect.gen(function* () {
-    const violation = (reason: string) => new ProtocolViolation({ peer: conn.peer, reason })
-    if (rows.length > limit)
-      return yield* violation(`sent ${rows.length} ${resource} rows, more than the ${limit} asked for`)
-    const decoded: Array<Row> = []
-    let newest: string | undefined
-    for (const input of rows) {
-      // The transport decoded the envelope by its Schema; what is left is the kind's own rules.
-      const row = validateRow(resource, input)
-      if (Either.isLeft(row)) return yield* violation(row.left.message)
-      decoded.push(row.right)
-      if (newest === undefined || row.right.version > newest) newest = row.right.version
-    }
-    if (newest !== undefined) {
-      const clock = yield* HlcClock
-      const hlc = Hlc.parse(newest)
-      if (Either.isLeft(hlc)) return yield* violation(`unreadable version ${newest}`)
-      yield* clock
-        .receive(hlc.right)
-        .pipe(Effect.catchTag("ClockDriftError", (e) => Effect.fail(violation(e.message))))
-    }
-    return decoded
-  })
 
 type Progress = { done: number; logStart: number }
 
@@ -101,7 +70,8 @@ const pullTable = (
   start: number,
   options: StreamOptions,
   mode: "table" | "state",
-  progress: Progress
+  progress: Progress,
+  onFirstCatchUp: Effect.Effect<void> = Effect.void
 ) =>
   Effect.gen(function* () {
     const ask = (after: number, waitMillis: number) =>
@@ -120,8 +90,11 @@ const pullTable = (
       // moves only after this page is committed.
       if (!page.caughtUp) next = yield* ask(page.last, 0)
       yield* applyPage(conn, resource, page, rows, mode, progress)
-      if (page.caughtUp && !caughtUp && progress.done > 0) {
-        yield* Effect.logInfo(`Caught up on ${resource} from ${conn.peer} (${progress.done} rows)`)
+      if (page.caughtUp && !caughtUp) {
+        yield* onFirstCatchUp
+        if (progress.done > 0) {
+          yield* Effect.logInfo(`Caught up on ${resource} from ${conn.peer} (${progress.done} rows)`)
+        }
       }
       cursor = page.last
       caughtUp = page.caughtUp
@@ -130,16 +103,41 @@ const pullTable = (
     }
   })
 
-/** A device-owned kind: its table, by the peer's seq. */
+/**
+ * A device-owned kind: its table, by the peer's seq. From zero, it waits for its turn (BackfillCoordinator)
+ * and, when this device already holds rows of the kind, reconciles with the peer first and continues from
+ * the peer's seq at that moment instead of pulling every row again.
+ */
 const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamOptions) =>
   Effect.gen(function* () {
     const watermarks = yield* WatermarkStore
     const checkpoints = yield* CheckpointStore
-    const start = yield* watermarks.get(conn.peer, resource)
+    const coordinator = yield* BackfillCoordinator
+    let start = yield* watermarks.get(conn.peer, resource)
+    if (start === 0) {
+      yield* coordinator.turn(resource, conn.peer)
+      const held = yield* Effect.flatMap(LibraryStore, (store) => store.lastSeq(resource))
+      if (held > 0) {
+        const result = yield* reconcile(conn, resource, options.batchSize)
+        yield* watermarks.advance(conn.peer, resource, result.lastSeq)
+        yield* Effect.logInfo(
+          `Reconciled ${resource} with ${conn.peer}: ${result.differingRanges} range(s) differed, ${result.pulled} row(s) pulled`
+        )
+        start = result.lastSeq
+      }
+    }
     const checkpoint = yield* checkpoints.get(conn.peer, resource)
     const done = Option.match(checkpoint, { onNone: () => 0, onSome: (c) => c.recordsDone })
-    return yield* pullTable(conn, resource, start, options, "table", { done, logStart: 0 })
-  })
+    return yield* pullTable(
+      conn,
+      resource,
+      start,
+      options,
+      "table",
+      { done, logStart: 0 },
+      coordinator.finish(resource)
+    )
+  }).pipe(Effect.scoped)
 
 /**
  * A shared kind: first the current state of every row (a paged transfer of the peer's table, resumable from

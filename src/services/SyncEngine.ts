@@ -5,6 +5,7 @@
 import { Duration, Effect, Schedule } from "effect"
 import { Exchange } from "../domain/Protocol.js"
 import { resourceTypes } from "../domain/Resource.js"
+import * as BackfillCoordinator from "./BackfillCoordinator.js"
 import { CheckpointStore } from "./CheckpointStore.js"
 import { sampleClock } from "./LiveMetrics.js"
 import { LocalDevice } from "./LocalDevice.js"
@@ -18,13 +19,16 @@ export interface EngineOptions extends PullStream.StreamOptions {
   readonly reconnectBaseMillis: number
   readonly reconnectCapMillis: number
   readonly server?: SyncServer.ServerOptions
+  /** How long a new device waits for its peers to connect before it splits its backfill among them. */
+  readonly spreadSettleMillis?: number
 }
 
 export const defaultEngineOptions: EngineOptions = {
   batchSize: 1_000,
   liveWaitMillis: 20_000,
   reconnectBaseMillis: 250,
-  reconnectCapMillis: 30_000
+  reconnectCapMillis: 30_000,
+  spreadSettleMillis: 500
 }
 
 /** One session with the peer at `address`; ends only by failing (or by interruption). */
@@ -89,6 +93,13 @@ export const start = (config: {
     const handler = yield* SyncServer.makeHandler(options.server)
     const bound = yield* transport.listen(config.listen, handler)
     yield* Effect.logInfo(`Listening for peers at ${bound}`)
-    for (const peer of config.peers) yield* Effect.forkScoped(syncWith(peer, options))
+    const coordinator = yield* BackfillCoordinator.make(options.spreadSettleMillis ?? 0)
+    for (const peer of config.peers) {
+      yield* Effect.forkScoped(
+        syncWith(peer, options).pipe(
+          Effect.provideService(BackfillCoordinator.BackfillCoordinator, coordinator)
+        )
+      )
+    }
     return bound
   })

@@ -132,6 +132,21 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
           return ack(peer, request.seq)
         case "Ping":
           return Effect.map(Clock.currentTimeMillis, (wallMillis) => ({ wallMillis }))
+        case "Summarize":
+          // The last seq first: every change after it has a higher seq, so fingerprints taken later
+          // can only cover more than the client will skip, never less.
+          return Effect.gen(function* () {
+            const lastSeq = yield* store.lastSeq(request.resource)
+            const fingerprints = yield* Effect.forEach(request.ranges, (range) =>
+              store.fingerprint(request.resource, range)
+            )
+            return { lastSeq, fingerprints }
+          })
+        case "PullRange":
+          return Effect.map(
+            store.readRange(request.resource, request.range, request.afterUuid, request.limit),
+            (rows) => ({ rows, done: rows.length < request.limit })
+          )
       }
     }
 

@@ -26,7 +26,8 @@ export const fastOptions: SyncEngine.EngineOptions = {
   batchSize: 50,
   liveWaitMillis: 200,
   reconnectBaseMillis: 5,
-  reconnectCapMillis: 50
+  reconnectCapMillis: 50,
+  spreadSettleMillis: 10
 }
 
 export const networkLayer = TransportMemory.layerNetwork

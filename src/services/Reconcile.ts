@@ -1,0 +1,84 @@
+// Range-based set reconciliation with one peer for one kind: compare fingerprints of (uuid, version) over
+// uuid ranges, narrow down to the ranges that differ, pull only their rows. It makes starting a stream from a
+// peer this device has never pulled from cheap when it already holds most of that peer's rows (another peer
+// backfilled them), and it is what `verify` reports. Keeps: the peer's last seq is read before its
+// fingerprints, so after reconciling, every row the peer held at that seq is here (at least as new), and its
+// stream may continue from that seq without moving a cursor past data.
+import { Effect } from "effect"
+import * as Fingerprint from "../domain/Fingerprint.js"
+import { PullRange, Summarize } from "../domain/Protocol.js"
+import type { ResourceType } from "../domain/Resource.js"
+import { Library } from "./Library.js"
+import { LibraryStore } from "./LibraryStore.js"
+import { checkPage } from "./PageCheck.js"
+import type { PeerConnection } from "./PeerTransport.js"
+import { SyncMetrics } from "./SyncMetrics.js"
+import { approximateSize } from "../domain/Resource.js"
+
+/** Ranges per Summarize request (the protocol allows 256). */
+const RANGES_PER_REQUEST = 128
+
+export interface ReconcileResult {
+  /** The peer's last seq of the kind when reconciliation began. */
+  readonly lastSeq: number
+  /** Rows pulled because their range differed. */
+  readonly pulled: number
+  /** Ranges found different (0 when the two sets were equal). */
+  readonly differingRanges: number
+}
+
+/** Pull every row of `range` from the peer, page by page, and apply it. */
+const pullRange = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  range: Fingerprint.UuidRange,
+  limit: number
+) =>
+  Effect.gen(function* () {
+    const library = yield* Library
+    const metrics = yield* SyncMetrics
+    let afterUuid = ""
+    let pulled = 0
+    for (;;) {
+      const page = yield* conn.send(new PullRange({ resource, range, afterUuid, limit }))
+      const rows = yield* checkPage(conn, resource, page.rows, limit)
+      yield* library.applyRemote(resource, rows)
+      yield* metrics.received(conn.peer, rows.length, approximateSize(rows))
+      pulled += rows.length
+      if (page.done || rows.length === 0) return pulled
+      afterUuid = rows[rows.length - 1]!.uuid
+    }
+  })
+
+export const reconcile = (conn: PeerConnection, resource: ResourceType, batchSize: number) =>
+  Effect.gen(function* () {
+    const store = yield* LibraryStore
+    const first = yield* conn.send(new Summarize({ resource, ranges: [Fingerprint.FULL_RANGE] }))
+    let pending = [{ range: Fingerprint.FULL_RANGE, remote: first.fingerprints[0] ?? Fingerprint.empty }]
+    let pulled = 0
+    let differingRanges = 0
+    while (pending.length > 0) {
+      const toSplit: Array<Fingerprint.UuidRange> = []
+      for (const { range, remote } of pending) {
+        const local = yield* store.fingerprint(resource, range)
+        if (Fingerprint.equals(local, remote)) continue
+        const parts = Fingerprint.split(range)
+        // Small ranges, ranges we hold nothing of, and ranges that cannot be split further are pulled whole.
+        if (remote.count <= batchSize || local.count === 0 || parts.length < 2) {
+          differingRanges += 1
+          pulled += yield* pullRange(conn, resource, range, batchSize)
+        } else {
+          toSplit.push(...parts)
+        }
+      }
+      pending = []
+      for (let i = 0; i < toSplit.length; i += RANGES_PER_REQUEST) {
+        const ranges = toSplit.slice(i, i + RANGES_PER_REQUEST)
+        const answer = yield* conn.send(new Summarize({ resource, ranges }))
+        ranges.forEach((range, j) =>
+          pending.push({ range, remote: answer.fingerprints[j] ?? Fingerprint.empty })
+        )
+      }
+    }
+    return { lastSeq: first.lastSeq, pulled, differingRanges } satisfies ReconcileResult
+  })
