@@ -164,7 +164,7 @@ describe("TransportTcp", () => {
         expect(connection.peer).toBe(deviceA)
         expect(yield* connection.send(new Ping({}))).toEqual({ wallMillis: 42 })
         const holds = [{ resource: "tag" as const, seq: 7 }]
-        expect((yield* connection.send(new Exchange({ holds }))).tables).toEqual(holds)
+        expect((yield* connection.send(new Exchange({ holds, listen: null }))).tables).toEqual(holds)
         const [a, b] = yield* Effect.all([connection.send(pull()), connection.send(pull())], {
           concurrency: 2
         })

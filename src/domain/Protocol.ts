@@ -83,7 +83,8 @@ export type PeerState = typeof PeerState.Type
 export class Exchange extends Schema.TaggedRequest<Exchange>()("Exchange", {
   failure: RequestRefused,
   success: PeerState,
-  payload: { holds: Schema.Array(ResourceSeq) }
+  /** `listen`: where the client itself serves peers, so the server can pull from it too (null: nowhere). */
+  payload: { holds: Schema.Array(ResourceSeq), listen: Schema.NullOr(Schema.String) }
 }) {}
 
 /** A page of a table, rows ordered by the server's seq. */
@@ -154,5 +155,8 @@ export class PullRange extends Schema.TaggedRequest<PullRange>()("PullRange", {
   payload: { resource: ResourceType, range: UuidRange, afterUuid: Schema.String, limit: Limit }
 }) {}
 
-export const PeerRequest = Schema.Union(Exchange, Pull, PullLog, Ack, Ping, Summarize, PullRange)
+/** Every request a peer may send after the handshake; transports derive their tables from this list. */
+export const requestClasses = [Exchange, Pull, PullLog, Ack, Ping, Summarize, PullRange] as const
+
+export const PeerRequest = Schema.Union(...requestClasses)
 export type PeerRequest = typeof PeerRequest.Type

@@ -192,6 +192,10 @@ const open = (credentials: Credentials["Type"], options: ClientOptions, address:
           return client("Ack", request)
         case "Ping":
           return client("Ping", request)
+        case "Summarize":
+          return client("Summarize", request)
+        case "PullRange":
+          return client("PullRange", request)
       }
     }
 

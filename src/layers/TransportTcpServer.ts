@@ -23,6 +23,7 @@ import {
   type PullRange,
   type PeerRequest,
   RequestRefused,
+  requestClasses,
   type Summarize
 } from "../domain/Protocol.js"
 import type { Credentials } from "../services/Credentials.js"
@@ -57,11 +58,12 @@ interface Client {
 const payloadDecoders: Record<string, (u: unknown) => Either.Either<unknown, ParseError>> = {
   Hello: Schema.decodeUnknownEither(Hello),
   Authenticate: Schema.decodeUnknownEither(Authenticate),
-  Exchange: Schema.decodeUnknownEither(Exchange),
-  Pull: Schema.decodeUnknownEither(Pull),
-  PullLog: Schema.decodeUnknownEither(PullLog),
-  Ack: Schema.decodeUnknownEither(Ack),
-  Ping: Schema.decodeUnknownEither(Ping)
+  ...Object.fromEntries(
+    requestClasses.map((request) => [
+      request._tag,
+      Schema.decodeUnknownEither(request as unknown as Schema.Schema<unknown, unknown>)
+    ])
+  )
 }
 
 const encodeRefusal = Schema.encodeSync(

@@ -182,7 +182,7 @@ const transferState = (
       onSome: (c) => Effect.succeed({ done: c.recordsDone, logStart: c.logStart, cursor: c.cursor }),
       onNone: () =>
         Effect.gen(function* () {
-          const state = yield* conn.send(new Exchange({ holds: [] }))
+          const state = yield* conn.send(new Exchange({ holds: [], listen: null }))
           const fresh = { done: 0, logStart: state.log.last, cursor: 0 }
           yield* checkpoints.save(conn.peer, resource, { ...fresh, recordsDone: 0, totalExpected: 0 })
           return fresh

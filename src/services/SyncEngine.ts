@@ -3,6 +3,7 @@
 // capped, jittered exponential backoff when the session fails. All state that matters is in the stores, so
 // a new session simply resumes every stream from its watermark.
 import { Duration, Effect, Schedule } from "effect"
+import type { DeviceId } from "../domain/Ids.js"
 import { Exchange } from "../domain/Protocol.js"
 import { resourceTypes } from "../domain/Resource.js"
 import * as BackfillCoordinator from "./BackfillCoordinator.js"
@@ -32,7 +33,7 @@ export const defaultEngineOptions: EngineOptions = {
 }
 
 /** One session with the peer at `address`; ends only by failing (or by interruption). */
-const session = (address: string, options: EngineOptions) =>
+const session = (address: string, options: EngineOptions, self: Self) =>
   Effect.scoped(
     Effect.gen(function* () {
       const transport = yield* PeerTransport
@@ -44,13 +45,21 @@ const session = (address: string, options: EngineOptions) =>
       if (conn.peer === deviceId) {
         return yield* new PeerUnavailable({ address, reason: "that address is this device itself" })
       }
-      yield* Effect.acquireRelease(status.connected(conn.peer, address), () =>
-        status.disconnected(conn.peer, address)
+      yield* Effect.acquireRelease(
+        Effect.zipRight(
+          status.connected(conn.peer, address),
+          Effect.sync(() => self.pulling.add(conn.peer))
+        ),
+        () =>
+          Effect.zipRight(
+            status.disconnected(conn.peer, address),
+            Effect.sync(() => self.pulling.delete(conn.peer))
+          )
       )
       const holds = yield* Effect.forEach(resourceTypes, (resource) =>
         Effect.map(watermarks.get(conn.peer, resource), (seq) => ({ resource, seq }))
       )
-      const state = yield* conn.send(new Exchange({ holds }))
+      const state = yield* conn.send(new Exchange({ holds, listen: self.listen }))
       yield* Effect.forkScoped(sampleClock(conn))
       const behind = state.pending.filter((p) => p.count > 0)
       const resumed = yield* checkpoints.list
@@ -67,21 +76,35 @@ const session = (address: string, options: EngineOptions) =>
     })
   )
 
+/** What sessions share about this device: where it listens, and which peers it is pulling from now. */
+interface Self {
+  readonly listen: string | null
+  readonly pulling: Set<DeviceId>
+}
+
 /** Keep syncing with the peer at `address` until interrupted. */
-export const syncWith = (address: string, options: EngineOptions = defaultEngineOptions) => {
+export const syncWith = (
+  address: string,
+  options: EngineOptions = defaultEngineOptions,
+  self: Self = { listen: null, pulling: new Set() }
+) => {
   const backoff = Schedule.exponential(Duration.millis(options.reconnectBaseMillis)).pipe(
     Schedule.union(Schedule.spaced(Duration.millis(options.reconnectCapMillis))),
     Schedule.jittered,
     Schedule.resetAfter(Duration.millis(options.reconnectCapMillis * 2))
   )
-  return session(address, options).pipe(
+  return session(address, options, self).pipe(
     Effect.tapError((e) => Effect.logWarning(`Sync with ${address} stopped: ${e.message}; reconnecting`)),
     Effect.retry(backoff),
     Effect.catchAll(() => Effect.never)
   )
 }
 
-/** Serve peers at `listen` and sync with each of `peers`, until the scope closes. Returns the bound address. */
+/**
+ * Serve peers at `listen` and sync with each of `peers`, until the scope closes. Returns the bound address.
+ * A peer that connects and says where it listens is pulled from too, so one `--peer` on either side is
+ * enough for both to sync.
+ */
 export const start = (config: {
   readonly listen: string
   readonly peers: ReadonlyArray<string>
@@ -89,17 +112,40 @@ export const start = (config: {
 }) =>
   Effect.gen(function* () {
     const options = config.options ?? defaultEngineOptions
+    const scope = yield* Effect.scope
     const transport = yield* PeerTransport
-    const handler = yield* SyncServer.makeHandler(options.server)
-    const bound = yield* transport.listen(config.listen, handler)
-    yield* Effect.logInfo(`Listening for peers at ${bound}`)
     const coordinator = yield* BackfillCoordinator.make(options.spreadSettleMillis ?? 0)
-    for (const peer of config.peers) {
-      yield* Effect.forkScoped(
-        syncWith(peer, options).pipe(
-          Effect.provideService(BackfillCoordinator.BackfillCoordinator, coordinator)
+    const context =
+      yield* Effect.context<
+        Exclude<Effect.Effect.Context<ReturnType<typeof syncWith>>, BackfillCoordinator.BackfillCoordinator>
+      >()
+    const addresses = new Set<string>()
+    const self = { listen: null as string | null, pulling: new Set<DeviceId>() }
+    const follow = (address: string) =>
+      Effect.suspend(() => {
+        if (addresses.has(address) || address === self.listen) return Effect.void
+        addresses.add(address)
+        return syncWith(address, options, self).pipe(
+          Effect.provideService(BackfillCoordinator.BackfillCoordinator, coordinator),
+          Effect.provide(context),
+          Effect.forkIn(scope),
+          Effect.asVoid
         )
-      )
-    }
+      })
+    const handler = yield* SyncServer.makeHandler({
+      ...SyncServer.defaultServerOptions,
+      ...options.server,
+      discovered: (peer, listen) =>
+        self.pulling.has(peer) || addresses.has(listen)
+          ? Effect.void
+          : Effect.zipRight(
+              Effect.logInfo(`Peer ${peer} listens at ${listen}: pulling from it too`),
+              follow(listen)
+            )
+    })
+    const bound = yield* transport.listen(config.listen, handler)
+    self.listen = bound
+    yield* Effect.logInfo(`Listening for peers at ${bound}`)
+    for (const peer of config.peers) yield* follow(peer)
     return bound
   })

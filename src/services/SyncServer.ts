@@ -23,6 +23,8 @@ import { SyncMetrics } from "./SyncMetrics.js"
 export interface ServerOptions {
   /** Keep at most this many applied shared-log entries even if a silent peer never acknowledges. */
   readonly logRetention: number
+  /** A peer told us where it listens: sync from it too (sync is pulled, so each side pulls the other). */
+  readonly discovered?: (peer: DeviceId, listen: string) => Effect.Effect<void>
 }
 
 export const defaultServerOptions: ServerOptions = { logRetention: 100_000 }
@@ -123,7 +125,12 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     const answer = (peer: DeviceId, request: PeerRequest): Effect.Effect<unknown, unknown> => {
       switch (request._tag) {
         case "Exchange":
-          return exchange(request.holds)
+          return Effect.zipLeft(
+            exchange(request.holds),
+            request.listen === null || options.discovered === undefined
+              ? Effect.void
+              : options.discovered(peer, request.listen)
+          )
         case "Pull":
           return pull(request)
         case "PullLog":
