@@ -25,7 +25,7 @@ export const watch = (intervalMillis: number = DEFAULT_INTERVAL_MILLIS) =>
         last = version
         return Effect.zipRight(
           Effect.logDebug("database.db was changed by another process: waking peers' streams"),
-          feed.publish
+          feed.publish()
         )
       }),
       Effect.catchAll((e) =>

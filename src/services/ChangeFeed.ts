@@ -1,29 +1,39 @@
-// "Something new was committed": wakes the pulls that wait for rows (live sync without polling delay).
-// Keeps: a waiter never misses a change that commits after it took its signal — take `next` *before*
-// reading, then wait on it only if the read found nothing.
+// "Something new was committed": wakes the pulls that wait for rows (live sync without polling delay), per
+// resource kind, so a write of a tag does not wake every peer's entry stream. Keeps: a waiter never misses a
+// change that commits after it took its signal — take `next` *before* reading, then wait on it only if the
+// read found nothing.
 import { Context, Deferred, Duration, Effect, Layer, Option } from "effect"
+import { resourceTypes, type ResourceType } from "../domain/Resource.js"
 
 export class ChangeFeed extends Context.Tag("tidemark/ChangeFeed")<
   ChangeFeed,
   {
-    /** Tell waiters that rows were committed (local writes, applied pages, another process's writes). */
-    readonly publish: Effect.Effect<void>
-    /** A signal that completes at the next publish. */
-    readonly next: Effect.Effect<Effect.Effect<void>>
+    /**
+     * Tell waiters that rows of these kinds were committed (local writes, applied pages); without kinds,
+     * all of them (another process wrote, and which kinds is not known).
+     */
+    readonly publish: (resources?: ReadonlyArray<ResourceType>) => Effect.Effect<void>
+    /** A signal that completes at the next publish of `resource`. */
+    readonly next: (resource: ResourceType) => Effect.Effect<Effect.Effect<void>>
   }
 >() {}
 
 export const make = Effect.gen(function* () {
-  let current = yield* Deferred.make<void>()
+  const current = new Map<ResourceType, Deferred.Deferred<void>>()
+  for (const r of resourceTypes) current.set(r, yield* Deferred.make<void>())
   return ChangeFeed.of({
-    publish: Effect.suspend(() => {
-      const done = current
-      return Effect.flatMap(Deferred.make<void>(), (fresh) => {
-        current = fresh
-        return Deferred.succeed(done, undefined)
-      })
-    }),
-    next: Effect.sync(() => Deferred.await(current))
+    publish: (resources = resourceTypes) =>
+      Effect.forEach(
+        resources,
+        (r) =>
+          Effect.flatMap(Deferred.make<void>(), (fresh) => {
+            const done = current.get(r)!
+            current.set(r, fresh)
+            return Deferred.succeed(done, undefined)
+          }),
+        { discard: true }
+      ),
+    next: (resource) => Effect.sync(() => Deferred.await(current.get(resource)!))
   })
 })
 

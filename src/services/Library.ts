@@ -57,7 +57,8 @@ export const make = Effect.gen(function* () {
   const clock = yield* HlcClock
   const feed = yield* ChangeFeed
 
-  const notifyIf = (changed: number) => (changed > 0 ? feed.publish : Effect.void)
+  const notifyIf = (changed: number, resources?: ReadonlyArray<ResourceType>) =>
+    changed > 0 ? feed.publish(resources) : Effect.void
 
   /** Log, apply, mark applied: the write-ahead order for shared rows. */
   const logAndApply = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
@@ -96,7 +97,7 @@ export const make = Effect.gen(function* () {
           isShared(resource)
             ? writeShared(resource, writes)
             : (store.writeLocal(resource, writes) as Effect.Effect<ReadonlyArray<Row>, WriteError>),
-          () => feed.publish
+          () => feed.publish([resource])
         )
 
   const remove = (resource: ResourceType, uuid: Uuid) =>
@@ -116,7 +117,7 @@ export const make = Effect.gen(function* () {
         rows.map((r) => r.uuid)
       )
       return yield* logAndApply(resource, winners(rows, stored))
-    }).pipe(Effect.tap(notifyIf))
+    }).pipe(Effect.tap((changed) => notifyIf(changed, [resource])))
 
   const recover = Effect.gen(function* () {
     let total = 0
@@ -127,7 +128,7 @@ export const make = Effect.gen(function* () {
       yield* log.markApplied(entries.map((e) => e.seq))
       total += entries.length
     }
-  }).pipe(Effect.tap(notifyIf))
+  }).pipe(Effect.tap((changed) => notifyIf(changed)))
 
   return Library.of({ write, remove, applyRemote, recover })
 })

@@ -11,7 +11,7 @@ import {
   type Page,
   type PeerState
 } from "../domain/Protocol.js"
-import { approximateSize, resourceTypes, type Row } from "../domain/Resource.js"
+import { approximateSize, resourceTypes, type ResourceType, type Row } from "../domain/Resource.js"
 import { ChangeFeed, waitFor } from "./ChangeFeed.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { LocalDevice } from "./LocalDevice.js"
@@ -58,9 +58,14 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
       })
 
     /** Read; if nothing is there and the peer is willing to wait, wait for the next commit and read again. */
-    const readOrWait = <A, E>(read: Effect.Effect<A, E>, isEmpty: (a: A) => boolean, waitMillis: number) =>
+    const readOrWait = <A, E>(
+      resource: ResourceType,
+      read: Effect.Effect<A, E>,
+      isEmpty: (a: A) => boolean,
+      waitMillis: number
+    ) =>
       Effect.gen(function* () {
-        const signal = yield* feed.next
+        const signal = yield* feed.next(resource)
         const first = yield* read
         if (!isEmpty(first) || waitMillis === 0) return first
         return (yield* waitFor(signal, waitMillis)) ? yield* read : first
@@ -70,6 +75,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
       Effect.gen(function* () {
         const { resource, after, limit, waitMillis } = request
         const { rows, last } = yield* readOrWait(
+          resource,
           store.readPage(resource, after, limit),
           (page) => page.rows.length === 0,
           waitMillis
@@ -99,6 +105,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
           } satisfies LogPage
         }
         const page = yield* readOrWait(
+          resource,
           log.readResource(resource, after, limit),
           (p) => p.entries.length === 0,
           waitMillis
