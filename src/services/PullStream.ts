@@ -2,7 +2,8 @@
 // catch-up and live sync are this same loop: pages until caught up, then the same request with a wait. Keeps:
 // a page is checked whole (schema, size, clock) before anything of it is applied; it is applied in one
 // transaction; only then do the watermark and checkpoint advance to the page's last seq. So a cursor is
-// never ahead of the data, and an interruption anywhere re-fetches at most one page.
+// never ahead of the data, and an interruption anywhere applies at most one page again (plus the one page
+// that was prefetched and not yet applied, which is fetched again too).
 import { Effect, Fiber, Option } from "effect"
 import { type LogPage, type Page, Exchange, Pull, PullLog, Ack } from "../domain/Protocol.js"
 import { BackfillCoordinator } from "./BackfillCoordinator.js"
