@@ -20,7 +20,7 @@ const program = Effect.gen(function* () {
   }
   if (wanted("backfill")) {
     const rows = flag("--rows", 0)
-    yield* BackfillBench.run(rows > 0 ? [rows] : [100_000, 1_000_000])
+    yield* BackfillBench.run(rows > 0 ? [rows] : [100_000, 1_000_000], flag("--batch-size", 5_000))
   }
 })
 

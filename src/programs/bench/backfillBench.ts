@@ -15,6 +15,7 @@ import * as Device from "../../layers/Device.js"
 import { Library } from "../../services/Library.js"
 
 const programs = join(dirname(fileURLToPath(import.meta.url)), "..")
+/** Rows per page of the baseline pipeline and of the source's writes. */
 const PAGE = 10_000
 
 const freePort = () =>
@@ -115,7 +116,12 @@ const baseline = async (root: string, sourceDb: string) => {
   return { seconds: (performance.now() - began) / 1000, peakMb: peak.mb }
 }
 
-const tidemark = async (root: string, source: { dir: string; identity: DataDir.Identity }, rows: number) => {
+const tidemark = async (
+  root: string,
+  source: { dir: string; identity: DataDir.Identity },
+  rows: number,
+  batchSize: number
+) => {
   const portA = await freePort()
   const portB = await freePort()
   const daemonA = start("daemon.js", ["--data-dir", source.dir, "--listen", `127.0.0.1:${portA}`])
@@ -131,7 +137,7 @@ const tidemark = async (root: string, source: { dir: string; identity: DataDir.I
     "--peer",
     `127.0.0.1:${portA}`,
     "--batch-size",
-    String(PAGE)
+    String(batchSize)
   ])
   const peak = { mb: 0 }
   const timer = sample(daemonB.pid, peak)
@@ -156,7 +162,7 @@ const tidemark = async (root: string, source: { dir: string; identity: DataDir.I
   return { seconds, peakMb: peak.mb }
 }
 
-export const run = (sizes: ReadonlyArray<number>) =>
+export const run = (sizes: ReadonlyArray<number>, batchSize: number) =>
   Effect.gen(function* () {
     const results: Array<{
       rows: number
@@ -170,10 +176,12 @@ export const run = (sizes: ReadonlyArray<number>) =>
         const source = yield* makeSource(root, rows)
         const sourceDb = join(source.dir, Device.DATABASE_FILE)
         const base = yield* Effect.promise(() => baseline(root, sourceDb))
-        const engine = yield* Effect.promise(() => tidemark(root, source, rows))
+        const engine = yield* Effect.promise(() => tidemark(root, source, rows, batchSize))
         results.push({ rows, baseline: base, engine })
         const rate = (s: number) => Math.round(rows / s)
-        console.log(`backfill: ${rows} entries, pages of ${PAGE}, two processes over loopback`)
+        console.log(
+          `backfill: ${rows} entries, two processes over loopback; baseline pages of ${PAGE}, Tidemark --batch-size ${batchSize}`
+        )
         console.log(
           `  baseline pipeline (SQLite → msgpack/TCP → upsert):   ${rate(base.seconds)} rows/s (${base.seconds.toFixed(2)} s), receiver peak RSS ${base.peakMb.toFixed(0)} MB`
         )
