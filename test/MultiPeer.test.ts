@@ -129,7 +129,7 @@ describe("several peers", () => {
           ].map((e) => Effect.forkScoped(e)),
           { concurrency: "unbounded" }
         )
-        yield* Effect.sleep("80 millis")
+        yield* Effect.sleep("500 millis")
         const owners = new Set(order.map((o) => o.split(":")[1]))
         expect(order).toHaveLength(2)
         expect(owners.size).toBe(2)
