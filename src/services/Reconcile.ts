@@ -3,15 +3,18 @@
 // peer this device has never pulled from cheap when it already holds most of that peer's rows (another peer
 // backfilled them), and it is what `verify` reports. Keeps: the peer's last seq is read before its
 // fingerprints, so after reconciling, every row the peer held at that seq is here (at least as new), and its
-// stream may continue from that seq without moving a cursor past data.
+// stream may continue from that seq without moving a cursor past data. `compare` narrows the same way
+// without pulling: the `verify` command.
 import { Effect } from "effect"
 import * as Fingerprint from "../domain/Fingerprint.js"
-import { PullRange, Summarize } from "../domain/Protocol.js"
+import { PullRange, type RequestRefused, Summarize } from "../domain/Protocol.js"
 import type { ResourceType } from "../domain/Resource.js"
 import { Library } from "./Library.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { checkPage } from "./PageCheck.js"
-import type { PeerConnection } from "./PeerTransport.js"
+import type { PeerConnection, PeerUnavailable, ProtocolViolation } from "./PeerTransport.js"
+import type { HlcClock } from "./HlcClock.js"
+import type { StoreError } from "../domain/Errors.js"
 import { SyncMetrics } from "./SyncMetrics.js"
 import { approximateSize } from "../domain/Resource.js"
 
@@ -25,7 +28,12 @@ export interface ReconcileResult {
   readonly pulled: number
   /** Ranges found different (0 when the two sets were equal). */
   readonly differingRanges: number
+  /** How many rows of the kind the peer holds (tombstones included). */
+  readonly peerRows: number
 }
+
+type SendError = RequestRefused | PeerUnavailable | ProtocolViolation
+type Deps = LibraryStore | Library | SyncMetrics | HlcClock
 
 /** Pull every row of `range` from the peer, page by page, and apply it. */
 const pullRange = (
@@ -50,7 +58,16 @@ const pullRange = (
     }
   })
 
-export const reconcile = (conn: PeerConnection, resource: ResourceType, batchSize: number) =>
+/**
+ * Narrow the differences with the peer down to ranges of at most `leafSize` of its rows (or ranges we hold
+ * nothing of, or single uuids), and hand each such range to `onLeaf`, which returns how many rows it pulled.
+ */
+const narrow = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  leafSize: number,
+  onLeaf: (range: Fingerprint.UuidRange) => Effect.Effect<number, SendError | StoreError, Deps>
+) =>
   Effect.gen(function* () {
     const store = yield* LibraryStore
     const first = yield* conn.send(new Summarize({ resource, ranges: [Fingerprint.FULL_RANGE] }))
@@ -63,10 +80,9 @@ export const reconcile = (conn: PeerConnection, resource: ResourceType, batchSiz
         const local = yield* store.fingerprint(resource, range)
         if (Fingerprint.equals(local, remote)) continue
         const parts = Fingerprint.split(range)
-        // Small ranges, ranges we hold nothing of, and ranges that cannot be split further are pulled whole.
-        if (remote.count <= batchSize || local.count === 0 || parts.length < 2) {
+        if (remote.count <= leafSize || local.count === 0 || parts.length < 2) {
           differingRanges += 1
-          pulled += yield* pullRange(conn, resource, range, batchSize)
+          pulled += yield* onLeaf(range)
         } else {
           toSplit.push(...parts)
         }
@@ -80,5 +96,18 @@ export const reconcile = (conn: PeerConnection, resource: ResourceType, batchSiz
         )
       }
     }
-    return { lastSeq: first.lastSeq, pulled, differingRanges } satisfies ReconcileResult
+    return {
+      lastSeq: first.lastSeq,
+      peerRows: first.fingerprints[0]?.count ?? 0,
+      pulled,
+      differingRanges
+    } satisfies ReconcileResult
   })
+
+/** Pull what differs from the peer, so this device holds every row the peer held at `lastSeq`. */
+export const reconcile = (conn: PeerConnection, resource: ResourceType, batchSize: number) =>
+  narrow(conn, resource, batchSize, (range) => pullRange(conn, resource, range, batchSize))
+
+/** Only compare: how many ranges differ from the peer (0: the same rows at the same versions). */
+export const compare = (conn: PeerConnection, resource: ResourceType, leafSize = 1_000) =>
+  narrow(conn, resource, leafSize, () => Effect.succeed(0))

@@ -23,6 +23,9 @@ import { Library } from "../../services/Library.js"
 import * as ReportText from "../../services/ReportText.js"
 import * as StatusReport from "../../services/StatusReport.js"
 import * as Tags from "../../services/Tags.js"
+import { PeerTransport } from "../../services/PeerTransport.js"
+import * as Reconcile from "../../services/Reconcile.js"
+import { resourceTypes } from "../../domain/Resource.js"
 
 /** The package's version (package.json sits three folders up from both src/programs/cli and dist/programs/cli). */
 const VERSION: string = (createRequire(import.meta.url)("../../../package.json") as { version: string })
@@ -30,6 +33,15 @@ const VERSION: string = (createRequire(import.meta.url)("../../../package.json")
 
 /** Bad arguments found after parsing (a malformed uuid, a negative count). Exit code 2. */
 class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { reason: Schema.String }) {
+  get message() {
+    return this.reason
+  }
+}
+
+/** `verify` found rows that differ from the peer's. Exit code 1. */
+class LibrariesDiffer extends Schema.TaggedError<LibrariesDiffer>()("LibrariesDiffer", {
+  reason: Schema.String
+}) {
   get message() {
     return this.reason
   }
@@ -305,9 +317,66 @@ const inspect = Command.make("inspect", { dataDir, json: json_ }, ({ dataDir, js
   )
 )
 
+const peerAddress = Options.text("peer").pipe(
+  Options.withDescription("HOST:PORT of a peer daemon of the same library (its --listen address).")
+)
+const repair = Options.boolean("repair").pipe(
+  Options.withDescription(
+    "Pull the rows that differ from the peer (last writer wins) instead of only reporting."
+  )
+)
+
+const verify = Command.make(
+  "verify",
+  { dataDir, peer: peerAddress, repair, json: json_ },
+  ({ dataDir, peer, repair, json: asJson }) =>
+    Effect.flatMap(DataDir.load(dataDir), (identity) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const transport = yield* PeerTransport
+          const conn = yield* transport.connect(peer)
+          const kinds = yield* Effect.forEach(resourceTypes, (resource) =>
+            Effect.map(
+              repair ? Reconcile.reconcile(conn, resource, 1_000) : Reconcile.compare(conn, resource),
+              (r) => ({
+                resource,
+                same: r.differingRanges === 0,
+                differingRanges: r.differingRanges,
+                peerRows: r.peerRows,
+                pulled: r.pulled
+              })
+            )
+          )
+          const differing = kinds.filter((k) => !k.same)
+          if (asJson) {
+            yield* json({ peer: conn.peer, address: peer, same: differing.length === 0, kinds })
+          } else {
+            for (const k of kinds) {
+              yield* out(
+                k.same
+                  ? `${k.resource}: same (${k.peerRows} rows on the peer)`
+                  : `${k.resource}: ${k.differingRanges} range(s) differ` +
+                      (repair ? `, ${k.pulled} row(s) pulled` : "")
+              )
+            }
+          }
+          if (differing.length > 0 && !repair) {
+            return yield* new LibrariesDiffer({
+              reason: `${differing.map((k) => k.resource).join(", ")} differ from ${peer} (run again with --repair to pull them)`
+            })
+          }
+        })
+      ).pipe(Effect.provide(Device.layerDataDir(dataDir, identity)))
+    )
+).pipe(
+  Command.withDescription(
+    "Compare this device's library with a peer's by range fingerprints; with --repair, pull what differs."
+  )
+)
+
 const tidemark = Command.make("tidemark").pipe(
   Command.withDescription("Keep a library of files, folders and tags identical on every device."),
-  Command.withSubcommands([init, join, generate, index, tag, dump, status, inspect])
+  Command.withSubcommands([init, join, generate, index, tag, dump, status, inspect, verify])
 )
 
 const cli = Command.run(tidemark, { name: "tidemark", version: VERSION })
