@@ -41,12 +41,17 @@ const peakRssMb = (pid: number | undefined) => {
 
 /** TIDEMARK_BENCH_PROFILE=DIR writes a CPU profile of every process started here into DIR. */
 const profiling = process.env.TIDEMARK_BENCH_PROFILE
-const start = (script: string, args: ReadonlyArray<string>) =>
-  spawn(
+const start = (script: string, args: ReadonlyArray<string>) => {
+  const child = spawn(
     process.execPath,
     [...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${profiling}`] : []), join(programs, script), ...args],
     { stdio: ["ignore", "pipe", "pipe"] }
   )
+  // Keep reading its output: a full pipe would block the process on its next log line.
+  child.stdout.resume()
+  child.stderr.resume()
+  return child
+}
 
 const waitForLine = (child: ChildProcess, text: string) =>
   new Promise<void>((resolve, reject) => {
