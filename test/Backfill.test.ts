@@ -209,7 +209,14 @@ describe("backfill and catch-up", () => {
             a,
             Effect.flatMap(SharedLog, (log) => log.prune([], 0))
           )
-          expect(pruned).toBe(60)
+          // B acknowledged the first 50 when it synced, so A may already have pruned those itself.
+          expect(pruned).toBeGreaterThanOrEqual(10)
+          expect(
+            (yield* run(
+              a,
+              Effect.flatMap(SharedLog, (log) => log.bounds)
+            )).count
+          ).toBe(0)
           yield* startStoppable(b, "memory:b", ["memory:a"], 1_000)
           yield* waitUntil(
             "the fallback",

@@ -49,6 +49,7 @@ const recordingHandler = (options?: { readonly pullDelayMillis?: number }) => {
       case "Exchange":
         return Effect.succeed({
           deviceId: deviceA,
+          storeId: "store-of-the-fake-peer",
           tables: request.holds,
           pending: [],
           log: { first: 0, last: 0 },

@@ -69,6 +69,8 @@ export type ResourceCount = typeof ResourceCount.Type
  */
 export const PeerState = Schema.Struct({
   deviceId: DeviceId,
+  /** The id of the server's database file: cursors into it are void when it changes. */
+  storeId: Schema.String,
   tables: Schema.Array(ResourceSeq),
   pending: Schema.Array(ResourceCount),
   log: LogBounds,

@@ -3,6 +3,7 @@
 // counter hands out seq values; taking it is the first statement of every write transaction, which also
 // takes SQLite's write lock up front, so transactions commit in seq order even across processes.
 import { SqlClient } from "@effect/sql"
+import { randomUUID } from "node:crypto"
 import { Effect, Layer } from "effect"
 import { columnsOf, isIntegerColumn, resourceTypes, type ResourceType } from "../domain/Resource.js"
 import { layerLibraryDb, type Migrations, LibraryDb } from "./Sqlite.js"
@@ -28,6 +29,15 @@ export const libraryMigrations: Migrations = {
     )
     yield* sql.unsafe("INSERT INTO seq_counter (id, next) VALUES (1, 1)")
     for (const r of resourceTypes) yield* sql.unsafe(tableDdl(r))
+  }),
+  // A random id of this database file: peers' cursors are positions in *this* file's seq, so a peer that
+  // finds another id here (the file was replaced or restored) knows its cursors no longer apply.
+  "2_store_identity": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(
+      "CREATE TABLE store_identity (id INTEGER PRIMARY KEY CHECK (id = 1), store_id TEXT NOT NULL)"
+    )
+    yield* sql.unsafe("INSERT INTO store_identity (id, store_id) VALUES (1, ?)", [randomUUID()])
   })
 }
 

@@ -285,7 +285,13 @@ export const make = Effect.gen(function* () {
         Effect.mapError(storeError("read range"))
       )
 
+  const storeId = sql.unsafe<{ id: string }>("SELECT store_id AS id FROM store_identity WHERE id = 1").pipe(
+    Effect.map((rows) => rows[0]!.id),
+    Effect.mapError(storeError("read store id"))
+  )
+
   return LibraryStore.of({
+    storeId,
     writeLocal,
     apply,
     readAfter,

@@ -68,7 +68,11 @@ export const syncMigrations: Migrations = {
       "CREATE TABLE hlc_state (id INTEGER PRIMARY KEY CHECK (id = 1), high_water_millis INTEGER NOT NULL)"
     )
   }),
-  "2_status": statusMigration
+  "2_status": statusMigration,
+  "3_peer_stores": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe("CREATE TABLE peer_stores (peer_device_uuid TEXT PRIMARY KEY, store_id TEXT NOT NULL)")
+  })
 }
 
 export const layer = (file: string): Layer.Layer<SyncDb, DatabaseOpenError> =>

@@ -1,6 +1,6 @@
 // WatermarkStore over sync.db's device_resource_watermarks. `advance` keeps the maximum in SQL, so it can
 // never move a watermark back, whatever order advances arrive in.
-import { Clock, Effect, Layer } from "effect"
+import { Clock, Effect, Layer, Option } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 import { LocalDevice } from "../services/LocalDevice.js"
@@ -48,7 +48,39 @@ export const make = Effect.gen(function* () {
       Effect.mapError(storeError("sync.db", "list watermarks"))
     )
 
-  return WatermarkStore.of({ get, advance, list })
+  const peerStore = (peer: DeviceId) =>
+    sql
+      .unsafe<{ id: string }>("SELECT store_id AS id FROM peer_stores WHERE peer_device_uuid = ?", [peer])
+      .pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]?.id)),
+        Effect.mapError(storeError("sync.db", "read peer store id"))
+      )
+
+  const rebase = (peer: DeviceId, storeId: string) =>
+    sql
+      .withTransaction(
+        Effect.gen(function* () {
+          const known = yield* sql.unsafe<{ id: string }>(
+            "SELECT store_id AS id FROM peer_stores WHERE peer_device_uuid = ?",
+            [peer]
+          )
+          yield* sql.unsafe(
+            `INSERT INTO peer_stores (peer_device_uuid, store_id) VALUES (?, ?)
+             ON CONFLICT (peer_device_uuid) DO UPDATE SET store_id = excluded.store_id`,
+            [peer, storeId]
+          )
+          if (known[0] === undefined || known[0].id === storeId) return false
+          yield* sql.unsafe(
+            "DELETE FROM device_resource_watermarks WHERE device_uuid = ? AND peer_device_uuid = ?",
+            [deviceId, peer]
+          )
+          yield* sql.unsafe("DELETE FROM backfill_checkpoints WHERE peer_device_uuid = ?", [peer])
+          return true
+        })
+      )
+      .pipe(Effect.mapError(storeError("sync.db", "rebase watermarks")))
+
+  return WatermarkStore.of({ get, advance, list, peerStore, rebase })
 })
 
 export const layer: Layer.Layer<WatermarkStore, never, SyncDb | LocalDevice> = Layer.effect(

@@ -55,6 +55,8 @@ export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
       after: number,
       cap?: number
     ) => Effect.Effect<number, StoreError>
+    /** The random id of this database file; it changes when the file is replaced. */
+    readonly storeId: Effect.Effect<string, StoreError>
     /** The highest seq of a kind, 0 when it has no rows. */
     readonly lastSeq: (resource: ResourceType) => Effect.Effect<number, StoreError>
     readonly get: (resource: ResourceType, uuid: Uuid) => Effect.Effect<Option.Option<StoredRow>, StoreError>

@@ -201,6 +201,7 @@ const pullLog = (conn: PeerConnection, resource: ResourceType, start: number, op
     const watermarks = yield* WatermarkStore
     let cursor = start
     let caughtUp = false
+    let acked = 0
     for (;;) {
       const page: LogPage = yield* conn.send(
         new PullLog({
@@ -219,10 +220,11 @@ const pullLog = (conn: PeerConnection, resource: ResourceType, start: number, op
       }
       const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
       yield* applyPage(conn, resource, page, rows, "log", { done: 0, logStart: 0 })
-      if (rows.length > 0) {
-        // Acknowledge what we hold of the peer's log over all shared kinds, so it can prune.
-        const held = yield* Effect.forEach(sharedTypes, (r) => watermarks.get(conn.peer, r))
-        yield* conn.send(new Ack({ seq: Math.min(...held) }))
+      // Acknowledge what we hold of the peer's log over all shared kinds whenever that grew, so it can prune.
+      const held = Math.min(...(yield* Effect.forEach(sharedTypes, (r) => watermarks.get(conn.peer, r))))
+      if (held > acked) {
+        yield* conn.send(new Ack({ seq: held }))
+        acked = held
       }
       cursor = page.last
       caughtUp = page.caughtUp

@@ -2,7 +2,7 @@
 // connect and authenticate, exchange watermarks, run one pull stream per resource kind — reconnecting with
 // capped, jittered exponential backoff when the session fails. All state that matters is in the stores, so
 // a new session simply resumes every stream from its watermark.
-import { Duration, Effect, Schedule } from "effect"
+import { Cause, Duration, Effect, Exit, Schedule } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import { Exchange } from "../domain/Protocol.js"
 import { resourceTypes } from "../domain/Resource.js"
@@ -50,16 +50,29 @@ const session = (address: string, options: EngineOptions, self: Self) =>
           status.connected(conn.peer, address),
           Effect.sync(() => self.pulling.add(conn.peer))
         ),
-        () =>
+        (_, exit) =>
           Effect.zipRight(
-            status.disconnected(conn.peer, address),
+            status.disconnected(conn.peer, address, failureMessage(exit)),
             Effect.sync(() => self.pulling.delete(conn.peer))
           )
       )
       const holds = yield* Effect.forEach(resourceTypes, (resource) =>
         Effect.map(watermarks.get(conn.peer, resource), (seq) => ({ resource, seq }))
       )
-      const state = yield* conn.send(new Exchange({ holds, listen: self.listen }))
+      let state = yield* conn.send(new Exchange({ holds, listen: self.listen }))
+      if (yield* watermarks.rebase(conn.peer, state.storeId)) {
+        // Our cursors pointed into a database file the peer no longer has: start over from its new one
+        // (streams reconcile what we already hold instead of pulling it all again).
+        yield* Effect.logWarning(
+          `Peer ${conn.peer} has a new database (it was replaced or restored): forgetting its old positions and reconciling`
+        )
+        state = yield* conn.send(
+          new Exchange({
+            holds: resourceTypes.map((resource) => ({ resource, seq: 0 })),
+            listen: self.listen
+          })
+        )
+      }
       yield* Effect.forkScoped(sampleClock(conn))
       const behind = state.pending.filter((p) => p.count > 0)
       const resumed = yield* checkpoints.list
@@ -75,6 +88,13 @@ const session = (address: string, options: EngineOptions, self: Self) =>
       ).pipe(Effect.zipRight(Effect.never))
     })
   )
+
+/** What ended a session, for the peer's "last error" (nothing when it was only interrupted). */
+const failureMessage = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
+  if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return undefined
+  const error = Cause.squash(exit.cause)
+  return error instanceof Error ? error.message : String((error as { message?: unknown })?.message ?? error)
+}
 
 /** What sessions share about this device: where it listens, and which peers it is pulling from now. */
 interface Self {

@@ -11,7 +11,7 @@ import {
   type Page,
   type PeerState
 } from "../domain/Protocol.js"
-import { approximateSize, resourceTypes, type ResourceType, type Row } from "../domain/Resource.js"
+import { approximateSize, isShared, resourceTypes, type ResourceType, type Row } from "../domain/Resource.js"
 import { ChangeFeed, waitFor } from "./ChangeFeed.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { LocalDevice } from "./LocalDevice.js"
@@ -29,6 +29,19 @@ export interface ServerOptions {
 
 export const defaultServerOptions: ServerOptions = { logRetention: 100_000 }
 
+const hostOf = (address: string) => address.slice(0, Math.max(0, address.lastIndexOf(":")))
+const wildcard = new Set(["0.0.0.0", "::", "[::]", ""])
+
+/**
+ * A peer's listen address as we can reach it: one that listens on all interfaces ("0.0.0.0:7470") is
+ * reached at the host it connected to us from.
+ */
+export const reachable = (listen: string, remoteHost: string | undefined): string => {
+  const host = hostOf(listen)
+  if (!wildcard.has(host) || remoteHost === undefined || remoteHost === "") return listen
+  return `${remoteHost}:${listen.slice(listen.lastIndexOf(":") + 1)}`
+}
+
 export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
   Effect.gen(function* () {
     const store = yield* LibraryStore
@@ -38,18 +51,30 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     const metrics = yield* SyncMetrics
     const { deviceId } = yield* LocalDevice
 
+    /** The host each connected peer reached us from: where to find it when it listens on all interfaces. */
+    const remoteHosts = new Map<DeviceId, string>()
+
     const exchange = (holds: ReadonlyArray<{ resource: (typeof resourceTypes)[number]; seq: number }>) =>
       Effect.gen(function* () {
         const tables = yield* Effect.forEach(resourceTypes, (resource) =>
           Effect.map(store.lastSeq(resource), (seq) => ({ resource, seq }))
         )
+        // What a client holds of a shared kind is a position in our shared log, of an owned kind one in our table.
         const pending = yield* Effect.forEach(holds, ({ resource, seq }) =>
-          Effect.map(store.countAfter(resource, seq), (count) => ({ resource, count }))
+          Effect.map(
+            isShared(resource) ? log.countAfter(resource, seq) : store.countAfter(resource, seq),
+            (count) => ({
+              resource,
+              count
+            })
+          )
         )
+        const storeId = yield* store.storeId
         const bounds = yield* log.bounds
         const wallMillis = yield* Clock.currentTimeMillis
         return {
           deviceId,
+          storeId,
           tables,
           pending,
           log: { first: bounds.first, last: bounds.last },
@@ -136,7 +161,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
             exchange(request.holds),
             request.listen === null || options.discovered === undefined
               ? Effect.void
-              : options.discovered(peer, request.listen)
+              : options.discovered(peer, reachable(request.listen, remoteHosts.get(peer)))
           )
         case "Pull":
           return pull(request)
@@ -193,7 +218,10 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
       handle,
       connected: (peer, address) =>
         Effect.zipRight(
-          status.connected(peer, address),
+          Effect.zipRight(
+            Effect.sync(() => remoteHosts.set(peer, hostOf(address))),
+            status.connected(peer, address)
+          ),
           Effect.logInfo(`Peer ${peer} connected from ${address}`)
         ),
       disconnected: (peer, address) =>

@@ -1,7 +1,7 @@
 // What this device has durably pulled from each peer, per resource kind: the peer's own seq of the last row
 // applied here. Keeps: a watermark only moves forward, and callers advance it only after the rows up to it
 // are committed to database.db (DESIGN.md section 3).
-import { Context, type Effect } from "effect"
+import { Context, type Effect, type Option } from "effect"
 import type { StoreError } from "../domain/Errors.js"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
@@ -21,5 +21,13 @@ export class WatermarkStore extends Context.Tag("tidemark/WatermarkStore")<
     /** Move forward to `to`; a lower value is ignored, so a late or repeated advance cannot move it back. */
     readonly advance: (peer: DeviceId, resource: ResourceType, to: number) => Effect.Effect<void, StoreError>
     readonly list: Effect.Effect<ReadonlyArray<Watermark>, StoreError>
+    /** The id of the peer's database file our watermarks of it refer to (none before the first pull). */
+    readonly peerStore: (peer: DeviceId) => Effect.Effect<Option.Option<string>, StoreError>
+    /**
+     * The peer's database file is now `storeId`. When it was another one, every watermark of the peer is
+     * forgotten (the only way a watermark moves back): they pointed into a file that no longer exists.
+     * Returns true when that happened.
+     */
+    readonly rebase: (peer: DeviceId, storeId: string) => Effect.Effect<boolean, StoreError>
   }
 >() {}

@@ -1,0 +1,165 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Layer, Option, Scope } from "effect"
+import { Exchange } from "../src/domain/Protocol.js"
+import * as SyncDbSchema from "../src/layers/SyncDbSchema.js"
+import * as WatermarkStoreMemory from "../src/layers/WatermarkStoreMemory.js"
+import * as WatermarkStoreSqlite from "../src/layers/WatermarkStoreSqlite.js"
+import { Library } from "../src/services/Library.js"
+import { LocalDevice } from "../src/services/LocalDevice.js"
+import { PeerStatus } from "../src/services/PeerStatus.js"
+import { PeerTransport } from "../src/services/PeerTransport.js"
+import { SharedLog } from "../src/services/SharedLog.js"
+import * as SyncServer from "../src/services/SyncServer.js"
+import { WatermarkStore } from "../src/services/WatermarkStore.js"
+import { deviceA, deviceB, deviceC, libraryId, uuidN } from "./support/fixtures.js"
+import * as Sim from "./support/sim.js"
+
+const watermarkLayers = {
+  memory: WatermarkStoreMemory.layer,
+  sqlite: WatermarkStoreSqlite.layer.pipe(
+    Layer.provide(Layer.merge(SyncDbSchema.layer(":memory:"), LocalDevice.layer(deviceA, libraryId)))
+  )
+}
+
+for (const [name, layer] of Object.entries(watermarkLayers)) {
+  describe(`WatermarkStore.rebase (${name})`, () => {
+    it.effect("a peer's new database file voids its watermarks; the same one keeps them", () =>
+      Effect.gen(function* () {
+        const marks = yield* WatermarkStore
+        expect(yield* marks.rebase(deviceB, "store-1")).toBe(false)
+        yield* marks.advance(deviceB, "entry", 500)
+        yield* marks.advance(deviceC, "entry", 70)
+        expect(yield* marks.rebase(deviceB, "store-1")).toBe(false)
+        expect(yield* marks.get(deviceB, "entry")).toBe(500)
+        expect(yield* marks.rebase(deviceB, "store-2")).toBe(true)
+        expect(yield* marks.get(deviceB, "entry")).toBe(0)
+        expect(yield* marks.get(deviceC, "entry")).toBe(70)
+        expect(yield* marks.peerStore(deviceB)).toEqual(Option.some("store-2"))
+      }).pipe(Effect.provide(layer))
+    )
+  })
+}
+
+describe("peer state", () => {
+  it("a peer listening on all interfaces is reached at the host it connected from", () => {
+    expect(SyncServer.reachable("0.0.0.0:7470", "192.0.2.7")).toBe("192.0.2.7:7470")
+    expect(SyncServer.reachable("127.0.0.1:7470", "192.0.2.7")).toBe("127.0.0.1:7470")
+    expect(SyncServer.reachable("0.0.0.0:7470", undefined)).toBe("0.0.0.0:7470")
+  })
+
+  it.live("a device whose database was replaced is re-synced from its new one, and nothing is lost", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const net = yield* Layer.build(Sim.networkLayer)
+        const b = yield* Sim.device(net, deviceB)
+        const write = (ctx: Sim.Ctx, n: number) =>
+          Effect.provide(
+            Effect.flatMap(Library, (l) =>
+              l.write("location", [
+                { uuid: uuidN(n), fields: { volume: null, path: `/${n}`, name: `l${n}` } }
+              ])
+            ),
+            ctx
+          )
+        const firstRun = yield* Scope.make()
+        const first = yield* Scope.extend(
+          Layer.build(Sim.deviceLayer(deviceA).pipe(Layer.provide(Layer.succeedContext(net)))),
+          firstRun
+        )
+        for (let n = 1; n <= 5; n++) yield* write(first, n)
+        yield* Scope.extend(Sim.startEngine(first, "memory:a1", []), firstRun)
+        yield* Sim.startEngine(b, "memory:b", ["memory:a1"])
+        yield* Sim.converged([first, b], (l) => l.length === 5)
+        const before = yield* Effect.provide(
+          Effect.flatMap(WatermarkStore, (w) => w.peerStore(deviceA)),
+          b
+        )
+        yield* Scope.close(firstRun, Exit.void)
+        // A comes back with an empty, new database (restored from nothing) but the same identity.
+        const second = yield* Sim.device(net, deviceA)
+        yield* write(second, 100)
+        yield* Sim.startEngine(second, "memory:a2", ["memory:b"])
+        const lines = yield* Sim.converged([second, b], (l) => l.length === 6)
+        expect(lines.join("\n")).toContain('"/100"')
+        const rebased = yield* Effect.provide(
+          Effect.flatMap(WatermarkStore, (w) => w.peerStore(deviceA)),
+          b
+        )
+        expect(Option.isSome(before) && Option.isSome(rebased) && before.value !== rebased.value).toBe(true)
+      })
+    )
+  )
+
+  it.live("a session that fails leaves its reason as the peer's last error", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const net = yield* Layer.build(Sim.networkLayer)
+        const a = yield* Sim.device(net, deviceA)
+        const ahead = yield* Sim.device(net, deviceC, { startMillis: 1_700_000_000_000 + 10 * 60_000 })
+        yield* Effect.provide(
+          Effect.flatMap(Library, (l) =>
+            l.write("tag", [{ uuid: uuidN(1), fields: { name: "future", color: null } }])
+          ),
+          ahead
+        )
+        yield* Sim.startEngine(ahead, "memory:ahead", [])
+        yield* Sim.startEngine(a, "memory:a", ["memory:ahead"])
+        yield* Effect.sleep("300 millis")
+        const peers = yield* Effect.provide(
+          Effect.flatMap(PeerStatus, (s) => s.list),
+          a
+        )
+        expect(peers.find((p) => p.peer === deviceC)?.lastError ?? "").toContain("drift limit")
+      })
+    )
+  )
+
+  it.live("the exchange counts what is pending of a shared kind in the log, and acks follow the log", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const net = yield* Layer.build(Sim.networkLayer)
+        const a = yield* Sim.device(net, deviceA)
+        const b = yield* Sim.device(net, deviceB)
+        yield* Effect.provide(
+          Effect.flatMap(Library, (l) =>
+            l.write(
+              "tag",
+              [1, 2, 3].map((n) => ({ uuid: uuidN(n), fields: { name: `t${n}`, color: null } }))
+            )
+          ),
+          a
+        )
+        yield* Sim.startEngine(a, "memory:a", [])
+        yield* Sim.startEngine(b, "memory:b", ["memory:a"])
+        yield* Sim.converged([a, b], (l) => l.length === 3)
+        yield* Effect.sleep("100 millis")
+        const holds = yield* Effect.provide(
+          Effect.flatMap(WatermarkStore, (w) =>
+            Effect.map(w.list, (l) => l.filter((m) => m.peer === deviceA))
+          ),
+          b
+        )
+        const conn = yield* Effect.provide(
+          Effect.flatMap(PeerTransport, (t) => t.connect("memory:a")),
+          b
+        )
+        const state = yield* conn.send(
+          new Exchange({
+            holds: holds.map((h) => ({ resource: h.resource, seq: h.watermark })),
+            listen: null
+          })
+        )
+        expect(state.pending.filter((p) => p.count > 0)).toEqual([])
+        const last = (yield* Effect.provide(
+          Effect.flatMap(SharedLog, (log) => log.bounds),
+          a
+        )).last
+        const acked = yield* Effect.provide(
+          Effect.flatMap(SharedLog, (log) => log.acks),
+          a
+        )
+        expect(acked.get(deviceB)).toBe(last)
+      })
+    )
+  )
+})
