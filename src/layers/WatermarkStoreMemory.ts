@@ -7,6 +7,9 @@ import { type Watermark, WatermarkStore } from "../services/WatermarkStore.js"
 export const make = Effect.sync(() => {
   const marks = new Map<string, Watermark>()
   const stores = new Map<DeviceId, string>()
+  const forgetPeer = (peer: DeviceId) => {
+    for (const [k, m] of marks) if (m.peer === peer) marks.delete(k)
+  }
   const key = (peer: DeviceId, resource: ResourceType) => `${peer}/${resource}`
   return WatermarkStore.of({
     get: (peer, resource) => Effect.sync(() => marks.get(key(peer, resource))?.watermark ?? 0),
@@ -23,9 +26,10 @@ export const make = Effect.sync(() => {
         const known = stores.get(peer)
         stores.set(peer, storeId)
         if (known === undefined || known === storeId) return false
-        for (const [k, m] of marks) if (m.peer === peer) marks.delete(k)
+        forgetPeer(peer)
         return true
       }),
+    forget: (peer) => Effect.sync(() => forgetPeer(peer)),
     list: Effect.sync(() =>
       [...marks.values()].sort((a, b) => (key(a.peer, a.resource) < key(b.peer, b.resource) ? -1 : 1))
     )

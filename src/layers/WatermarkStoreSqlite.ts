@@ -56,6 +56,15 @@ export const make = Effect.gen(function* () {
         Effect.mapError(storeError("sync.db", "read peer store id"))
       )
 
+  const forgetPeer = (peer: DeviceId) =>
+    Effect.zipRight(
+      sql.unsafe("DELETE FROM device_resource_watermarks WHERE device_uuid = ? AND peer_device_uuid = ?", [
+        deviceId,
+        peer
+      ]),
+      sql.unsafe("DELETE FROM backfill_checkpoints WHERE peer_device_uuid = ?", [peer])
+    )
+
   const rebase = (peer: DeviceId, storeId: string) =>
     sql
       .withTransaction(
@@ -70,17 +79,18 @@ export const make = Effect.gen(function* () {
             [peer, storeId]
           )
           if (known[0] === undefined || known[0].id === storeId) return false
-          yield* sql.unsafe(
-            "DELETE FROM device_resource_watermarks WHERE device_uuid = ? AND peer_device_uuid = ?",
-            [deviceId, peer]
-          )
-          yield* sql.unsafe("DELETE FROM backfill_checkpoints WHERE peer_device_uuid = ?", [peer])
+          yield* forgetPeer(peer)
           return true
         })
       )
       .pipe(Effect.mapError(storeError("sync.db", "rebase watermarks")))
 
-  return WatermarkStore.of({ get, advance, list, peerStore, rebase })
+  const forget = (peer: DeviceId) =>
+    sql
+      .withTransaction(forgetPeer(peer))
+      .pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", "forget watermarks")))
+
+  return WatermarkStore.of({ get, advance, list, peerStore, rebase, forget })
 })
 
 export const layer: Layer.Layer<WatermarkStore, never, SyncDb | LocalDevice> = Layer.effect(

@@ -4,8 +4,8 @@
 // a new session simply resumes every stream from its watermark.
 import { Cause, Duration, Effect, Exit, Schedule } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
-import { Exchange } from "../domain/Protocol.js"
-import { resourceTypes } from "../domain/Resource.js"
+import { Exchange, type PeerState } from "../domain/Protocol.js"
+import { isShared, resourceTypes, type ResourceType } from "../domain/Resource.js"
 import * as BackfillCoordinator from "./BackfillCoordinator.js"
 import { CheckpointStore } from "./CheckpointStore.js"
 import { sampleClock } from "./LiveMetrics.js"
@@ -60,11 +60,15 @@ const session = (address: string, options: EngineOptions, self: Self) =>
         Effect.map(watermarks.get(conn.peer, resource), (seq) => ({ resource, seq }))
       )
       let state = yield* conn.send(new Exchange({ holds, listen: self.listen }))
-      if (yield* watermarks.rebase(conn.peer, state.storeId)) {
-        // Our cursors pointed into a database file the peer no longer has: start over from its new one
-        // (streams reconcile what we already hold instead of pulling it all again).
+      const replaced = yield* watermarks.rebase(conn.peer, state.storeId)
+      // We hold positions past the peer's end: its database went back (restored from a backup).
+      const rolledBack = holds.some(({ resource, seq }) => seq > peerEnd(state, resource))
+      if (replaced || rolledBack) {
+        // Our cursors point into data the peer no longer has: start over from what it has now (streams
+        // reconcile what we already hold instead of pulling it all again).
+        if (rolledBack) yield* watermarks.forget(conn.peer)
         yield* Effect.logWarning(
-          `Peer ${conn.peer} has a new database (it was replaced or restored): forgetting its old positions and reconciling`
+          `Peer ${conn.peer} has ${replaced ? "a new" : "an older"} database (it was replaced or restored): forgetting its old positions and reconciling`
         )
         state = yield* conn.send(
           new Exchange({
@@ -88,6 +92,10 @@ const session = (address: string, options: EngineOptions, self: Self) =>
       ).pipe(Effect.zipRight(Effect.never))
     })
   )
+
+/** The peer's last position for a kind: its table's last seq, or its shared log's for a shared kind. */
+const peerEnd = (state: PeerState, resource: ResourceType) =>
+  isShared(resource) ? state.log.last : (state.tables.find((t) => t.resource === resource)?.seq ?? 0)
 
 /** What ended a session, for the peer's "last error" (nothing when it was only interrupted). */
 const failureMessage = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
@@ -134,7 +142,10 @@ export const start = (config: {
     const options = config.options ?? defaultEngineOptions
     const scope = yield* Effect.scope
     const transport = yield* PeerTransport
-    const coordinator = yield* BackfillCoordinator.make(options.spreadSettleMillis ?? 0)
+    // Waiting for peers to connect before splitting the backfill only helps when there are several.
+    const coordinator = yield* BackfillCoordinator.make(
+      config.peers.length > 1 ? (options.spreadSettleMillis ?? 0) : 0
+    )
     const context =
       yield* Effect.context<
         Exclude<Effect.Effect.Context<ReturnType<typeof syncWith>>, BackfillCoordinator.BackfillCoordinator>

@@ -11,7 +11,14 @@ import {
   type Page,
   type PeerState
 } from "../domain/Protocol.js"
-import { approximateSize, isShared, resourceTypes, type ResourceType, type Row } from "../domain/Resource.js"
+import {
+  approximateSize,
+  isShared,
+  ownedTypes,
+  resourceTypes,
+  type ResourceType,
+  type Row
+} from "../domain/Resource.js"
 import { ChangeFeed, waitFor } from "./ChangeFeed.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { LocalDevice } from "./LocalDevice.js"
@@ -50,6 +57,23 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     const status = yield* PeerStatus
     const metrics = yield* SyncMetrics
     const { deviceId } = yield* LocalDevice
+
+    /**
+     * A peer that told us where it listens is pulled from too — once it has caught up with us on every
+     * device-owned kind (it asks with a wait only then): pulling back from a device that is still
+     * backfilling from us would only reconcile our own rows against it while it works.
+     */
+    const toFollow = new Map<DeviceId, string>()
+    const liveKinds = new Map<DeviceId, Set<ResourceType>>()
+    const followWhenCaughtUp = (peer: DeviceId) =>
+      Effect.suspend(() => {
+        const listen = toFollow.get(peer)
+        const live = liveKinds.get(peer)
+        if (listen === undefined || options.discovered === undefined) return Effect.void
+        if (!ownedTypes.every((r) => live?.has(r))) return Effect.void
+        toFollow.delete(peer)
+        return options.discovered(peer, listen)
+      })
 
     /** The host each connected peer reached us from: where to find it when it listens on all interfaces. */
     const remoteHosts = new Map<DeviceId, string>()
@@ -157,14 +181,12 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     const answer = (peer: DeviceId, request: PeerRequest): Effect.Effect<unknown, unknown> => {
       switch (request._tag) {
         case "Exchange":
-          return Effect.zipLeft(
-            exchange(request.holds),
-            request.listen === null || options.discovered === undefined
-              ? Effect.void
-              : options.discovered(peer, reachable(request.listen, remoteHosts.get(peer)))
-          )
+          if (request.listen !== null) toFollow.set(peer, reachable(request.listen, remoteHosts.get(peer)))
+          return Effect.zipLeft(exchange(request.holds), followWhenCaughtUp(peer))
         case "Pull":
-          return pull(request)
+          if (request.waitMillis > 0)
+            liveKinds.set(peer, (liveKinds.get(peer) ?? new Set()).add(request.resource))
+          return Effect.zipLeft(pull(request), followWhenCaughtUp(peer))
         case "PullLog":
           return pullLog(request)
         case "Ack":

@@ -29,5 +29,7 @@ export class WatermarkStore extends Context.Tag("tidemark/WatermarkStore")<
      * Returns true when that happened.
      */
     readonly rebase: (peer: DeviceId, storeId: string) => Effect.Effect<boolean, StoreError>
+    /** Forget every watermark and checkpoint of the peer (its seqs went back: a restored backup). */
+    readonly forget: (peer: DeviceId) => Effect.Effect<void, StoreError>
   }
 >() {}
