@@ -13,8 +13,11 @@ export const PROTOCOL_VERSION = 1
 export const MAX_PAGE_ROWS = 10_000
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024
 export const MAX_WAIT_MILLIS = 60_000
-/** `remaining` in a page is exact up to this many rows, so answering a page stays O(page). */
-export const REMAINING_COUNT_CAP = 100_000
+/**
+ * `remaining` in a page is exact up to this many rows, so answering a page stays O(page); the exact count
+ * of what is pending comes once per session, with the watermark exchange.
+ */
+export const REMAINING_COUNT_CAP = 10_000
 
 const Cursor = Schema.Int.pipe(Schema.nonNegative())
 const Limit = Schema.Int.pipe(Schema.between(1, MAX_PAGE_ROWS))

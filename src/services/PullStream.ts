@@ -25,7 +25,8 @@ export interface StreamOptions {
   readonly liveWaitMillis: number
 }
 
-type Progress = { done: number; logStart: number }
+/** How far a stream is: rows applied, and (for progress) how many the peer had pending when it began. */
+type Progress = { done: number; logStart: number; expected?: number }
 
 /**
  * Apply a checked page, then (and only then) record how far we are: for a table stream the watermark and
@@ -58,7 +59,8 @@ const applyPage = (
       yield* checkpoints.save(conn.peer, resource, {
         cursor: page.last,
         recordsDone: progress.done,
-        totalExpected: progress.done + page.remaining,
+        // A page counts what remains only up to a cap; the exchange's exact count bounds it from below.
+        totalExpected: Math.max(progress.done + page.remaining, progress.expected ?? 0),
         logStart: progress.logStart
       })
     }
@@ -89,7 +91,11 @@ const pullTable = (
       // While backfilling, ask for the next page before applying this one, so the peer reads and sends it
       // while we write (one page ahead: bounded memory). Its cursor is this page's end; the watermark still
       // moves only after this page is committed.
-      if (!page.caughtUp) next = yield* ask(page.last, 0)
+      if (!page.caughtUp) {
+        next = yield* ask(page.last, 0)
+        // Let the request go out now: applying runs SQLite synchronously and would hold it back.
+        yield* Effect.yieldNow()
+      }
       yield* applyPage(conn, resource, page, rows, mode, progress)
       if (page.caughtUp && !caughtUp) {
         yield* onFirstCatchUp
@@ -109,7 +115,7 @@ const pullTable = (
  * and, when this device already holds rows of the kind, reconciles with the peer first and continues from
  * the peer's seq at that moment instead of pulling every row again.
  */
-const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamOptions) =>
+const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamOptions, pending: number) =>
   Effect.gen(function* () {
     const watermarks = yield* WatermarkStore
     const checkpoints = yield* CheckpointStore
@@ -135,7 +141,7 @@ const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamO
       start,
       options,
       "table",
-      { done, logStart: 0 },
+      { done, logStart: 0, expected: done + pending },
       coordinator.finish(resource)
     )
   }).pipe(Effect.scoped)
@@ -232,5 +238,5 @@ const pullLog = (conn: PeerConnection, resource: ResourceType, start: number, op
   })
 
 /** Run the stream of `resource` from `conn` until it fails or is interrupted. */
-export const run = (conn: PeerConnection, resource: ResourceType, options: StreamOptions) =>
-  isShared(resource) ? runShared(conn, resource, options) : runOwned(conn, resource, options)
+export const run = (conn: PeerConnection, resource: ResourceType, options: StreamOptions, pending = 0) =>
+  isShared(resource) ? runShared(conn, resource, options) : runOwned(conn, resource, options, pending)

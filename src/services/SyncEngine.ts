@@ -87,7 +87,14 @@ const session = (address: string, options: EngineOptions, self: Self) =>
               (resumed.some((c) => c.peer === conn.peer) ? " (resuming an interrupted backfill)" : "")
       )
       return yield* Effect.all(
-        resourceTypes.map((resource) => PullStream.run(conn, resource, options)),
+        resourceTypes.map((resource) =>
+          PullStream.run(
+            conn,
+            resource,
+            options,
+            state.pending.find((p) => p.resource === resource)?.count ?? 0
+          )
+        ),
         { concurrency: "unbounded", discard: true }
       ).pipe(Effect.zipRight(Effect.never))
     })

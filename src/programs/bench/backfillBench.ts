@@ -5,6 +5,7 @@ import Database from "better-sqlite3"
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { randomUUID } from "node:crypto"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
@@ -84,7 +85,8 @@ const makeSource = (root: string, rows: number) =>
           Array.from({ length: Math.min(PAGE, rows - start) }, (_, i) => {
             const n = start + i
             return {
-              uuid: Uuid.make(`00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`),
+              // Random v4 uuids, as real entries have: the receiver's unique index takes them at random.
+              uuid: Uuid.make(randomUUID()),
               fields: {
                 location,
                 parent: null,
