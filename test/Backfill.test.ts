@@ -122,7 +122,9 @@ describe("backfill and catch-up", () => {
         const b = yield* Sim.device(net, deviceB)
         yield* writeLocations(a, 1, 10)
         yield* writeEntries(a, 0, 30_000)
-        yield* cutAtEntryPage(net, 4)
+        // Cut when B asks for the fifth page: it asks one page ahead, so it then holds three pages, or four
+        // when it got to apply the one in hand before the session ended.
+        yield* cutAtEntryPage(net, 5)
         yield* Sim.startEngine(a, "memory:a", [])
         yield* Sim.startEngine(b, "memory:b", ["memory:a"], options(1_000))
         yield* waitUntil(
@@ -130,7 +132,7 @@ describe("backfill and catch-up", () => {
           Effect.map(count(b, "entry"), (n) => n >= 3_000)
         )
         yield* Effect.sleep("50 millis")
-        expect(yield* count(b, "entry")).toBe(3_000)
+        expect([3_000, 4_000]).toContain(yield* count(b, "entry"))
         // Per-resource watermarks: each (peer, resource) at its own position, the entry one mid-way.
         const marks = yield* run(
           b,
@@ -327,7 +329,9 @@ describe("interrupted backfills resume", () => {
 
         const b2 = yield* Sim.deviceOnDisk(net, deviceB, dir)
         const held = yield* count(b2, "entry")
-        expect(held).toBe(5_000)
+        // Stopped when it asked for the sixth page (one ahead of the fifth): five pages, or four when the
+        // stop came before the fifth was applied — either way resumed from there below.
+        expect([4_000, 5_000]).toContain(held)
         const receivedBefore = yield* received(b2, deviceA)
         yield* Sim.startEngine(b2, "memory:b", ["memory:a"], options(1_000))
         yield* waitUntil(

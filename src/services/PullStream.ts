@@ -87,15 +87,16 @@ const pullTable = (
       if (page.last < cursor) {
         return yield* new ProtocolViolation({ peer: conn.peer, reason: `moved the ${resource} cursor back` })
       }
-      const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
-      // While backfilling, ask for the next page before applying this one, so the peer reads and sends it
-      // while we write (one page ahead: bounded memory). Its cursor is this page's end; the watermark still
-      // moves only after this page is committed.
+      // While backfilling, ask for the next page before checking and applying this one, so the peer reads
+      // and sends it while we work (one page ahead: bounded memory). Its cursor is this page's end; the
+      // watermark still moves only after this page is committed, and a page that fails its check ends the
+      // session, prefetch included.
       if (!page.caughtUp) {
         next = yield* ask(page.last, 0)
-        // Let the request go out now: applying runs SQLite synchronously and would hold it back.
-        yield* Effect.yieldNow()
+        // Let the request go out now: checking and applying run synchronously and would hold it back.
+        yield* Effect.sleep("1 millis")
       }
+      const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
       yield* applyPage(conn, resource, page, rows, mode, progress)
       if (page.caughtUp && !caughtUp) {
         yield* onFirstCatchUp
