@@ -7,7 +7,7 @@ import * as Http from "node:http"
 import { LiveMetrics } from "../services/LiveMetrics.js"
 import * as MetricsReport from "../services/MetricsReport.js"
 import * as StatusReport from "../services/StatusReport.js"
-import { formatAddress, parseAddress } from "./TcpTls.js"
+import { listenOn, parseAddress } from "./TcpTls.js"
 
 export class ControlServerError extends Error {
   readonly _tag = "ControlServerError"
@@ -60,24 +60,9 @@ export const serve = (address: string) =>
     server.keepAliveTimeout = 5_000
 
     return yield* Effect.acquireRelease(
-      Effect.async<string, ControlServerError>((resume) => {
-        const onError = (error: Error & { code?: string }) =>
-          resume(
-            Effect.fail(new ControlServerError(`cannot listen at ${address}: ${error.code ?? error.message}`))
-          )
-        server.once("error", onError)
-        server.listen(target.value.port, target.value.host, () => {
-          server.off("error", onError)
-          const bound = server.address()
-          resume(
-            Effect.succeed(
-              bound !== null && typeof bound === "object"
-                ? formatAddress(target.value.host, bound.port)
-                : address
-            )
-          )
-        })
-      }),
+      listenOn(server, target.value.host, target.value.port).pipe(
+        Effect.mapError((code) => new ControlServerError(`cannot listen at ${address}: ${code}`))
+      ),
       () =>
         Effect.async<void>((resume) => {
           server.close(() => resume(Effect.void))

@@ -6,6 +6,7 @@
 // never sent. The PSK identity is the device id (it appears in clear in the ClientHello, as any SNI would).
 import { Effect, Option, type Scope } from "effect"
 import { hkdfSync } from "node:crypto"
+import type * as Net from "node:net"
 import * as Tls from "node:tls"
 import { AuthenticationFailed, PeerUnavailable } from "../services/PeerTransport.js"
 
@@ -138,3 +139,22 @@ export const connectTls = (options: {
     (socket) => Effect.sync(() => socket.destroy())
   )
 }
+
+/**
+ * Start `server` listening at host:port. Succeeds with the bound "HOST:PORT" (the real port when 0 was asked
+ * for); fails with the listen error's code (EADDRINUSE …) for the caller to word.
+ */
+export const listenOn = (server: Net.Server, host: string, port: number): Effect.Effect<string, string> =>
+  Effect.async<string, string>((resume) => {
+    const onError = (error: Error & { code?: string }) => resume(Effect.fail(error.code ?? error.message))
+    server.once("error", onError)
+    server.listen(port, host, () => {
+      server.off("error", onError)
+      const bound = server.address()
+      resume(
+        Effect.succeed(
+          bound !== null && typeof bound === "object" ? formatAddress(host, bound.port) : `${host}:${port}`
+        )
+      )
+    })
+  })

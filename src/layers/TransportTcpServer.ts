@@ -31,7 +31,7 @@ import { type PeerHandler, PeerUnavailable, ProtocolViolation } from "../service
 import * as TcpConnection from "./TcpConnection.js"
 import { isFromClientEncoded, makeFramedMsgPack } from "./TcpFraming.js"
 import { HANDSHAKE_TAGS, PeerRpcs } from "./TcpRpcs.js"
-import { formatAddress, parseAddress, remoteAddressOf, serverOptions } from "./TcpTls.js"
+import { listenOn, parseAddress, remoteAddressOf, serverOptions } from "./TcpTls.js"
 
 export interface ServerOptions {
   /** A connection that has not proven the library secret within this time is closed. */
@@ -358,27 +358,14 @@ export const listen =
       })
 
       const bound = yield* Effect.acquireRelease(
-        Effect.async<string, PeerUnavailable>((resume) => {
-          const onError = (error: Error & { code?: string }) =>
-            resume(
-              Effect.fail(
-                new PeerUnavailable({ address, reason: `cannot listen: ${error.code ?? error.message}` })
-              )
+        listenOn(server, target.value.host, target.value.port).pipe(
+          Effect.mapError((code) => new PeerUnavailable({ address, reason: `cannot listen: ${code}` })),
+          Effect.tap(() =>
+            Effect.sync(() =>
+              server.on("error", (error) => runFork(Effect.logError(`listener at ${address} failed`, error)))
             )
-          server.once("error", onError)
-          server.listen(target.value.port, target.value.host, () => {
-            server.off("error", onError)
-            server.on("error", (error) => runFork(Effect.logError(`listener at ${address} failed`, error)))
-            const bound = server.address()
-            resume(
-              Effect.succeed(
-                bound !== null && typeof bound === "object"
-                  ? formatAddress(target.value.host, bound.port)
-                  : address
-              )
-            )
-          })
-        }),
+          )
+        ),
         () =>
           Effect.async<void>((resume) => {
             server.close(() => resume(Effect.void))
