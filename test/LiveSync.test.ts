@@ -168,3 +168,23 @@ describe("refusing what must not be applied", () => {
       )
   )
 })
+
+describe("one --peer is enough", () => {
+  it.live(
+    "a device that only B was told about pulls from B too, without waiting for a long poll to end",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const net = yield* network
+          const a = yield* Sim.device(net, deviceA)
+          const b = yield* Sim.device(net, deviceB)
+          // Long polls of 30 s: a follow that waited for one to end would miss the 5 s below.
+          const slow = { ...Sim.fastOptions, liveWaitMillis: 30_000 }
+          yield* Sim.startEngine(a, "memory:a", [], slow)
+          yield* write(b, "tag", uuidN(1), tag("only B had it"))
+          yield* Sim.startEngine(b, "memory:b", ["memory:a"], slow)
+          yield* Sim.converged([a, b], (l) => l.length === 1, "5 seconds")
+        })
+      )
+  )
+})

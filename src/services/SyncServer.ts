@@ -186,7 +186,8 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         case "Pull":
           if (request.waitMillis > 0)
             liveKinds.set(peer, (liveKinds.get(peer) ?? new Set()).add(request.resource))
-          return Effect.zipLeft(pull(request), followWhenCaughtUp(peer))
+          // Before answering: a live pull may wait for a long time.
+          return Effect.zipRight(followWhenCaughtUp(peer), pull(request))
         case "PullLog":
           return pullLog(request)
         case "Ack":
