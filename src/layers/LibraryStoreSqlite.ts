@@ -50,14 +50,18 @@ const makeTable = (resource: ResourceType): Table => {
 
 const tables = Object.fromEntries(resourceTypes.map((r) => [r, makeTable(r)])) as Record<ResourceType, Table>
 
-const toRow = (resource: ResourceType, db: DbRow): Row => {
+/**
+ * A row from its column values in `Table.columns` order (seq, uuid, version, deleted, owner, fields…): pages
+ * for peers are read as value arrays, about twice as fast as objects keyed by column.
+ */
+const fromValues = (table: Table, v: ReadonlyArray<unknown>): Row => {
   const fields: Record<string, unknown> = {}
-  for (const c of columnsOf(resource)) fields[c] = db[c]
+  for (let c = 5; c < table.columns.length; c++) fields[table.columns[c]!] = v[c]
   return {
-    uuid: db.uuid as Uuid,
-    version: db.version as Hlc.HlcString,
-    deleted: db.deleted === 1,
-    owner: db.owner as Row["owner"],
+    uuid: v[1] as Uuid,
+    version: v[2] as Hlc.HlcString,
+    deleted: v[3] === 1,
+    owner: v[4] as Row["owner"],
     fields
   }
 }
@@ -249,10 +253,10 @@ export const make = Effect.gen(function* () {
     }).pipe(catchSqlError("database.db", "read versions"))
 
   const readPage = (resource: ResourceType, after: number, limit: number) =>
-    sql.unsafe<DbRow>(`${tables[resource].select} WHERE seq > ? ORDER BY seq LIMIT ?`, [after, limit]).pipe(
+    sql.unsafe(`${tables[resource].select} WHERE seq > ? ORDER BY seq LIMIT ?`, [after, limit]).values.pipe(
       Effect.map((rows) => ({
-        rows: rows.map((r) => toRow(resource, r)),
-        last: rows.length === 0 ? after : (rows[rows.length - 1]!.seq as number)
+        rows: rows.map((v) => fromValues(tables[resource], v)),
+        last: rows.length === 0 ? after : (rows[rows.length - 1]![0] as number)
       })),
       Effect.mapError(storeError("read"))
     )
@@ -276,12 +280,14 @@ export const make = Effect.gen(function* () {
 
   const readRange = (resource: ResourceType, range: UuidRange, afterUuid: string, limit: number) =>
     sql
-      .unsafe<DbRow>(
-        `${tables[resource].select} WHERE uuid >= ? AND uuid > ? AND uuid < ? ORDER BY uuid LIMIT ?`,
-        [range.lo, afterUuid, range.hi, limit]
-      )
-      .pipe(
-        Effect.map((rows) => rows.map((r) => toRow(resource, r))),
+      .unsafe(`${tables[resource].select} WHERE uuid >= ? AND uuid > ? AND uuid < ? ORDER BY uuid LIMIT ?`, [
+        range.lo,
+        afterUuid,
+        range.hi,
+        limit
+      ])
+      .values.pipe(
+        Effect.map((rows) => rows.map((v) => fromValues(tables[resource], v))),
         Effect.mapError(storeError("read range"))
       )
 
