@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option, Scope } from "effect"
+import { Effect, Exit, Layer, Option, Schedule, Scope } from "effect"
 import { Exchange } from "../src/domain/Protocol.js"
 import * as SyncDbSchema from "../src/layers/SyncDbSchema.js"
 import * as WatermarkStoreMemory from "../src/layers/WatermarkStoreMemory.js"
@@ -107,12 +107,19 @@ describe("peer state", () => {
         )
         yield* Sim.startEngine(ahead, "memory:ahead", [])
         yield* Sim.startEngine(a, "memory:a", ["memory:ahead"])
-        yield* Effect.sleep("300 millis")
-        const peers = yield* Effect.provide(
-          Effect.flatMap(PeerStatus, (s) => s.list),
+        // Poll: the first session fails as soon as the first page is checked.
+        const lastError = Effect.provide(
+          Effect.map(
+            Effect.flatMap(PeerStatus, (s) => s.list),
+            (peers) => peers.find((p) => p.peer === deviceC)?.lastError ?? ""
+          ),
           a
         )
-        expect(peers.find((p) => p.peer === deviceC)?.lastError ?? "").toContain("drift limit")
+        const seen = yield* lastError.pipe(
+          Effect.repeat({ until: (e) => e !== "", schedule: Schedule.spaced("20 millis") }),
+          Effect.timeout("20 seconds")
+        )
+        expect(seen).toContain("drift limit")
       })
     )
   )
