@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option, Schedule, Scope } from "effect"
+import { Effect, Exit, Layer, Option, Scope } from "effect"
 import { Exchange } from "../src/domain/Protocol.js"
 import * as SyncDbSchema from "../src/layers/SyncDbSchema.js"
 import * as WatermarkStoreMemory from "../src/layers/WatermarkStoreMemory.js"
@@ -115,10 +115,13 @@ describe("peer state", () => {
           ),
           a
         )
-        const seen = yield* lastError.pipe(
-          Effect.repeat({ until: (e) => e !== "", schedule: Schedule.spaced("20 millis") }),
-          Effect.timeout("20 seconds")
-        )
+        const seen = yield* Effect.gen(function* () {
+          for (;;) {
+            const error = yield* lastError
+            if (error !== "") return error
+            yield* Effect.sleep("20 millis")
+          }
+        }).pipe(Effect.timeout("20 seconds"))
         expect(seen).toContain("drift limit")
       })
     )
