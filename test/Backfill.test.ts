@@ -182,8 +182,12 @@ describe("backfill and catch-up", () => {
           "catch-up",
           Effect.map(Effect.all([count(b, "location"), count(b, "tag")]), ([l, t]) => l === 110 && t === 60)
         )
-        yield* Effect.sleep("100 millis")
         // 10 locations from the table, 10 tags from the shared log: nothing else travelled.
+        yield* waitUntil(
+          "the counters",
+          Effect.map(received(b, deviceA), (n) => n - before >= 20)
+        )
+        yield* Effect.sleep("100 millis")
         expect((yield* received(b, deviceA)) - before).toBe(20)
       })
     )

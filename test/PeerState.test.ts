@@ -167,11 +167,19 @@ describe("peer state", () => {
           Effect.flatMap(SharedLog, (log) => log.bounds),
           a
         )).last
-        const acked = yield* Effect.provide(
-          Effect.flatMap(SharedLog, (log) => log.acks),
+        const ackOfB = Effect.provide(
+          Effect.map(
+            Effect.flatMap(SharedLog, (log) => log.acks),
+            (acks) => acks.get(deviceB) ?? 0
+          ),
           a
         )
-        expect(acked.get(deviceB)).toBe(last)
+        let acked = yield* ackOfB
+        for (let i = 0; i < 500 && acked < last; i++) {
+          yield* Effect.sleep("20 millis")
+          acked = yield* ackOfB
+        }
+        expect(acked).toBe(last)
       })
     )
   )
