@@ -1,11 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import { type Context, Deferred, Effect, Exit, Layer, Scope } from "effect"
+import { type Context, Deferred, Effect, Exit, Layer, Logger, LogLevel, Scope } from "effect"
 import type { DeviceId } from "../src/domain/Ids.js"
 import { Uuid } from "../src/domain/Ids.js"
 import * as TransportMemory from "../src/layers/TransportMemory.js"
 import { Library } from "../src/services/Library.js"
 import { LibraryStore } from "../src/services/LibraryStore.js"
 import { SharedLog } from "../src/services/SharedLog.js"
+import * as SyncEngine from "../src/services/SyncEngine.js"
 import { SyncMetrics } from "../src/services/SyncMetrics.js"
 import { WatermarkStore } from "../src/services/WatermarkStore.js"
 import { deviceA, deviceB, deviceC, entryFields, uuidN } from "./support/fixtures.js"
@@ -353,3 +354,39 @@ describe("interrupted backfills resume", () => {
 })
 
 void Uuid
+
+describe("backfill progress", () => {
+  it.live("a long backfill says in the log how far it is: percent, rows, rate", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const net = yield* Layer.build(Sim.networkLayer)
+        const a = yield* Sim.device(net, deviceA)
+        const b = yield* Sim.device(net, deviceB)
+        yield* writeLocations(a, 1, 1)
+        yield* writeEntries(a, 0, 3_000)
+        yield* Sim.startEngine(a, "memory:a", [])
+        const lines: Array<string> = []
+        const capture = Logger.make(({ message }) => {
+          lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+        })
+        yield* SyncEngine.start({
+          listen: "memory:b",
+          peers: ["memory:a"],
+          options: { ...Sim.fastOptions, batchSize: 500, progressLogMillis: 0 }
+        }).pipe(
+          Effect.provide(b),
+          Effect.provide(Logger.replace(Logger.defaultLogger, capture)),
+          Logger.withMinimumLogLevel(LogLevel.Info)
+        )
+        yield* waitUntil(
+          "the backfill",
+          Effect.map(count(b, "entry"), (n) => n === 3_000)
+        )
+        const progress = lines.filter((l) => l.startsWith("Backfilling entry from"))
+        expect(progress.length).toBeGreaterThan(0)
+        expect(progress[0]).toMatch(/: \d+% \(\d+ of 3000/)
+        expect(lines.some((l) => l.startsWith("Caught up on entry"))).toBe(true)
+      })
+    )
+  )
+})

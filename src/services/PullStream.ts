@@ -4,7 +4,7 @@
 // transaction; only then do the watermark and checkpoint advance to the page's last seq. So a cursor is
 // never ahead of the data, and an interruption anywhere applies at most one page again (plus the one page
 // that was prefetched and not yet applied, which is fetched again too).
-import { Effect, Fiber, Option } from "effect"
+import { Clock, Effect, Fiber, Option } from "effect"
 import { type LogPage, type Page, Exchange, Pull, PullLog, Ack } from "../domain/Protocol.js"
 import { BackfillCoordinator } from "./BackfillCoordinator.js"
 import { LibraryStore } from "./LibraryStore.js"
@@ -23,10 +23,21 @@ export interface StreamOptions {
   readonly batchSize: number
   /** How long a caught-up pull waits on the peer for new rows before asking again. */
   readonly liveWaitMillis: number
+  /** At most one "Backfilling …: N%" log line per stream this often (default 5 s). */
+  readonly progressLogMillis?: number
 }
 
 /** How far a stream is: rows applied, and (for progress) how many the peer had pending when it began. */
-type Progress = { done: number; logStart: number; expected?: number }
+const DEFAULT_PROGRESS_LOG_MILLIS = 5_000
+
+type Progress = {
+  done: number
+  logStart: number
+  expected?: number
+  loggedAt?: number
+  startedAt?: number
+  startedDone?: number
+}
 
 /**
  * Apply a checked page, then (and only then) record how far we are: for a table stream the watermark and
@@ -39,7 +50,8 @@ const applyPage = (
   page: Page | LogPage,
   rows: ReadonlyArray<Row>,
   mode: "table" | "state" | "log",
-  progress: Progress
+  progress: Progress,
+  logEvery = DEFAULT_PROGRESS_LOG_MILLIS
 ) =>
   Effect.gen(function* () {
     const library = yield* Library
@@ -53,17 +65,42 @@ const applyPage = (
     progress.done += rows.length
     yield* metrics.received(conn.peer, rows.length, approximateSize(rows))
     if (mode === "log") return
+    // A page counts what remains only up to a cap; the exchange's exact count bounds it from below.
+    const total = Math.max(progress.done + page.remaining, progress.expected ?? 0)
     if (mode === "table" && page.caughtUp) {
       yield* checkpoints.clear(conn.peer, resource)
     } else {
       yield* checkpoints.save(conn.peer, resource, {
         cursor: page.last,
         recordsDone: progress.done,
-        // A page counts what remains only up to a cap; the exchange's exact count bounds it from below.
-        totalExpected: Math.max(progress.done + page.remaining, progress.expected ?? 0),
+        totalExpected: total,
         logStart: progress.logStart
       })
+      yield* logProgress(conn, resource, progress, total, logEvery)
     }
+  })
+
+/** "Backfilling entry from D: 40% (400000 of 1000000, 45000 rows/s, about 13 s left)", at most every `every` ms. */
+const logProgress = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  progress: Progress,
+  total: number,
+  every: number
+) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    progress.startedAt ??= now
+    progress.startedDone ??= progress.done
+    if (progress.loggedAt !== undefined && now - progress.loggedAt < every) return Effect.void
+    progress.loggedAt = now
+    const seconds = (now - progress.startedAt) / 1000
+    const rate = seconds > 0 ? (progress.done - progress.startedDone) / seconds : 0
+    const percent = total > 0 ? Math.floor((100 * progress.done) / total) : 0
+    const eta = rate > 0 ? `, about ${Math.ceil((total - progress.done) / rate)} s left` : ""
+    return Effect.logInfo(
+      `Backfilling ${resource} from ${conn.peer}: ${percent}% (${progress.done} of ${total}` +
+        (rate > 0 ? `, ${Math.round(rate)} rows/s${eta})` : ")")
+    )
   })
 
 /** Pages of a table after `start`: forever, or until caught up for a state transfer. */
@@ -97,7 +134,7 @@ const pullTable = (
         yield* Effect.sleep("1 millis")
       }
       const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
-      yield* applyPage(conn, resource, page, rows, mode, progress)
+      yield* applyPage(conn, resource, page, rows, mode, progress, options.progressLogMillis)
       if (page.caughtUp && !caughtUp) {
         yield* onFirstCatchUp
         if (progress.done > 0) {
