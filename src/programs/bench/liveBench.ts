@@ -140,20 +140,20 @@ const measure = <E, R>(
 
 const location = (i: number) => ({ volume: null, path: `/bench/${i}`, name: `bench-${i}` })
 
-const twoDevices = (root: string) =>
-  Effect.gen(function* () {
-    const a = yield* DataDir.initLibrary(join(root, "a"), "bench-a")
-    const b = yield* DataDir.joinLibrary(join(root, "b"), DataDir.joinCodeOf(a), "bench-b")
-    return { a, b, dirA: join(root, "a"), dirB: join(root, "b") }
-  })
+/** Two devices of one new library in a temporary directory removed when the scope closes. */
+const twoDevices = Effect.gen(function* () {
+  const root = yield* Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "tidemark-bench-live-"))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+  const a = yield* DataDir.initLibrary(join(root, "a"), "bench-a")
+  const b = yield* DataDir.joinLibrary(join(root, "b"), DataDir.joinCodeOf(a), "bench-b")
+  return { a, b, dirA: join(root, "a"), dirB: join(root, "b") }
+})
 
 const enginePath = (writes: number) =>
   Effect.gen(function* () {
-    const root = yield* Effect.acquireRelease(
-      Effect.sync(() => mkdtempSync(join(tmpdir(), "tidemark-bench-live-"))),
-      (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-    )
-    const { a, dirA, dirB } = yield* twoDevices(root)
+    const { a, dirA, dirB } = yield* twoDevices
     const [atA, atB] = [yield* freeAddress, yield* freeAddress]
     const scope = yield* Effect.scope
     const deviceA = yield* Layer.buildWithScope(Device.layerDataDir(dirA, a), scope)
@@ -170,11 +170,7 @@ const enginePath = (writes: number) =>
 
 const outsideWriterPath = (writes: number) =>
   Effect.gen(function* () {
-    const root = yield* Effect.acquireRelease(
-      Effect.sync(() => mkdtempSync(join(tmpdir(), "tidemark-bench-live-"))),
-      (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-    )
-    const { a, dirA, dirB } = yield* twoDevices(root)
+    const { a, dirA, dirB } = yield* twoDevices
     const [atA, atB] = [yield* freeAddress, yield* freeAddress]
     yield* daemon(dirA, atA, [atB])
     yield* daemon(dirB, atB, [atA])
