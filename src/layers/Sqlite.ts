@@ -1,21 +1,20 @@
 // Opening Tidemark's two SQLite files: database.db (the library) and sync.db (coordination only). A file that
 // is missing its directory, is not a database, or is corrupt fails with a DatabaseOpenError naming the file,
 // before any store touches it. Migrations run on open.
-import { Reactivity } from "@effect/experimental"
 import { Migrator, SqlClient, type SqlError } from "@effect/sql"
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import Database from "better-sqlite3"
 import { Context, Effect, Layer } from "effect"
 import { existsSync, statSync } from "node:fs"
 import { dirname } from "node:path"
 import { DatabaseOpenError, StoreError } from "../domain/Errors.js"
+import * as SqliteConnection from "./SqliteConnection.js"
 
 export type Migrations = Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 
 /** database.db: the resource tables. */
-export class LibraryDb extends Context.Tag("tidemark/LibraryDb")<LibraryDb, SqlClient.SqlClient>() {}
+export class LibraryDb extends Context.Tag("tidemark/LibraryDb")<LibraryDb, SqliteConnection.SqliteDb>() {}
 /** sync.db: watermarks, checkpoints, the shared log, the clock's high-water mark. */
-export class SyncDb extends Context.Tag("tidemark/SyncDb")<SyncDb, SqlClient.SqlClient>() {}
+export class SyncDb extends Context.Tag("tidemark/SyncDb")<SyncDb, SqliteConnection.SqliteDb>() {}
 
 const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
@@ -53,8 +52,8 @@ const SYNC_CACHE_MIB = 4
 export const open = (file: string, migrations: Migrations, cacheMiB: number) =>
   Effect.gen(function* () {
     yield* probe(file)
-    const client = yield* SqliteClient.make({ filename: file }).pipe(Effect.provide(Reactivity.layer))
     const fail = (cause: unknown) => new DatabaseOpenError({ file, reason: reasonOf(cause) })
+    const client = yield* SqliteConnection.make(file).pipe(Effect.mapError((e) => fail(e.cause)))
     yield* Effect.forEach(
       [
         "PRAGMA busy_timeout = 10000",
@@ -68,7 +67,7 @@ export const open = (file: string, migrations: Migrations, cacheMiB: number) =>
       Effect.provideService(SqlClient.SqlClient, client),
       Effect.mapError(fail)
     )
-    return client as SqlClient.SqlClient
+    return client
   })
 
 export const layerLibraryDb = (

@@ -148,20 +148,14 @@ const tidemark = async (
   ])
   const peak = { mb: 0 }
   const timer = sample(daemonB.pid, peak)
-  let db: Database.Database | undefined
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 100))
-    try {
-      db ??= new Database(join(dirB, Device.DATABASE_FILE), { readonly: true, fileMustExist: true })
-      const { n } = db.prepare("SELECT count(*) AS n FROM entry").get() as { n: number }
-      if (n >= rows) break
-    } catch {
-      // the receiver has not created its tables yet
-    }
-  }
+  // B says when it has caught up; polling its database instead would put a third process on the two cores.
+  await waitForLine(daemonB, "Caught up on entry")
   const seconds = (performance.now() - began) / 1000
   clearInterval(timer)
-  db?.close()
+  const db = new Database(join(dirB, Device.DATABASE_FILE), { readonly: true, fileMustExist: true })
+  const { n } = db.prepare("SELECT count(*) AS n FROM entry").get() as { n: number }
+  db.close()
+  if (n !== rows) throw new Error(`B caught up holding ${n} entries, not ${rows}`)
   for (const d of [daemonA, daemonB]) d.kill("SIGTERM")
   await Promise.all(
     [daemonA, daemonB].map((d) => new Promise((r) => (d.exitCode !== null ? r(null) : d.once("exit", r))))
