@@ -13,6 +13,7 @@ import { parseAddress } from "../layers/TcpTls.js"
 import * as LiveMetrics from "../services/LiveMetrics.js"
 import * as LocationWatcher from "../services/LocationWatcher.js"
 import * as SyncEngine from "../services/SyncEngine.js"
+import { limitHeapGrowth } from "./daemon/heap.js"
 import { indexLocation } from "./daemon/locations.js"
 
 const USAGE = `Usage: node dist/programs/daemon.js [options]
@@ -170,6 +171,7 @@ const main = Effect.suspend(() => {
   Logger.withMinimumLogLevel(process.env.TIDEMARK_LOG === "debug" ? LogLevel.Debug : LogLevel.Info)
 )
 
+limitHeapGrowth()
 NodeRuntime.runMain(main, {
   disableErrorReporting: true,
   teardown: (exit, onExit) => {
