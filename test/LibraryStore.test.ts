@@ -88,6 +88,29 @@ describe("LibraryStore", () => {
       }).pipe(Effect.provide(memoryDevice()))
   )
 
+  it.effect("a page that fails midway is applied not at all, and the store goes on working", () =>
+    Effect.gen(function* () {
+      const store = yield* LibraryStore
+      const tag = (n: number, name: unknown) =>
+        ({
+          uuid: uuidN(n),
+          version: `00000000000${n}.0000.bbbbbbbb-0000-4000-8000-000000000002`,
+          deleted: false,
+          owner: null,
+          fields: { name, color: null }
+        }) as unknown as Row
+      // The third row's field cannot be bound by SQLite: the statement for it throws after two rows ran.
+      const failed = yield* Effect.exit(
+        store.apply("tag", [tag(1, "a"), tag(2, "b"), tag(3, { not: "text" })])
+      )
+      expect(Exit.isFailure(failed)).toBe(true)
+      expect(String(Exit.isFailure(failed) ? failed.cause : "")).toContain("StoreError")
+      expect(yield* store.readAfter("tag", 0, 10)).toEqual([])
+      expect(yield* store.apply("tag", [tag(1, "a"), tag(2, "b")])).toBe(2)
+      expect((yield* store.readAfter("tag", 0, 10)).map((r) => r.fields.name)).toEqual(["a", "b"])
+    }).pipe(Effect.provide(memoryDevice()))
+  )
+
   it.effect("local writes are stamped by this device, paged by seq and counted after a cursor", () =>
     Effect.gen(function* () {
       const store = yield* LibraryStore
