@@ -386,6 +386,11 @@ describe("backfill progress", () => {
         expect(progress.length).toBeGreaterThan(0)
         expect(progress[0]).toMatch(/: \d+% \(\d+ of 3000/)
         expect(lines.some((l) => l.startsWith("Caught up on entry"))).toBe(true)
+        expect(lines.some((l) => /^Connected to .*: 1 location row, 3000 entry rows to pull$/.test(l))).toBe(
+          true
+        )
+        // Kinds with nothing to transfer say nothing about percentages.
+        expect(lines.filter((l) => l.includes("(0 of 0"))).toEqual([])
       })
     )
   )

@@ -76,7 +76,8 @@ const applyPage = (
         totalExpected: total,
         logStart: progress.logStart
       })
-      yield* logProgress(conn, resource, progress, total, logEvery)
+      // A finished transfer (or an empty one) is reported by the caught-up line, not as a percentage.
+      if (!page.caughtUp && total > 0) yield* logProgress(conn, resource, progress, total, logEvery)
     }
   })
 

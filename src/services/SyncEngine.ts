@@ -25,7 +25,10 @@ export interface EngineOptions extends PullStream.StreamOptions {
 }
 
 export const defaultEngineOptions: EngineOptions = {
-  batchSize: 1_000,
+  // Each page is one transaction on the receiver, and random uuids make a transaction's cost mostly the
+  // index pages it dirties: pages of 5,000 backfill about 1.3× faster than pages of 1,000 (docs/benchmarks.md)
+  // and still hold only a few MB each.
+  batchSize: 5_000,
   liveWaitMillis: 20_000,
   reconnectBaseMillis: 250,
   reconnectCapMillis: 30_000,
@@ -83,7 +86,7 @@ const session = (address: string, options: EngineOptions, self: Self) =>
       yield* Effect.logInfo(
         behind.length === 0
           ? `Connected to ${conn.peer} at ${address}: up to date`
-          : `Connected to ${conn.peer} at ${address}: ${behind.map((b) => `${b.count} ${b.resource}`).join(", ")} to pull` +
+          : `Connected to ${conn.peer} at ${address}: ${behind.map((b) => `${b.count} ${b.resource} ${b.count === 1 ? "row" : "rows"}`).join(", ")} to pull` +
               (resumed.some((c) => c.peer === conn.peer) ? " (resuming an interrupted backfill)" : "")
       )
       return yield* Effect.all(
