@@ -2,7 +2,7 @@
 // rows are stored in ingest order and a page "after cursor" is a range scan; `uuid` is unique. A global
 // counter hands out seq values; taking it is the first statement of every write transaction, which also
 // takes SQLite's write lock up front, so transactions commit in seq order even across processes.
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import { Effect, Layer } from "effect"
 import { columnsOf, isIntegerColumn, resourceTypes, type ResourceType } from "../domain/Resource.js"

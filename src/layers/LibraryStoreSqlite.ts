@@ -1,7 +1,7 @@
 // LibraryStore over database.db. One upsert serves local writes and remote applies: a row replaces the stored
 // one only if its version is higher and its owner is the same, and a replacing row takes a fresh seq. Each
 // call is one transaction whose first statement takes the seq range (and with it the write lock).
-import { SqlError } from "@effect/sql"
+import * as SqlError from "@effect/sql/SqlError"
 import type { Statement } from "better-sqlite3"
 import { Effect, Either, Layer, Option } from "effect"
 import { InvalidRowError, NotOwnerError, StoreError } from "../domain/Errors.js"

@@ -1,7 +1,9 @@
 // Opening Tidemark's two SQLite files: database.db (the library) and sync.db (coordination only). A file that
 // is missing its directory, is not a database, or is corrupt fails with a DatabaseOpenError naming the file,
 // before any store touches it. Migrations run on open.
-import { Migrator, SqlClient, type SqlError } from "@effect/sql"
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import Database from "better-sqlite3"
 import { Context, Effect, Layer } from "effect"
 import { existsSync, statSync } from "node:fs"

@@ -4,8 +4,10 @@
 // work, and one multi-row VALUES statement is about 25% slower in SQLite than the same rows one at a time.
 // Direct calls on the handle are made only inside `withTransaction`, which holds the connection's single
 // permit, so no other statement can run between them.
-import { Reactivity } from "@effect/experimental"
-import { SqlClient, SqlError, Statement } from "@effect/sql"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlError from "@effect/sql/SqlError"
+import * as Statement from "@effect/sql/Statement"
 import type { Connection } from "@effect/sql/SqlConnection"
 import Database from "better-sqlite3"
 import { Effect, Scope, Stream } from "effect"

@@ -1,5 +1,5 @@
 // The schema of sync.db: coordination only, never domain data.
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, type Layer } from "effect"
 import type { DatabaseOpenError } from "../domain/Errors.js"
 import { layerSyncDb, type Migrations, type SyncDb } from "./Sqlite.js"

@@ -3,7 +3,7 @@
 // frame that is oversized, undecodable or not a protocol message ends the connection with a ProtocolViolation,
 // the socket is destroyed at once and nothing that arrives after it is delivered. Every socket error is
 // handled here, so no peer can raise an unhandled 'error' event in the process.
-import type { RpcSerialization } from "@effect/rpc"
+import type * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import { Data, Effect, Exit, Mailbox, type Scope } from "effect"
 import type { TLSSocket } from "node:tls"
 import { ProtocolViolation } from "../services/PeerTransport.js"

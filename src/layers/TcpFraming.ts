@@ -5,7 +5,7 @@
 // per frame, shaped like an @effect/rpc message, is rejected too. Rejections are thrown as `FrameError` (the
 // `RpcSerialization` parser contract is synchronous); the connection owning the parser turns them into a
 // ProtocolViolation and closes.
-import { RpcSerialization } from "@effect/rpc"
+import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import type { FromClientEncoded, FromServerEncoded } from "@effect/rpc/RpcMessage"
 import { Data, Predicate } from "effect"
 import { Packr, Unpackr } from "msgpackr"

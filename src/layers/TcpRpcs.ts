@@ -1,7 +1,8 @@
 // The peer protocol as an @effect/rpc group: the two handshake steps (Hello → HelloReply, Authenticate) and the
 // data requests of domain/Protocol.ts, each decoded by its Schema on both sides. Which of them a connection
 // may send at a given moment is enforced by the server (TransportTcpServer), not here.
-import { Rpc, RpcGroup } from "@effect/rpc"
+import * as Rpc from "@effect/rpc/Rpc"
+import * as RpcGroup from "@effect/rpc/RpcGroup"
 import {
   Ack,
   Authenticate,

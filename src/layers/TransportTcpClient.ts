@@ -4,7 +4,7 @@
 // wait, the connection is pinged while it is open, and any loss of it fails all pending and later requests
 // with PeerUnavailable (or with the ProtocolViolation that ended it). There is no reconnection here: a new
 // connection needs a new handshake, so the caller connects again.
-import { RpcClient } from "@effect/rpc"
+import * as RpcClient from "@effect/rpc/RpcClient"
 import { RpcClientError } from "@effect/rpc/RpcClientError"
 import type { FromServerEncoded } from "@effect/rpc/RpcMessage"
 import { Clock, Effect, ExecutionStrategy, Exit, Schedule, Scope, type Request } from "effect"

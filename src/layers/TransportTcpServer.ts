@@ -3,7 +3,7 @@
 // mutual proof of the library secret (Hello → HelloReply → Authenticate); anything else is answered with
 // RequestRefused, logged, and the connection is closed. The handshake state lives in one record per
 // connection, keyed by the rpc client id, and is checked before the rpc server ever sees a request.
-import { RpcServer } from "@effect/rpc"
+import * as RpcServer from "@effect/rpc/RpcServer"
 import type { FromClientEncoded, FromServerEncoded } from "@effect/rpc/RpcMessage"
 import { Effect, Either, Exit, FiberSet, Mailbox, Schema, type Scope } from "effect"
 import { ParseError } from "effect/ParseResult"

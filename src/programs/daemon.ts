@@ -3,7 +3,7 @@
 // peers it is given, notices rows other processes write, keeps folders indexed, and answers /metrics and
 // /status on the control address. Only argument parsing and wiring live here; SIGINT/SIGTERM interrupt the
 // main fiber (NodeRuntime.runMain), every scope closes, and the process exits 0.
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit, FiberRef, HashSet, Layer, Logger, LogLevel, Option } from "effect"
 import * as ControlServerHttp from "../layers/ControlServerHttp.js"
 import * as DataDir from "../layers/DataDir.js"
