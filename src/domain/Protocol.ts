@@ -14,6 +14,12 @@ export const MAX_PAGE_ROWS = 10_000
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024
 export const MAX_WAIT_MILLIS = 60_000
 /**
+ * A server stops adding rows to a page once their approximate size (Resource.rowSize: characters of text)
+ * would pass this; a page always holds at least one row, and a row is at most MAX_ROW_SIZE. Even text of
+ * 3-byte characters then encodes well below MAX_FRAME_BYTES, whatever the page's row limit.
+ */
+export const MAX_PAGE_SIZE = 8 * 1024 * 1024
+/**
  * `remaining` in a page is exact up to this many rows, so answering a page stays O(page); the exact count
  * of what is pending comes once per session, with the watermark exchange.
  */

@@ -120,14 +120,31 @@ const fieldDecoders = Object.fromEntries(
   ])
 ) as Record<ResourceType, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>
 
-/** Check the fields of one row against its kind's schema (fast path first; the Schema says what is wrong). */
+/**
+ * The most a row's fields may take (approximately, see rowSize): a page of one row then always fits in a
+ * frame, whatever its text. Real rows take a few hundred.
+ */
+export const MAX_ROW_SIZE = 1024 * 1024
+
+/**
+ * Check the fields of one row against its kind's schema and the row size limit (fast path first; the Schema
+ * says what is wrong).
+ */
 export const decodeFields = (
   resource: ResourceType,
   uuid: string,
   fields: unknown
 ): Either.Either<Record<string, unknown>, InvalidRowError> =>
   fieldChecks[resource](fields)
-    ? Either.right(fields as Record<string, unknown>)
+    ? fieldsSize(fields as Record<string, unknown>) > MAX_ROW_SIZE
+      ? Either.left(
+          new InvalidRowError({
+            resource,
+            uuid,
+            reason: `its fields take about ${fieldsSize(fields as Record<string, unknown>)} characters, more than the limit of ${MAX_ROW_SIZE}`
+          })
+        )
+      : Either.right(fields as Record<string, unknown>)
     : Either.mapBoth(fieldDecoders[resource](fields), {
         onLeft: (e) =>
           new InvalidRowError({ resource, uuid, reason: ParseResult.TreeFormatter.formatErrorSync(e) }),
@@ -169,18 +186,36 @@ export const decodeRow = (resource: ResourceType, input: unknown): Either.Either
   return validateRow(resource, envelope.right)
 }
 
+/** The approximate size of one row's fields: string lengths, 9 per number, a few per value. */
+const fieldsSize = (fields: Readonly<Record<string, unknown>>): number => {
+  let size = 0
+  for (const key in fields) {
+    const v = fields[key]
+    size += key.length + 2 + (typeof v === "string" ? v.length : 9)
+  }
+  return size
+}
+
 /**
- * The payload size of rows, estimated without encoding them (the byte counters are updated for every page):
- * string lengths, 9 bytes per number, a few bytes of framing per value.
+ * The payload size of one row, estimated without encoding it: string lengths (characters, so UTF-8 may take
+ * up to 3 bytes for each), 9 bytes per number, a few bytes of framing per value.
  */
+export const rowSize = (row: Row): number =>
+  row.uuid.length + row.version.length + (row.owner?.length ?? 0) + 8 + fieldsSize(row.fields)
+
+/** How many of `rows`, from the first, fit in `maxSize` (see rowSize); at least one when there are any. */
+export const rowsWithin = (rows: ReadonlyArray<Row>, maxSize: number): number => {
+  let size = 0
+  for (let i = 0; i < rows.length; i++) {
+    size += rowSize(rows[i]!)
+    if (i > 0 && size > maxSize) return i
+  }
+  return rows.length
+}
+
+/** The payload size of rows (see rowSize); the byte counters are updated for every page. */
 export const approximateSize = (rows: ReadonlyArray<Row>): number => {
   let bytes = 0
-  for (const row of rows) {
-    bytes += row.uuid.length + row.version.length + (row.owner?.length ?? 0) + 8
-    for (const key in row.fields) {
-      const v = row.fields[key]
-      bytes += key.length + 2 + (typeof v === "string" ? v.length : 9)
-    }
-  }
+  for (const row of rows) bytes += rowSize(row)
   return bytes
 }

@@ -9,7 +9,7 @@ import * as Fingerprint from "../domain/Fingerprint.js"
 import type { UuidRange } from "../domain/Fingerprint.js"
 import * as Hlc from "../domain/Hlc.js"
 import type { Uuid } from "../domain/Ids.js"
-import { columnsOf, decodeFields, deviceOwned, resourceTypes } from "../domain/Resource.js"
+import { columnsOf, decodeFields, deviceOwned, resourceTypes, rowsWithin } from "../domain/Resource.js"
 import type { ResourceType, Row, StoredRow } from "../domain/Resource.js"
 import { HlcClock } from "../services/HlcClock.js"
 import { LibraryStore, type LocalWrite } from "../services/LibraryStore.js"
@@ -255,12 +255,16 @@ export const make = Effect.gen(function* () {
       return versions as ReadonlyMap<string, string>
     }).pipe(catchSqlError("database.db", "read versions"))
 
-  const readPage = (resource: ResourceType, after: number, limit: number) =>
+  const readPage = (resource: ResourceType, after: number, limit: number, maxSize = Infinity) =>
     sql.unsafe(`${tables[resource].select} WHERE seq > ? ORDER BY seq LIMIT ?`, [after, limit]).values.pipe(
-      Effect.map((rows) => ({
-        rows: rows.map((v) => fromValues(tables[resource], v)),
-        last: rows.length === 0 ? after : (rows[rows.length - 1]![0] as number)
-      })),
+      Effect.map((values) => {
+        const rows = values.map((v) => fromValues(tables[resource], v))
+        const kept = rowsWithin(rows, maxSize)
+        return {
+          rows: kept === rows.length ? rows : rows.slice(0, kept),
+          last: kept === 0 ? after : (values[kept - 1]![0] as number)
+        }
+      }),
       Effect.mapError(storeError("read"))
     )
 

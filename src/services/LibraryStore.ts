@@ -34,11 +34,15 @@ export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
       after: number,
       limit: number
     ) => Effect.Effect<ReadonlyArray<StoredRow>, StoreError>
-    /** The same page as rows to send to a peer (local seqs stay here) and the seq of its last row. */
+    /**
+     * The same page as rows to send to a peer (local seqs stay here) and the seq of its last row; it ends
+     * early rather than pass `maxSize` (Resource.rowsWithin), but holds at least one row when there is one.
+     */
     readonly readPage: (
       resource: ResourceType,
       after: number,
-      limit: number
+      limit: number,
+      maxSize?: number
     ) => Effect.Effect<{ readonly rows: ReadonlyArray<Row>; readonly last: number }, StoreError>
     /** The fingerprint of the (uuid, version) pairs of one kind with uuid in [lo, hi). */
     readonly fingerprint: (resource: ResourceType, range: UuidRange) => Effect.Effect<Fingerprint, StoreError>

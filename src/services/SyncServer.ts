@@ -4,6 +4,7 @@
 import { Clock, Effect, type Request } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import {
+  MAX_PAGE_SIZE,
   type PeerRequest,
   REMAINING_COUNT_CAP,
   RequestRefused,
@@ -16,6 +17,7 @@ import {
   isShared,
   ownedTypes,
   resourceTypes,
+  rowsWithin,
   type ResourceType,
   type Row
 } from "../domain/Resource.js"
@@ -30,6 +32,8 @@ import { SyncMetrics } from "./SyncMetrics.js"
 export interface ServerOptions {
   /** Keep at most this many applied shared-log entries even if a silent peer never acknowledges. */
   readonly logRetention: number
+  /** A page ends early rather than pass this approximate size (default MAX_PAGE_SIZE). */
+  readonly maxPageSize?: number
   /** A peer told us where it listens: sync from it too (sync is pulled, so each side pulls the other). */
   readonly discovered?: (peer: DeviceId, listen: string) => Effect.Effect<void>
 }
@@ -57,6 +61,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     const status = yield* PeerStatus
     const metrics = yield* SyncMetrics
     const { deviceId } = yield* LocalDevice
+    const maxPageSize = options.maxPageSize ?? MAX_PAGE_SIZE
 
     /**
      * A peer that told us where it listens is pulled from too — once it has caught up with us on every
@@ -125,7 +130,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         const { resource, after, limit, waitMillis } = request
         const { rows, last } = yield* readOrWait(
           resource,
-          store.readPage(resource, after, limit),
+          store.readPage(resource, after, limit, maxPageSize),
           (page) => page.rows.length === 0,
           waitMillis
         )
@@ -159,11 +164,16 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
           (p) => p.entries.length === 0,
           waitMillis
         )
-        const remaining = yield* log.countAfter(resource, page.through)
+        const kept = rowsWithin(
+          page.entries.map((e) => e.row),
+          maxPageSize
+        )
+        const through = kept < page.entries.length ? page.entries[kept - 1]!.seq : page.through
+        const remaining = yield* log.countAfter(resource, through)
         return {
           resource,
-          rows: page.entries.map((e) => e.row),
-          last: page.through,
+          rows: page.entries.slice(0, kept).map((e) => e.row),
+          last: through,
           remaining,
           caughtUp: remaining === 0,
           pruned: false
@@ -207,7 +217,12 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         case "PullRange":
           return Effect.map(
             store.readRange(request.resource, request.range, request.afterUuid, request.limit),
-            (rows) => ({ rows, done: rows.length < request.limit })
+            (rows) => {
+              const kept = rowsWithin(rows, maxPageSize)
+              return kept < rows.length
+                ? { rows: rows.slice(0, kept), done: false }
+                : { rows, done: rows.length < request.limit }
+            }
           )
       }
     }
