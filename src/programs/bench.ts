@@ -4,6 +4,7 @@ import { Effect } from "effect"
 import * as BackfillBench from "./bench/backfillBench.js"
 import * as LiveBench from "./bench/liveBench.js"
 import * as StoreBench from "./bench/storeBench.js"
+import * as SyncEngine from "../services/SyncEngine.js"
 
 const args = process.argv.slice(2)
 const flag = (name: string, fallback: number) => {
@@ -20,7 +21,10 @@ const program = Effect.gen(function* () {
   }
   if (wanted("backfill")) {
     const rows = flag("--rows", 0)
-    yield* BackfillBench.run(rows > 0 ? [rows] : [100_000, 1_000_000], flag("--batch-size", 5_000))
+    yield* BackfillBench.run(
+      rows > 0 ? [rows] : [100_000, 1_000_000],
+      flag("--batch-size", SyncEngine.defaultEngineOptions.batchSize)
+    )
   }
 })
 
