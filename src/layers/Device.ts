@@ -7,6 +7,7 @@ import * as ChangeFeed from "../services/ChangeFeed.js"
 import { Credentials } from "../services/Credentials.js"
 import * as Library from "../services/Library.js"
 import * as PeerStatus from "../services/PeerStatus.js"
+import * as ProgressRecord from "../services/ProgressRecord.js"
 import * as SyncMetrics from "../services/SyncMetrics.js"
 import * as PeerStatusSqlite from "./PeerStatusSqlite.js"
 import * as SyncMetricsSqlite from "./SyncMetricsSqlite.js"
@@ -17,6 +18,7 @@ import * as HlcClockSqlite from "./HlcClockSqlite.js"
 import * as HlcClockTest from "./HlcClockTest.js"
 import * as LibraryDbSchema from "./LibraryDbSchema.js"
 import * as LibraryStoreSqlite from "./LibraryStoreSqlite.js"
+import * as ProgressRecordSqlite from "./ProgressRecordSqlite.js"
 import * as SharedLogMemory from "./SharedLogMemory.js"
 import * as SharedLogSqlite from "./SharedLogSqlite.js"
 import { LibraryDb } from "./Sqlite.js"
@@ -51,7 +53,8 @@ export const layerSqliteWithDb = (
     CheckpointStoreSqlite.layer,
     SharedLogSqlite.layer,
     options?.daemon === true ? PeerStatusSqlite.layerDaemon : PeerStatusSqlite.layer,
-    SyncMetricsSqlite.layer
+    SyncMetricsSqlite.layer,
+    ProgressRecordSqlite.layer
   ).pipe(Layer.provide(Layer.merge(syncDb, device)))
   const stores = Layer.mergeAll(libraryStore, syncStores, clock, device, ChangeFeed.layer)
   return Library.layer.pipe(Layer.provideMerge(stores))
@@ -83,6 +86,7 @@ export const layerMemory = (identity: DeviceIdentity, options?: { readonly start
     SharedLogMemory.layer,
     PeerStatus.layer,
     SyncMetrics.layerMemory,
+    ProgressRecord.layerMemory,
     clock,
     device,
     ChangeFeed.layer

@@ -44,8 +44,16 @@ const probe = (file: string): Effect.Effect<void, DatabaseOpenError> =>
  * Page cache per connection. database.db's unique uuid index is what upserts touch at random, so it gets the
  * larger share; the cache is also most of a daemon's memory growth with library size, hence the cap.
  */
-const LIBRARY_CACHE_MIB = 32
+export const LIBRARY_CACHE_MIB = 32
 const SYNC_CACHE_MIB = 4
+
+/** The pragmas every store is opened with (also used by the backfill benchmark's tuned baseline). */
+export const tuningPragmas = (cacheMiB: number): ReadonlyArray<string> => [
+  "PRAGMA busy_timeout = 10000",
+  "PRAGMA synchronous = NORMAL",
+  `PRAGMA cache_size = -${cacheMiB * 1024}`,
+  "PRAGMA wal_autocheckpoint = 10000"
+]
 
 /**
  * Open a SQLite file with the pragmas a sync engine wants (WAL, NORMAL sync: a process crash loses nothing
@@ -56,15 +64,9 @@ export const open = (file: string, migrations: Migrations, cacheMiB: number) =>
     yield* probe(file)
     const fail = (cause: unknown) => new DatabaseOpenError({ file, reason: reasonOf(cause) })
     const client = yield* SqliteConnection.make(file).pipe(Effect.mapError((e) => fail(e.cause)))
-    yield* Effect.forEach(
-      [
-        "PRAGMA busy_timeout = 10000",
-        "PRAGMA synchronous = NORMAL",
-        `PRAGMA cache_size = -${cacheMiB * 1024}`,
-        "PRAGMA wal_autocheckpoint = 10000"
-      ],
-      (pragma) => client.unsafe(pragma).raw
-    ).pipe(Effect.mapError(fail))
+    yield* Effect.forEach(tuningPragmas(cacheMiB), (pragma) => client.unsafe(pragma).raw).pipe(
+      Effect.mapError(fail)
+    )
     yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: "tidemark_migrations" }).pipe(
       Effect.provideService(SqlClient.SqlClient, client),
       Effect.mapError(fail)

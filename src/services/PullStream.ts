@@ -13,6 +13,7 @@ import { reconcile } from "./Reconcile.js"
 import { approximateSize, isShared, sharedTypes, type ResourceType, type Row } from "../domain/Resource.js"
 import { CheckpointStore } from "./CheckpointStore.js"
 import { Library } from "./Library.js"
+import { ProgressRecord } from "./ProgressRecord.js"
 import { timed } from "./LiveMetrics.js"
 import { type PeerConnection, ProtocolViolation } from "./PeerTransport.js"
 import { SyncMetrics } from "./SyncMetrics.js"
@@ -40,9 +41,10 @@ type Progress = {
 }
 
 /**
- * Apply a checked page, then (and only then) record how far we are: for a table stream the watermark and
- * the backfill checkpoint; for a state transfer only the checkpoint (its watermark is a log position, set
- * when the transfer ends); for a log stream only the watermark.
+ * Apply a checked page, then (and only then) record how far we are, in one sync.db transaction with the
+ * received counters: for a table stream the watermark and the backfill checkpoint; for a state transfer only
+ * the checkpoint (its watermark is a log position, set when the transfer ends); for a log stream only the
+ * watermark.
  */
 const applyPage = (
   conn: PeerConnection,
@@ -58,26 +60,33 @@ const applyPage = (
     const watermarks = yield* WatermarkStore
     const checkpoints = yield* CheckpointStore
     const metrics = yield* SyncMetrics
+    const progressRecord = yield* ProgressRecord
     yield* timed(library.applyRemote(resource, rows), (live, _, millis) =>
       live.pageApplied(conn.peer, resource, { rows: rows.length, remaining: page.remaining, millis })
     )
-    if (mode !== "state") yield* watermarks.advance(conn.peer, resource, page.last)
     progress.done += rows.length
-    yield* metrics.received(conn.peer, rows.length, approximateSize(rows))
-    if (mode === "log") return
     // A page counts what remains only up to a cap; the exchange's exact count bounds it from below.
     const total = Math.max(progress.done + page.remaining, progress.expected ?? 0)
-    if (mode === "table" && page.caughtUp) {
-      yield* checkpoints.clear(conn.peer, resource)
-    } else {
-      yield* checkpoints.save(conn.peer, resource, {
-        cursor: page.last,
-        recordsDone: progress.done,
-        totalExpected: total,
-        logStart: progress.logStart
+    yield* progressRecord.together(
+      Effect.gen(function* () {
+        if (mode !== "state") yield* watermarks.advance(conn.peer, resource, page.last)
+        yield* metrics.received(conn.peer, rows.length, approximateSize(rows))
+        if (mode === "log") return
+        if (mode === "table" && page.caughtUp) {
+          yield* checkpoints.clear(conn.peer, resource)
+        } else {
+          yield* checkpoints.save(conn.peer, resource, {
+            cursor: page.last,
+            recordsDone: progress.done,
+            totalExpected: total,
+            logStart: progress.logStart
+          })
+        }
       })
-      // A finished transfer (or an empty one) is reported by the caught-up line, not as a percentage.
-      if (!page.caughtUp && total > 0) yield* logProgress(conn, resource, progress, total, logEvery)
+    )
+    // A finished transfer (or an empty one) is reported by the caught-up line, not as a percentage.
+    if (mode !== "log" && !page.caughtUp && total > 0) {
+      yield* logProgress(conn, resource, progress, total, logEvery)
     }
   })
 
@@ -235,8 +244,14 @@ const transferState = (
         })
     })
     yield* pullTable(conn, resource, progress.cursor, options, "state", progress)
-    yield* watermarks.advance(conn.peer, resource, progress.logStart)
-    yield* checkpoints.clear(conn.peer, resource)
+    yield* Effect.flatMap(ProgressRecord, (record) =>
+      record.together(
+        Effect.zipRight(
+          watermarks.advance(conn.peer, resource, progress.logStart),
+          checkpoints.clear(conn.peer, resource)
+        )
+      )
+    )
     return progress.logStart
   })
 

@@ -11,6 +11,7 @@ import type { LibraryStore } from "../../src/services/LibraryStore.js"
 import type { LocalDevice } from "../../src/services/LocalDevice.js"
 import type { PeerStatus } from "../../src/services/PeerStatus.js"
 import type { PeerTransport } from "../../src/services/PeerTransport.js"
+import type { ProgressRecord } from "../../src/services/ProgressRecord.js"
 import type { SharedLog } from "../../src/services/SharedLog.js"
 import type { SyncMetrics } from "../../src/services/SyncMetrics.js"
 import type { WatermarkStore } from "../../src/services/WatermarkStore.js"
@@ -60,6 +61,7 @@ export type DeviceContext =
   | ChangeFeed
   | PeerStatus
   | SyncMetrics
+  | ProgressRecord
   | PeerTransport
 export type Ctx = Context.Context<DeviceContext>
 

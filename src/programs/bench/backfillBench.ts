@@ -1,6 +1,7 @@
 // Backfill between two daemon processes over loopback TCP, next to a baseline measured in the same run: the
-// plain pipeline of pipeline.ts (read SQLite, msgpack over TCP, upsert into a second SQLite file). Reports
-// rows/s of each, their ratio, and the peak resident memory of each receiving process.
+// plain pipeline of pipeline.ts (read SQLite, msgpack over TCP, upsert into a second SQLite file), with
+// SQLite's default pragmas (the issue's baseline) and with the pragmas Tidemark opens its files with. Reports
+// rows/s of each, their ratios, and the peak resident memory of each receiving process.
 import Database from "better-sqlite3"
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -119,9 +120,10 @@ const sample = (pid: number | undefined, peak: { mb: number }) =>
     peak.mb = Math.max(peak.mb, peakRssMb(pid))
   }, 100)
 
-const baseline = async (root: string, sourceDb: string) => {
+const baseline = async (root: string, sourceDb: string, tuned: boolean) => {
   const port = await freePort()
-  const receiver = start("bench/pipeline.js", ["receive", join(root, "baseline.db"), String(port)])
+  const file = join(root, tuned ? "baseline-tuned.db" : "baseline.db")
+  const receiver = start("bench/pipeline.js", ["receive", file, String(port), ...(tuned ? ["tuned"] : [])])
   await waitForLine(receiver, "ready")
   const peak = { mb: 0 }
   const timer = sample(receiver.pid, peak)
@@ -182,6 +184,7 @@ export const run = (sizes: ReadonlyArray<number>, batchSize: number) =>
     const results: Array<{
       rows: number
       baseline: { seconds: number; peakMb: number }
+      tunedBaseline: { seconds: number; peakMb: number }
       engine: { seconds: number; transferSeconds: number; peakMb: number }
     }> = []
     for (const rows of sizes) {
@@ -190,9 +193,10 @@ export const run = (sizes: ReadonlyArray<number>, batchSize: number) =>
         yield* Effect.log(`backfill: writing ${rows} entries to the source device`)
         const source = yield* makeSource(root, rows)
         const sourceDb = join(source.dir, Device.DATABASE_FILE)
-        const base = yield* Effect.promise(() => baseline(root, sourceDb))
+        const base = yield* Effect.promise(() => baseline(root, sourceDb, false))
+        const tuned = yield* Effect.promise(() => baseline(root, sourceDb, true))
         const engine = yield* Effect.promise(() => tidemark(root, source, rows, batchSize))
-        results.push({ rows, baseline: base, engine })
+        results.push({ rows, baseline: base, tunedBaseline: tuned, engine })
         const rate = (s: number) => Math.round(rows / s)
         console.log(
           `backfill: ${rows} entries, two processes over loopback; baseline pages of ${PAGE}, Tidemark --batch-size ${batchSize}`
@@ -201,10 +205,13 @@ export const run = (sizes: ReadonlyArray<number>, batchSize: number) =>
           `  baseline pipeline (SQLite → msgpack/TCP → upsert):   ${rate(base.seconds)} rows/s (${base.seconds.toFixed(2)} s), receiver peak RSS ${base.peakMb.toFixed(0)} MB`
         )
         console.log(
+          `  same, Tidemark's pragmas (NORMAL sync, 32 MiB cache): ${rate(tuned.seconds)} rows/s (${tuned.seconds.toFixed(2)} s), receiver peak RSS ${tuned.peakMb.toFixed(0)} MB`
+        )
+        console.log(
           `  Tidemark daemons (TLS, auth, checks, checkpoints):   ${rate(engine.transferSeconds)} rows/s (${engine.transferSeconds.toFixed(2)} s from B's connection; ${engine.seconds.toFixed(2)} s with B's start-up), receiver peak RSS ${engine.peakMb.toFixed(0)} MB`
         )
         console.log(
-          `  ratio Tidemark/baseline: ${(base.seconds / engine.transferSeconds).toFixed(2)} (target >= 0.80); with B's start-up ${(base.seconds / engine.seconds).toFixed(2)}`
+          `  ratio Tidemark/baseline: ${(base.seconds / engine.transferSeconds).toFixed(2)} (target >= 0.80); with B's start-up ${(base.seconds / engine.seconds).toFixed(2)}; to the tuned baseline ${(tuned.seconds / engine.transferSeconds).toFixed(2)}`
         )
       } finally {
         rmSync(root, { recursive: true, force: true })

@@ -1,12 +1,14 @@
 // The baseline of the backfill benchmark: a plain pipeline with no sync logic. `send` reads the entry rows
 // of a database.db in keyset pages and writes them as length-prefixed msgpack frames to a TCP socket;
-// `receive` listens, decodes and upserts each page into its own SQLite file in one transaction.
-//   node dist/programs/bench/pipeline.js receive DB PORT   (prints "ready" when listening; exits when done)
+// `receive` listens, decodes and upserts each page into its own SQLite file in one transaction, with SQLite's
+// default pragmas, or with `tuned` the ones Tidemark opens database.db with (NORMAL sync, its page cache).
+//   node dist/programs/bench/pipeline.js receive DB PORT [tuned]   (prints "ready"; exits when done)
 //   node dist/programs/bench/pipeline.js send DB PORT PAGE
 import Database from "better-sqlite3"
 import { Packr, Unpackr } from "msgpackr"
 import { createConnection, createServer } from "node:net"
 import { tableDdl } from "../../layers/LibraryDbSchema.js"
+import { LIBRARY_CACHE_MIB, tuningPragmas } from "../../layers/Sqlite.js"
 
 type Entry = Record<string, unknown>
 const packr = new Packr({ useRecords: true })
@@ -49,9 +51,10 @@ const send = (dbFile: string, port: number, page: number) => {
   })
 }
 
-const receive = (dbFile: string, port: number) => {
+const receive = (dbFile: string, port: number, tuned: boolean) => {
   const db = new Database(dbFile)
   db.pragma("journal_mode = WAL")
+  if (tuned) for (const pragma of tuningPragmas(LIBRARY_CACHE_MIB)) db.exec(pragma)
   db.exec(tableDdl("entry"))
   const upsert = db.prepare(
     `INSERT INTO entry (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})
@@ -65,13 +68,21 @@ const receive = (dbFile: string, port: number) => {
     for (const r of rows) upsert.run(...columns.map((c) => r[c] ?? null))
   })
   const server = createServer((socket) => {
-    let buffer = Buffer.alloc(0)
+    // The chunks of the frame being received, joined once it is whole.
+    let chunks: Array<Buffer> = []
+    let held = 0
     socket.on("data", (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk])
-      while (buffer.length >= 4 && buffer.length >= 4 + buffer.readUInt32BE(0)) {
-        const length = buffer.readUInt32BE(0)
-        applyPage(unpackr.unpack(buffer.subarray(4, 4 + length)) as Array<Entry>)
-        buffer = buffer.subarray(4 + length)
+      chunks.push(chunk)
+      held += chunk.length
+      while (held >= 4) {
+        if (chunks[0]!.length < 4) chunks = [Buffer.concat(chunks)]
+        const frame = 4 + chunks[0]!.readUInt32BE(0)
+        if (held < frame) return
+        const buffer = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+        applyPage(unpackr.unpack(buffer.subarray(4, frame)) as Array<Entry>)
+        const rest = buffer.subarray(frame)
+        chunks = rest.length > 0 ? [rest] : []
+        held = rest.length
       }
     })
     socket.on("end", () => {
@@ -82,10 +93,10 @@ const receive = (dbFile: string, port: number) => {
   server.listen(port, "127.0.0.1", () => console.log("ready"))
 }
 
-const [role, db, port, page] = process.argv.slice(2)
-if (role === "send") send(db!, Number(port), Number(page ?? 10_000))
-else if (role === "receive") receive(db!, Number(port))
+const [role, db, port, option] = process.argv.slice(2)
+if (role === "send") send(db!, Number(port), Number(option ?? 10_000))
+else if (role === "receive") receive(db!, Number(port), option === "tuned")
 else {
-  console.error("usage: pipeline.js receive DB PORT | send DB PORT [PAGE]")
+  console.error("usage: pipeline.js receive DB PORT [tuned] | send DB PORT [PAGE]")
   process.exit(2)
 }
