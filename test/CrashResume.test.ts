@@ -45,7 +45,11 @@ describe("crash and resume", () => {
     [
       fc.record({
         batchSize: fc.integer({ min: 1, max: 120 }),
-        crashes: fc.array(fc.integer({ min: 1, max: 25 }), { minLength: 1, maxLength: 4 }),
+        // Where each crash falls, as a fraction of the entry pages B still has to pull.
+        crashes: fc.array(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), {
+          minLength: 1,
+          maxLength: 4
+        }),
         entries: fc.integer({ min: 50, max: 600 }),
         tags: fc.integer({ min: 0, max: 30 })
       })
@@ -85,13 +89,24 @@ describe("crash and resume", () => {
           yield* Sim.startEngine(a, "memory:a", [])
           const options = { ...Sim.fastOptions, batchSize: s.batchSize }
 
-          for (const crashAt of s.crashes) {
+          const entriesOnB = (b: Sim.Ctx) =>
+            Effect.provide(
+              Effect.flatMap(LibraryStore, (store) => store.countAfter("entry", 0)),
+              b
+            )
+          let held = 0
+          const heldAtCrash: Array<number> = []
+          for (const fraction of s.crashes) {
+            if (held === s.entries) break
+            // Crash when B asks for the k-th page of entries of this run: always a page it still needs.
+            const pagesLeft = Math.ceil((s.entries - held) / s.batchSize)
+            const crashAt = 1 + Math.floor(fraction * pagesLeft)
             const run = yield* Scope.make()
             let requests = 0
             const crashed = yield* Deferred.make<void>()
             yield* Effect.flatMap(network, (n) =>
               n.intercept((request) => {
-                if (request._tag !== "Pull" && request._tag !== "PullLog") return Effect.void
+                if (request._tag !== "Pull" || request.resource !== "entry") return Effect.void
                 requests += 1
                 return requests === crashAt
                   ? Effect.zipRight(Deferred.succeed(crashed, undefined), Effect.never)
@@ -100,20 +115,29 @@ describe("crash and resume", () => {
             )
             const b = yield* Scope.extend(Sim.deviceOnDisk(net, deviceB, dir), run)
             yield* Scope.extend(Sim.startEngine(b, "memory:b", ["memory:a"], options), run)
-            yield* Effect.race(Deferred.await(crashed), Effect.sleep("3 seconds"))
+            yield* Deferred.await(crashed).pipe(
+              Effect.timeoutFail({
+                duration: "30 seconds",
+                onTimeout: () => new Error(`B never asked for entry page ${crashAt}`)
+              })
+            )
             yield* Scope.close(run, Exit.void)
             // After the crash, on the files as they are: no cursor is ahead of the data.
             const reopened = yield* Scope.make()
             const b2 = yield* Scope.extend(Sim.deviceOnDisk(net, deviceB, dir), reopened)
             yield* cursorsNotAheadOfData(a, b2)
+            held = yield* entriesOnB(b2)
+            heldAtCrash.push(held)
             yield* Scope.close(reopened, Exit.void)
           }
+          // The first crash, at the latest on the request for the last page, always cut a backfill in the middle.
+          expect(heldAtCrash[0]).toBeLessThan(s.entries)
           yield* Effect.flatMap(network, (n) => n.intercept(() => Effect.void))
           const b = yield* Sim.deviceOnDisk(net, deviceB, dir)
           yield* Sim.startEngine(b, "memory:b", ["memory:a"], options)
           yield* Sim.converged([a, b], (lines) => lines.length === 1 + s.entries + s.tags)
         })
       ),
-    { timeout: 240_000, fastCheck: { numRuns: 10 } }
+    { timeout: 240_000, fastCheck: { numRuns: 25 } }
   )
 })

@@ -25,7 +25,14 @@ const cli = <A = Record<string, unknown>>(args: ReadonlyArray<string>) =>
   )
 
 interface Status {
-  readonly backfill: ReadonlyArray<{ readonly peer: string; readonly resource: string }>
+  readonly backfill: ReadonlyArray<{
+    readonly peer: string
+    readonly resource: string
+    readonly done: number
+    readonly total: number
+    readonly rate: number
+    readonly etaSeconds: number | null
+  }>
   readonly counters: { readonly recordsReceived: number }
 }
 const status = (dir: string) => cli<Status>(["status", "--data-dir", dir, "--json"])
@@ -100,19 +107,27 @@ describe("kill -9 during a backfill", () => {
           const onB = new Set(yield* Probe.uuidsUpTo(dirB, "entry", Number.MAX_SAFE_INTEGER))
           expect(belowMark.filter((uuid) => !onB.has(uuid))).toEqual([])
           expect(belowMark.length).toBeGreaterThan(0)
-          // A backfill is on record to resume: the entry checkpoint. After each page the engine writes, in
-          // this order, the watermark, the received counter and the checkpoint (separate sync.db writes), so a
-          // kill can leave the last two one page behind the watermark — never ahead of it. The restart
-          // resumes from the watermark; the checkpoint only carries the progress figures.
+          // Per-resource watermarks in sync.db: the location one at A's last location, the entry one mid-way.
+          expect(marksAtKill.find((m) => m.resource === "location")?.watermark).toBe(
+            yield* Probe.lastSeq(dirA, "location")
+          )
+          expect(entryMark).toBeLessThan(yield* Probe.lastSeq(dirA, "entry"))
+          // A backfill is on record to resume: the entry checkpoint, written in the same sync.db transaction
+          // as the watermark and the received counter, so all three describe the same page.
           const inspection = yield* cli<Inspection>(["inspect", "--data-dir", dirB, "--json"])
           const checkpoint = inspection.checkpoints.find(
             (c) => c.peer === a.deviceId && c.resource === "entry"
           )
-          expect(checkpoint).toBeDefined()
-          expect(checkpoint!.cursor).toBeLessThanOrEqual(entryMark)
-          expect(checkpoint!.recordsDone).toBeGreaterThanOrEqual(belowMark.length - BATCH)
-          const receivedAtKill = (yield* status(dirB)).counters.recordsReceived
-          expect(receivedAtKill).toBeGreaterThanOrEqual(belowMark.length - BATCH)
+          expect(checkpoint?.cursor).toBe(entryMark)
+          expect(checkpoint?.recordsDone).toBe(belowMark.length)
+          const atKill = yield* status(dirB)
+          const receivedAtKill = atKill.counters.recordsReceived
+          expect(receivedAtKill).toBeGreaterThan(belowMark.length)
+          // Its progress as `status` shows it: done of total, a rate and the time left at that rate.
+          const progress = atKill.backfill.find((p) => p.peer === a.deviceId && p.resource === "entry")
+          expect(progress).toMatchObject({ done: belowMark.length, total: ENTRIES })
+          expect(progress?.rate).toBeGreaterThan(0)
+          expect(progress?.etaSeconds).toBeGreaterThan(0)
 
           // Restart B while A is frozen, so no new page can arrive yet: the restarted daemon starts from
           // exactly what it had — nothing of the committed pages was lost to the kill.
@@ -146,17 +161,17 @@ describe("kill -9 during a backfill", () => {
           expect(yield* Probe.rowCount(dirB, "entry")).toBe(ENTRIES)
 
           // Rows received in total: every row A holds (its device row, B's device row it pulled back, the
-          // location and the 12,000 entries) once, plus what the kill made travel twice. That is at most the
-          // entry page being applied when B died (received, maybe committed, but its watermark not yet
-          // advanced) and the page B had already asked for ahead of it (the engine prefetches one page while
-          // applying the current one): two batches. Restarting from zero would add another 5,000 or more.
+          // location and the 12,000 entries) once, plus at most the one entry page B had applied to
+          // database.db when it died but whose progress was not yet committed to sync.db. (The page B had
+          // asked for ahead of it travels again too, but it was never applied or counted.) Restarting from
+          // zero would add another 5,000 or more.
           const rowsOnA = yield* Probe.totalRows(dirA)
           expect(final.counters.recordsReceived).toBeGreaterThanOrEqual(ENTRIES)
-          expect(final.counters.recordsReceived).toBeLessThanOrEqual(rowsOnA + 2 * BATCH)
-          // And after the restart only what was missing (plus those two batches) travelled: it resumed at
-          // the row after its checkpoint, not at the first one.
+          expect(final.counters.recordsReceived).toBeLessThanOrEqual(rowsOnA + BATCH)
+          // And after the restart only what was missing (plus that one page) travelled: it resumed at the row
+          // after its watermark, not at the first one.
           expect(final.counters.recordsReceived - receivedAtKill).toBeLessThanOrEqual(
-            rowsOnA - belowMark.length + 2 * BATCH
+            rowsOnA - belowMark.length + BATCH
           )
           const marks = yield* cursorsWithinSource(dirA, dirB, a.deviceId)
           expect(marks.find((m) => m.resource === "entry")?.watermark).toBe(
