@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { type Context, Effect, Exit, Layer, Logger, LogLevel, Scope } from "effect"
+import { type Context, Deferred, Effect, Exit, Fiber, Layer, Logger, LogLevel, Scope } from "effect"
 import type { DeviceId } from "../src/domain/Ids.js"
 import * as TransportMemory from "../src/layers/TransportMemory.js"
 import { Library } from "../src/services/Library.js"
@@ -445,6 +445,60 @@ describe("interrupted backfills resume", () => {
         expect((yield* sent(a, deviceB)) - sentBefore).toBe(7_000)
         expect(yield* received(b2, deviceA)).toBe(12_005)
         expect(yield* Sim.dump(b2)).toEqual(yield* Sim.dump(a))
+      })
+    )
+  )
+})
+
+describe("backpressure", () => {
+  it.live("the serving peer sends a page only when asked, and at most two pages are ever in flight", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const net = yield* Layer.build(Sim.networkLayer)
+        const a = yield* Sim.device(net, deviceA)
+        const b = yield* Sim.device(net, deviceB)
+        yield* writeEntries(a, 0, 20_000)
+        yield* Sim.startEngine(a, "memory:a", [])
+        // Hold B's request for the fourth page of entries until the gate opens.
+        const gate = yield* Deferred.make<void>()
+        let pages = 0
+        yield* onNetwork(net, (network) =>
+          network.intercept((request) => {
+            if (request._tag !== "Pull" || request.resource !== "entry") return Effect.void
+            pages += 1
+            return pages === 4 ? Deferred.await(gate) : Effect.void
+          })
+        )
+        // Sample, all through the backfill, how far A's sending is ahead of B's applying: one page in B's
+        // hands and the one it asked for ahead, never more.
+        let maxAhead = 0
+        const sampler = yield* Effect.fork(
+          Effect.forever(
+            Effect.zipRight(
+              Effect.map(Effect.all([sent(a, deviceB), received(b, deviceA)]), ([s, r]) => {
+                maxAhead = Math.max(maxAhead, s - r)
+              }),
+              Effect.sleep("1 millis")
+            )
+          )
+        )
+        yield* Sim.startEngine(b, "memory:b", ["memory:a"], options(1_000))
+        yield* waitUntil(
+          "three pages",
+          Effect.map(count(b, "entry"), (n) => n === 3_000)
+        )
+        // While B does not ask, A sends nothing: no page is pushed ahead of a request.
+        yield* Effect.sleep("300 millis")
+        expect(yield* sent(a, deviceB)).toBe(3_000)
+        expect(yield* count(b, "entry")).toBe(3_000)
+        yield* Deferred.succeed(gate, undefined)
+        yield* waitUntil(
+          "all entries",
+          Effect.map(count(b, "entry"), (n) => n === 20_000)
+        )
+        yield* Fiber.interrupt(sampler)
+        expect(maxAhead).toBeGreaterThan(0)
+        expect(maxAhead).toBeLessThanOrEqual(2 * 1_000)
       })
     )
   )
