@@ -113,7 +113,10 @@ const logProgress = (
     )
   })
 
-/** Pages of a table after `start`: forever, or until caught up for a state transfer. */
+/**
+ * Pages of a table after `start`: forever, or until caught up for a state transfer. A stream the exchange
+ * found up to date (`live`) starts with the live request: it waits for the peer's next change.
+ */
 const pullTable = (
   conn: PeerConnection,
   resource: ResourceType,
@@ -121,14 +124,15 @@ const pullTable = (
   options: StreamOptions,
   mode: "table" | "state",
   progress: Progress,
-  onFirstCatchUp: Effect.Effect<void> = Effect.void
+  onFirstCatchUp: Effect.Effect<void> = Effect.void,
+  live = false
 ) =>
   Effect.gen(function* () {
     const ask = (after: number, waitMillis: number) =>
       Effect.fork(conn.send(new Pull({ resource, after, limit: options.batchSize, waitMillis })))
     let cursor = start
     let caughtUp = false
-    let next = yield* ask(cursor, 0)
+    let next = yield* ask(cursor, live ? options.liveWaitMillis : 0)
     for (;;) {
       const page: Page = yield* Fiber.join(next)
       if (page.last < cursor) {
@@ -190,7 +194,8 @@ const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamO
       options,
       "table",
       { done, logStart: 0, expected: done + pending },
-      coordinator.finish(resource)
+      coordinator.finish(resource),
+      start > 0 && pending === 0
     )
   }).pipe(Effect.scoped)
 
@@ -199,7 +204,7 @@ const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamO
  * its checkpoint), then the peer's shared log from where it stood when the transfer began. A returning
  * device pulls only the log after its watermark; if that part of the log was pruned, it transfers state again.
  */
-const runShared = (conn: PeerConnection, resource: ResourceType, options: StreamOptions) =>
+const runShared = (conn: PeerConnection, resource: ResourceType, options: StreamOptions, pending: number) =>
   Effect.gen(function* () {
     const watermarks = yield* WatermarkStore
     const checkpoints = yield* CheckpointStore
@@ -211,7 +216,7 @@ const runShared = (conn: PeerConnection, resource: ResourceType, options: Stream
         after = yield* transferState(conn, resource, options, checkpoint)
         transferred = true
       }
-      const pruned = yield* pullLog(conn, resource, after, options)
+      const pruned = yield* pullLog(conn, resource, after, options, !transferred && pending === 0)
       if (pruned) {
         yield* Effect.logWarning(
           `The shared log of ${conn.peer} no longer holds the ${resource} changes after ${after}: transferring state again`
@@ -255,12 +260,21 @@ const transferState = (
     return progress.logStart
   })
 
-/** The log of one shared kind, forever; returns true when the peer pruned what we need. */
-const pullLog = (conn: PeerConnection, resource: ResourceType, start: number, options: StreamOptions) =>
+/**
+ * The log of one shared kind, forever; returns true when the peer pruned what we need. Starts with the live
+ * request when the exchange found nothing new in it (`live`).
+ */
+const pullLog = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  start: number,
+  options: StreamOptions,
+  live: boolean
+) =>
   Effect.gen(function* () {
     const watermarks = yield* WatermarkStore
     let cursor = start
-    let caughtUp = false
+    let caughtUp = live
     let acked = 0
     for (;;) {
       const page: LogPage = yield* conn.send(
@@ -293,4 +307,6 @@ const pullLog = (conn: PeerConnection, resource: ResourceType, start: number, op
 
 /** Run the stream of `resource` from `conn` until it fails or is interrupted. */
 export const run = (conn: PeerConnection, resource: ResourceType, options: StreamOptions, pending = 0) =>
-  isShared(resource) ? runShared(conn, resource, options) : runOwned(conn, resource, options, pending)
+  isShared(resource)
+    ? runShared(conn, resource, options, pending)
+    : runOwned(conn, resource, options, pending)
