@@ -63,7 +63,7 @@ const writeTags = (ctx: Ctx, from: number, count: number) =>
     )
   )
 
-const count = (ctx: Ctx, resource: "location" | "entry" | "tag") =>
+const count = (ctx: Ctx, resource: "location" | "entry" | "tag" | "tag_assignment") =>
   run(
     ctx,
     Effect.flatMap(LibraryStore, (s) => s.countAfter(resource, 0))
@@ -333,6 +333,53 @@ describe("backfill and catch-up", () => {
         yield* Sim.startEngine(a, "memory:a", [])
         yield* Sim.startEngine(b, "memory:b", ["memory:a"], options(100))
         yield* Sim.converged([a, b], (l) => l.length === 508)
+      })
+    )
+  )
+
+  it.live("kinds are pulled in parallel: entries that arrive before their location are kept", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const net = yield* Layer.build(Sim.networkLayer)
+        const a = yield* Sim.device(net, deviceA)
+        const b = yield* Sim.device(net, deviceB)
+        yield* writeLocations(a, 1, 5)
+        yield* writeEntries(a, 0, 2_000)
+        yield* writeTags(a, 0, 5)
+        yield* run(
+          a,
+          Effect.flatMap(Library, (l) =>
+            l.write(
+              "tag_assignment",
+              [0, 1, 2].map((i) => ({
+                uuid: uuidN(900_000 + i),
+                fields: { tag: uuidN(500_000 + i), entry: uuidN(1_000_000 + i) }
+              }))
+            )
+          )
+        )
+        // Hold every location and tag request of B until its entries and assignments are all in.
+        const gate = yield* Deferred.make<void>()
+        yield* onNetwork(net, (network) =>
+          network.intercept((request, from) =>
+            from === deviceB && "resource" in request && ["location", "tag"].includes(request.resource)
+              ? Deferred.await(gate)
+              : Effect.void
+          )
+        )
+        yield* Sim.startEngine(a, "memory:a", [])
+        yield* Sim.startEngine(b, "memory:b", ["memory:a"], options(500))
+        yield* waitUntil(
+          "entries and assignments",
+          Effect.map(
+            Effect.all([count(b, "entry"), count(b, "tag_assignment")]),
+            ([e, t]) => e === 2_000 && t === 3
+          )
+        )
+        expect(yield* count(b, "location")).toBe(0)
+        expect(yield* count(b, "tag")).toBe(0)
+        yield* Deferred.succeed(gate, undefined)
+        yield* Sim.converged([a, b], (l) => l.length === 2_013)
       })
     )
   )

@@ -195,7 +195,7 @@ const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamO
       "table",
       { done, logStart: 0, expected: done + pending },
       coordinator.finish(resource),
-      start > 0 && pending === 0
+      start > 0 && pending === 0 && Option.isNone(checkpoint)
     )
   }).pipe(Effect.scoped)
 
