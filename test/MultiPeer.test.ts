@@ -179,7 +179,8 @@ describe("several peers", () => {
           a
         )
         yield* writeEntries(a, 0, 3_000)
-        const options = { ...Sim.fastOptions, batchSize: 500 }
+        // Time enough for both peers to connect before the kinds are handed out, however loaded the machine.
+        const options = { ...Sim.fastOptions, batchSize: 500, spreadSettleMillis: 500 }
         yield* Sim.startEngine(a, "memory:a", [])
         yield* Sim.startEngine(c, "memory:c", ["memory:a"], options)
         yield* Sim.converged([a, c], (l) => l.length === 4_000)
