@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { type Context, Deferred, Effect, Exit, Fiber, Layer, Logger, LogLevel, Scope } from "effect"
 import type { DeviceId } from "../src/domain/Ids.js"
+import { resourceTypes } from "../src/domain/Resource.js"
 import * as TransportMemory from "../src/layers/TransportMemory.js"
 import { Library } from "../src/services/Library.js"
 import { LibraryStore } from "../src/services/LibraryStore.js"
@@ -87,6 +88,29 @@ const sent = (ctx: Ctx, peer: DeviceId) =>
     )
   )
 
+/**
+ * Watch B's requests; the returned check holds once B has asked A with a wait (live) for every kind: every
+ * stream then has its first sync committed, transfers and counters included.
+ */
+const liveOnEveryKind = (net: Context.Context<TransportMemory.MemoryNetwork>) => {
+  const live = new Set<string>()
+  return Effect.as(
+    onNetwork(net, (network) =>
+      network.intercept((request, from) =>
+        Effect.sync(() => {
+          if (
+            from === deviceB &&
+            (request._tag === "Pull" || request._tag === "PullLog") &&
+            request.waitMillis > 0
+          )
+            live.add(request.resource)
+        })
+      )
+    ),
+    Effect.sync(() => resourceTypes.every((r) => live.has(r)))
+  )
+}
+
 /** Start an engine in its own scope, so a test can stop it (an interruption) and start it again. */
 const startStoppable = (ctx: Ctx, listen: string, peers: ReadonlyArray<string>, batchSize: number) =>
   Effect.gen(function* () {
@@ -152,7 +176,11 @@ describe("backfill and catch-up", () => {
           "three batches",
           Effect.map(count(b, "entry"), (n) => n === 3_000)
         )
-        // The connection dies after the third batch.
+        // The connection dies after the third batch (its watermark and counters committed).
+        yield* waitUntil(
+          "the third batch's progress",
+          Effect.map(received(b, deviceA), (n) => n === 3_010)
+        )
         yield* onNetwork(net, (n) => n.partition([[deviceA], [deviceB]]))
         expect(yield* count(b, "entry")).toBe(3_000)
         expect(yield* count(b, "location")).toBe(10)
@@ -167,7 +195,6 @@ describe("backfill and catch-up", () => {
           )
         )
         expect(markOf("entry")).toBe(yield* seqOfEntry(a, 3_000))
-        expect(new Set(marks.map((m) => m.resource)).size).toBe(marks.length)
         yield* onNetwork(net, (n) => n.heal)
         yield* waitUntil(
           "all entries",
@@ -188,11 +215,9 @@ describe("backfill and catch-up", () => {
         yield* writeLocations(a, 1, 100)
         yield* writeTags(a, 0, 50)
         yield* Sim.startEngine(a, "memory:a", [])
+        const firstSyncDone = yield* liveOnEveryKind(net)
         let stopB = yield* startStoppable(b, "memory:b", ["memory:a"], 1_000)
-        yield* waitUntil(
-          "the first sync",
-          Effect.map(Effect.all([count(b, "location"), count(b, "tag")]), ([l, t]) => l === 100 && t === 50)
-        )
+        yield* waitUntil("the first sync", firstSyncDone)
         yield* stopB
         expect(yield* received(b, deviceA)).toBe(150)
         const requests: Array<string> = []
@@ -255,11 +280,10 @@ describe("backfill and catch-up", () => {
           const b = yield* Sim.device(net, deviceB)
           yield* writeTags(a, 0, 50)
           yield* Sim.startEngine(a, "memory:a", [])
+          const firstSyncDone = yield* liveOnEveryKind(net)
           const stopB = yield* startStoppable(b, "memory:b", ["memory:a"], 1_000)
-          yield* waitUntil(
-            "the first sync",
-            Effect.map(count(b, "tag"), (t) => t === 50)
-          )
+          yield* waitUntil("the first sync", firstSyncDone)
+          expect(yield* count(b, "tag")).toBe(50)
           yield* stopB
           yield* writeTags(a, 50, 10)
           // A prunes everything it holds in its log, as a retention limit would for a silent device.
@@ -498,6 +522,43 @@ describe("interrupted backfills resume", () => {
         expect((yield* sent(a, deviceB)) - sentBefore).toBe(7_000)
         expect(yield* received(b2, deviceA)).toBe(12_005)
         expect(yield* Sim.dump(b2)).toEqual(yield* Sim.dump(a))
+      })
+    )
+  )
+})
+
+describe("a session that dies of a defect", () => {
+  it.live("is logged, reconnects and finishes the backfill", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const net = yield* Layer.build(Sim.networkLayer)
+        const a = yield* Sim.device(net, deviceA)
+        const b = yield* Sim.device(net, deviceB)
+        yield* writeLocations(a, 1, 2)
+        yield* writeEntries(a, 0, 3_000)
+        // B's third request for entries dies, as a bug or a failed COMMIT would.
+        let pages = 0
+        yield* onNetwork(net, (network) =>
+          network.intercept((request, from) => {
+            if (from !== deviceB || request._tag !== "Pull" || request.resource !== "entry")
+              return Effect.void
+            pages += 1
+            return pages === 3 ? Effect.die(new Error("boom")) : Effect.void
+          })
+        )
+        const lines: Array<string> = []
+        const capture = Logger.make(({ message }) => {
+          lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+        })
+        yield* Sim.startEngine(a, "memory:a", [])
+        yield* SyncEngine.start({ listen: "memory:b", peers: ["memory:a"], options: options(1_000) }).pipe(
+          Effect.provide(b),
+          Effect.provide(Logger.replace(Logger.defaultLogger, capture))
+        )
+        yield* Sim.converged([a, b], (l) => l.length === 3_002)
+        expect(pages).toBeGreaterThan(3)
+        expect(lines).toContain("Sync with memory:a hit an unexpected error")
+        expect(lines).toContain("Sync with memory:a stopped: unexpected error: boom; reconnecting")
       })
     )
   )

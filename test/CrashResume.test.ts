@@ -106,7 +106,9 @@ describe("crash and resume", () => {
             const crashed = yield* Deferred.make<void>()
             yield* Effect.flatMap(network, (n) =>
               n.intercept((request) => {
-                if (request._tag !== "Pull" || request.resource !== "entry") return Effect.void
+                // A restart that finds entries but no entry watermark reconciles first (PullRange pages).
+                if ((request._tag !== "Pull" && request._tag !== "PullRange") || request.resource !== "entry")
+                  return Effect.void
                 requests += 1
                 return requests === crashAt
                   ? Effect.zipRight(Deferred.succeed(crashed, undefined), Effect.never)

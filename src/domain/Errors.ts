@@ -66,3 +66,15 @@ export class NotOwnerError extends Schema.TaggedError<NotOwnerError>()("NotOwner
     return `${this.resource} ${this.uuid} belongs to device ${this.owner}; device ${this.device} may not write it`
   }
 }
+
+/**
+ * A sync session ended by a defect: a bug, or SQLite failing a COMMIT (which @effect/sql reports as a
+ * defect). The engine logs it with its stack and reconnects, as after any other failure.
+ */
+export class SessionDefect extends Schema.TaggedError<SessionDefect>()("SessionDefect", {
+  reason: Schema.String
+}) {
+  get message() {
+    return `unexpected error: ${this.reason}`
+  }
+}

@@ -2,7 +2,7 @@
 import { Effect, Layer } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import { type PeerCounters, SyncMetrics } from "../services/SyncMetrics.js"
-import { SyncDb } from "./Sqlite.js"
+import { storeError, SyncDb } from "./Sqlite.js"
 
 export const make = Effect.gen(function* () {
   const sql = yield* SyncDb
@@ -14,14 +14,15 @@ export const make = Effect.gen(function* () {
            bytes_${column} = bytes_${column} + excluded.bytes_${column}`,
         [peer, records, bytes]
       )
-      .pipe(
-        Effect.asVoid,
-        // Counters are observability: losing one increment must not stop sync, but it is logged.
-        Effect.catchAll((e) => Effect.logWarning(`Could not update sync counters: ${e.message}`))
-      )
+      .pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", `count rows ${column}`)))
   return SyncMetrics.of({
     received: (peer, records, bytes) => add(peer, "received", records, bytes),
-    sent: (peer, records, bytes) => add(peer, "sent", records, bytes),
+    // Counters are observability: losing one increment of what we served must not stop serving, but it is
+    // logged.
+    sent: (peer, records, bytes) =>
+      add(peer, "sent", records, bytes).pipe(
+        Effect.catchAll((e) => Effect.logWarning(`Could not update sync counters: ${e.message}`))
+      ),
     counters: sql
       .unsafe<{ peer: DeviceId } & PeerCounters>(
         `SELECT peer_device_uuid AS peer, records_received AS recordsReceived, bytes_received AS bytesReceived,

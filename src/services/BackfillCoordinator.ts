@@ -1,6 +1,7 @@
 // Spreads a new device's backfill over its peers, by resource kind. When a stream would pull a kind from
-// zero, it first asks for the kind: one peer at a time backfills it (kinds go to the peer with the fewest
-// backfills under way, so two peers split the work); the others wait. When that backfill finishes, every
+// zero, it first asks for the kind: one peer at a time backfills it (each kind goes to the waiting peer that
+// was handed the fewest rows so far, counted from the exchange, so two peers split the work whatever order
+// the kinds are decided in, and empty kinds weigh nothing); the others wait. When that backfill finishes, every
 // waiting stream goes on — by reconciling first (Reconcile.ts), which moves only what differs. If the peer
 // doing it disconnects, the kind passes to a waiting peer, which also reconciles first: nothing restarts from
 // zero. Purely an optimisation of traffic: every stream still runs, so no row can be missed by it.
@@ -11,10 +12,14 @@ import type { ResourceType } from "../domain/Resource.js"
 export class BackfillCoordinator extends Context.Tag("tidemark/BackfillCoordinator")<
   BackfillCoordinator,
   {
-    /** Wait until this peer may pull `resource` from zero. The turn ends with the scope, or with `finish`. */
+    /**
+     * Wait until this peer may pull `resource` (`rows` of it pending there) from zero. The turn ends with the
+     * scope, or with `finish`.
+     */
     readonly turn: (
       resource: ResourceType,
-      peer: DeviceId
+      peer: DeviceId,
+      rows?: number
     ) => Effect.Effect<void, never, import("effect").Scope.Scope>
     /** The kind has been backfilled once: nobody needs to wait for it any more. */
     readonly finish: (resource: ResourceType) => Effect.Effect<void>
@@ -32,7 +37,9 @@ export const make = (settleMillis: number) =>
   Effect.gen(function* () {
     const owner = new Map<ResourceType, DeviceId>()
     const finished = new Set<ResourceType>()
-    const waiting = new Map<ResourceType, Set<DeviceId>>()
+    const waiting = new Map<ResourceType, Map<DeviceId, number>>()
+    /** Rows handed to each peer so far (finished kinds included). */
+    const handed = new Map<DeviceId, number>()
     let changed = yield* Deferred.make<void>()
     let settleUntil: number | undefined
     const notify = Effect.suspend(() => {
@@ -42,13 +49,13 @@ export const make = (settleMillis: number) =>
         return Deferred.succeed(done, undefined)
       })
     })
-    const load = (peer: DeviceId) => [...owner.values()].filter((p) => p === peer).length
+    const load = (peer: DeviceId) => handed.get(peer) ?? 0
 
-    const turn = (resource: ResourceType, peer: DeviceId) =>
+    const turn = (resource: ResourceType, peer: DeviceId, rows = 1) =>
       Effect.gen(function* () {
         settleUntil ??= Date.now() + settleMillis
-        const set = waiting.get(resource) ?? new Set<DeviceId>()
-        waiting.set(resource, set.add(peer))
+        const peers = waiting.get(resource) ?? new Map<DeviceId, number>()
+        waiting.set(resource, peers.set(peer, rows))
         yield* Effect.addFinalizer(() =>
           Effect.suspend(() => {
             waiting.get(resource)?.delete(peer)
@@ -60,12 +67,13 @@ export const make = (settleMillis: number) =>
         for (;;) {
           if (finished.has(resource)) return
           if (!owner.has(resource) && Date.now() >= settleUntil) {
-            // The waiting peer with the fewest backfills under way takes it (stable tie-break).
-            const chosen = [...(waiting.get(resource) ?? [])].sort(
+            // The waiting peer handed the fewest rows so far takes it (stable tie-break).
+            const chosen = [...(waiting.get(resource)?.keys() ?? [])].sort(
               (a, b) => load(a) - load(b) || score(resource, b) - score(resource, a)
             )[0]
             if (chosen === peer) {
               owner.set(resource, peer)
+              handed.set(peer, load(peer) + rows)
               waiting.get(resource)?.delete(peer)
               return
             }

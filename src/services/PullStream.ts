@@ -173,8 +173,11 @@ const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamO
     const checkpoints = yield* CheckpointStore
     const coordinator = yield* BackfillCoordinator
     let start = yield* watermarks.get(conn.peer, resource)
+    // A returning stream the exchange found up to date waits for the peer's next change straight away. (One
+    // that took a backfill turn pulls at once, so it ends its turn as soon as it is caught up.)
+    const upToDate = start > 0 && pending === 0
     if (start === 0) {
-      yield* coordinator.turn(resource, conn.peer)
+      yield* coordinator.turn(resource, conn.peer, pending)
       const held = yield* Effect.flatMap(LibraryStore, (store) => store.lastSeq(resource))
       if (held > 0) {
         const result = yield* reconcile(conn, resource, options.batchSize)
@@ -195,7 +198,7 @@ const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamO
       "table",
       { done, logStart: 0, expected: done + pending },
       coordinator.finish(resource),
-      start > 0 && pending === 0 && Option.isNone(checkpoint)
+      upToDate && Option.isNone(checkpoint)
     )
   }).pipe(Effect.scoped)
 

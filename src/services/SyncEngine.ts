@@ -3,6 +3,7 @@
 // capped, jittered exponential backoff when the session fails. All state that matters is in the stores, so
 // a new session simply resumes every stream from its watermark.
 import { Cause, Duration, Effect, Exit, Schedule } from "effect"
+import { SessionDefect } from "../domain/Errors.js"
 import type { DeviceId } from "../domain/Ids.js"
 import { Exchange, type PeerState } from "../domain/Protocol.js"
 import { isShared, resourceTypes, type ResourceType } from "../domain/Resource.js"
@@ -132,6 +133,13 @@ export const syncWith = (
     Schedule.resetAfter(Duration.millis(options.reconnectCapMillis * 2))
   )
   return session(address, options, self).pipe(
+    // A defect must not end sync with this peer for good: log it with its stack, then reconnect.
+    Effect.catchAllDefect((defect) =>
+      Effect.zipRight(
+        Effect.logError(`Sync with ${address} hit an unexpected error`, Cause.die(defect)),
+        Effect.fail(new SessionDefect({ reason: defect instanceof Error ? defect.message : String(defect) }))
+      )
+    ),
     Effect.tapError((e) => Effect.logWarning(`Sync with ${address} stopped: ${e.message}; reconnecting`)),
     Effect.retry(backoff),
     Effect.catchAll(() => Effect.never)

@@ -1,5 +1,6 @@
 // Counters of what sync moved: records and bytes received from and sent to each peer.
 import { Context, Effect, Layer, Ref } from "effect"
+import type { StoreError } from "../domain/Errors.js"
 import type { DeviceId } from "../domain/Ids.js"
 
 export interface PeerCounters {
@@ -14,7 +15,12 @@ const zero: PeerCounters = { recordsReceived: 0, bytesReceived: 0, recordsSent: 
 export class SyncMetrics extends Context.Tag("tidemark/SyncMetrics")<
   SyncMetrics,
   {
-    readonly received: (peer: DeviceId, records: number, bytes: number) => Effect.Effect<void>
+    /**
+     * Count rows received and applied. It fails when the count cannot be stored, so that inside the page's
+     * progress transaction (ProgressRecord) the counter commits with the watermark or neither does.
+     */
+    readonly received: (peer: DeviceId, records: number, bytes: number) => Effect.Effect<void, StoreError>
+    /** Count rows sent. Best effort: a count that cannot be stored is logged, and serving goes on. */
     readonly sent: (peer: DeviceId, records: number, bytes: number) => Effect.Effect<void>
     readonly counters: Effect.Effect<ReadonlyMap<DeviceId, PeerCounters>>
   }
