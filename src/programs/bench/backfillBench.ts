@@ -120,7 +120,17 @@ const sample = (pid: number | undefined, peak: { mb: number }) =>
     peak.mb = Math.max(peak.mb, peakRssMb(pid))
   }, 100)
 
-const baseline = async (root: string, sourceDb: string, tuned: boolean) => {
+/** How many entries a database file holds. */
+const entriesIn = (file: string) => {
+  const db = new Database(file, { readonly: true, fileMustExist: true })
+  try {
+    return (db.prepare("SELECT count(*) AS n FROM entry").get() as { n: number }).n
+  } finally {
+    db.close()
+  }
+}
+
+const baseline = async (root: string, sourceDb: string, tuned: boolean, rows: number) => {
   const port = await freePort()
   const file = join(root, tuned ? "baseline-tuned.db" : "baseline.db")
   const receiver = start("bench/pipeline.js", ["receive", file, String(port), ...(tuned ? ["tuned"] : [])])
@@ -131,8 +141,11 @@ const baseline = async (root: string, sourceDb: string, tuned: boolean) => {
   const done = new Promise<void>((resolve) => receiver.once("exit", () => resolve()))
   start("bench/pipeline.js", ["send", sourceDb, String(port), String(PAGE)])
   await done
+  const seconds = (performance.now() - began) / 1000
   clearInterval(timer)
-  return { seconds: (performance.now() - began) / 1000, peakMb: peak.mb }
+  const n = entriesIn(file)
+  if (n !== rows) throw new Error(`the baseline pipeline delivered ${n} entries, not ${rows}`)
+  return { seconds, peakMb: peak.mb }
 }
 
 const tidemark = async (
@@ -168,9 +181,7 @@ const tidemark = async (
   const seconds = (ended - began) / 1000
   const transferSeconds = (ended - (await connected)) / 1000
   clearInterval(timer)
-  const db = new Database(join(dirB, Device.DATABASE_FILE), { readonly: true, fileMustExist: true })
-  const { n } = db.prepare("SELECT count(*) AS n FROM entry").get() as { n: number }
-  db.close()
+  const n = entriesIn(join(dirB, Device.DATABASE_FILE))
   if (n !== rows) throw new Error(`B caught up holding ${n} entries, not ${rows}`)
   for (const d of [daemonA, daemonB]) d.kill("SIGTERM")
   await Promise.all(
@@ -193,8 +204,8 @@ export const run = (sizes: ReadonlyArray<number>, batchSize: number) =>
         yield* Effect.log(`backfill: writing ${rows} entries to the source device`)
         const source = yield* makeSource(root, rows)
         const sourceDb = join(source.dir, Device.DATABASE_FILE)
-        const base = yield* Effect.promise(() => baseline(root, sourceDb, false))
-        const tuned = yield* Effect.promise(() => baseline(root, sourceDb, true))
+        const base = yield* Effect.promise(() => baseline(root, sourceDb, false, rows))
+        const tuned = yield* Effect.promise(() => baseline(root, sourceDb, true, rows))
         const engine = yield* Effect.promise(() => tidemark(root, source, rows, batchSize))
         results.push({ rows, baseline: base, tunedBaseline: tuned, engine })
         const rate = (s: number) => Math.round(rows / s)

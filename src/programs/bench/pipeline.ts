@@ -7,8 +7,6 @@
 import Database from "better-sqlite3"
 import { Packr, Unpackr } from "msgpackr"
 import { createConnection, createServer } from "node:net"
-import { tableDdl } from "../../layers/LibraryDbSchema.js"
-import { LIBRARY_CACHE_MIB, tuningPragmas } from "../../layers/Sqlite.js"
 
 type Entry = Record<string, unknown>
 const packr = new Packr({ useRecords: true })
@@ -51,7 +49,10 @@ const send = (dbFile: string, port: number, page: number) => {
   })
 }
 
-const receive = (dbFile: string, port: number, tuned: boolean) => {
+const receive = async (dbFile: string, port: number, tuned: boolean) => {
+  // Imported here, not at the top: they load Effect, and the sender's start-up is part of the timed run.
+  const { tableDdl } = await import("../../layers/LibraryDbSchema.js")
+  const { LIBRARY_CACHE_MIB, tuningPragmas } = await import("../../layers/Sqlite.js")
   const db = new Database(dbFile)
   db.pragma("journal_mode = WAL")
   if (tuned) for (const pragma of tuningPragmas(LIBRARY_CACHE_MIB)) db.exec(pragma)
@@ -95,7 +96,7 @@ const receive = (dbFile: string, port: number, tuned: boolean) => {
 
 const [role, db, port, option] = process.argv.slice(2)
 if (role === "send") send(db!, Number(port), Number(option ?? 10_000))
-else if (role === "receive") receive(db!, Number(port), option === "tuned")
+else if (role === "receive") void receive(db!, Number(port), option === "tuned")
 else {
   console.error("usage: pipeline.js receive DB PORT [tuned] | send DB PORT [PAGE]")
   process.exit(2)
