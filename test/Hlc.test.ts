@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either, FastCheck as fc } from "effect"
+import { Either, FastCheck as fc, Schema } from "effect"
 import * as Hlc from "../src/domain/Hlc.js"
 import { DeviceId } from "../src/domain/Ids.js"
 
@@ -13,7 +13,39 @@ const hlcArb = fc
   .map((h) => Hlc.make(h.wall, h.counter, h.device))
 const DRIFT = 5 * 60_000
 
+/** HLC strings of two devices (so device parts repeat), some with one character changed, dropped or added. */
+const nearHlcStringsArb = fc.array(
+  fc
+    .record({
+      wall: fc.integer({ min: 0, max: Hlc.MAX_WALL - 1 }),
+      counter: fc.integer({ min: 0, max: Hlc.MAX_COUNTER }),
+      device: fc.constantFrom("aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-00000000000b"),
+      at: fc.nat({ max: 60 }),
+      change: fc.constantFrom("none", "replace", "drop", "add"),
+      char: fc.constantFrom("0", "f", "a", "g", "A", "-", ".", " ")
+    })
+    .map(({ wall, counter, device, at, change, char }) => {
+      const s = Hlc.format(Hlc.make(wall, counter, DeviceId.make(device)))
+      const i = Math.min(at, s.length)
+      if (change === "replace") return s.slice(0, i) + char + s.slice(i + 1)
+      if (change === "drop") return s.slice(0, i) + s.slice(i + 1)
+      if (change === "add") return s.slice(0, i) + char + s.slice(i)
+      return s
+    }),
+  { maxLength: 30 }
+)
+
 describe("Hlc", () => {
+  it.prop(
+    "hlcStringCheck accepts exactly what the HlcString schema accepts, string after string",
+    [nearHlcStringsArb],
+    ([strings]) => {
+      const check = Hlc.hlcStringCheck()
+      const isHlcString = Schema.is(Hlc.HlcString)
+      expect(strings.map(check)).toEqual(strings.map((s) => isHlcString(s)))
+    }
+  )
+
   it.prop("parse(format(h)) returns h", [hlcArb], ([h]) => {
     expect(Hlc.parse(Hlc.format(h))).toEqual(Either.right(h))
   })

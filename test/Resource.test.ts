@@ -11,6 +11,7 @@ import {
   type ResourceType
 } from "../src/domain/Resource.js"
 import { Schema } from "effect"
+import { Uuid, uuidCheck } from "../src/domain/Ids.js"
 import { deviceA, uuidN } from "./support/fixtures.js"
 
 // Values that probe every field type's edges.
@@ -44,6 +45,29 @@ const fieldsArb = (resource: ResourceType) =>
     })
 
 describe("resource rows", () => {
+  it.prop(
+    "uuidCheck accepts exactly what the Uuid schema accepts, string after string",
+    [
+      fc.array(
+        fc.oneof(
+          fc.constantFrom(
+            deviceA,
+            deviceA.toUpperCase(),
+            `${deviceA}0`,
+            deviceA.slice(1),
+            deviceA.replace("-", "0")
+          ),
+          anyValue.filter((v): v is string => typeof v === "string")
+        ),
+        { maxLength: 20 }
+      )
+    ],
+    ([strings]) => {
+      const check = uuidCheck()
+      expect(strings.map(check)).toEqual(strings.map((s) => Schema.is(Uuid)(s)))
+    }
+  )
+
   it.prop(
     "the fast field check accepts exactly what the field Schema accepts",
     [fc.constantFrom(...resourceTypes).chain((r) => fc.tuple(fc.constant(r), fieldsArb(r)))],

@@ -3,7 +3,7 @@
 // million rows a second), and only a row it rejects is decoded again by the Schema to say why. A property
 // test keeps the two in agreement.
 import { Schema } from "effect"
-import { isUuid, Uuid } from "./Ids.js"
+import { Uuid, uuidCheck } from "./Ids.js"
 
 export interface Field<S extends Schema.Schema.Any> {
   readonly schema: S
@@ -25,10 +25,12 @@ const field = <S extends Schema.Schema.Any>(
 const MAX_NAME = 4096
 const isNonNegativeInt = (u: unknown) => typeof u === "number" && Number.isSafeInteger(u) && u >= 0
 
-export const uuid = field(Uuid, (u) => typeof u === "string" && isUuid(u))
+const isUuidField = uuidCheck()
+const isNullableUuidField = uuidCheck()
+export const uuid = field(Uuid, (u) => typeof u === "string" && isUuidField(u))
 export const nullableUuid = field(
   Schema.NullOr(Uuid),
-  (u) => u === null || (typeof u === "string" && isUuid(u))
+  (u) => u === null || (typeof u === "string" && isNullableUuidField(u))
 )
 export const name = field(
   Schema.String.pipe(Schema.minLength(1), Schema.maxLength(MAX_NAME)),

@@ -64,7 +64,23 @@ export const HlcString = Schema.String.pipe(
   Schema.brand("HlcString")
 )
 export type HlcString = typeof HlcString.Type
-export const isHlcString = (s: string): boolean => stringPattern.test(s)
+const clockPart = /^[0-9a-f]{12}\.[0-9a-f]{4}\./
+const DEVICE_PART_START = 18
+
+/**
+ * Whether `s` is an HLC string, for many strings in a row: the device part of a page's versions is mostly the same, so the
+ * last accepted one is compared before the whole pattern is matched.
+ */
+export const hlcStringCheck = (): ((s: string) => boolean) => {
+  let device = ""
+  return (s) => {
+    if (s.length !== DEVICE_PART_START + 36 || !clockPart.test(s)) return false
+    if (device !== "" && s.endsWith(device)) return true
+    if (!stringPattern.test(s)) return false
+    device = s.slice(DEVICE_PART_START)
+    return true
+  }
+}
 
 export const parse = Schema.decodeEither(HlcFromString)
 export const toHlcString = (h: Hlc): HlcString => format(h) as HlcString

@@ -3,8 +3,8 @@
 // the envelope is what sync reasons about, the fields are what the user sees.
 import { Either, ParseResult, Schema } from "effect"
 import * as F from "./Field.js"
-import { HlcString, isHlcString } from "./Hlc.js"
-import { DeviceId, isUuid, Uuid } from "./Ids.js"
+import { HlcString, hlcStringCheck } from "./Hlc.js"
+import { DeviceId, isUuid, Uuid, uuidCheck } from "./Ids.js"
 import { InvalidRowError } from "./Errors.js"
 
 /** Fields of each kind. Keys are the SQLite column names (snake_case on purpose). */
@@ -79,6 +79,8 @@ export const RowStruct = Schema.Struct({
 export type Row = typeof RowStruct.Type
 
 /** The envelope check as a plain predicate: rows cross the wire by the hundred thousand. */
+const isOwner = uuidCheck()
+const isVersion = hlcStringCheck()
 const isRow = (u: unknown): u is Row => {
   if (typeof u !== "object" || u === null) return false
   const r = u as Record<string, unknown>
@@ -86,23 +88,34 @@ const isRow = (u: unknown): u is Row => {
     typeof r.uuid === "string" &&
     isUuid(r.uuid) &&
     typeof r.version === "string" &&
-    isHlcString(r.version) &&
+    isVersion(r.version) &&
     typeof r.deleted === "boolean" &&
-    (r.owner === null || (typeof r.owner === "string" && isUuid(r.owner))) &&
+    (r.owner === null || (typeof r.owner === "string" && isOwner(r.owner))) &&
     typeof r.fields === "object" &&
     r.fields !== null &&
     !Array.isArray(r.fields)
   )
 }
 
+const ROW_MESSAGE =
+  "expected a row {uuid, version (HLC string), deleted, owner (device uuid or null), fields}"
+
 /**
  * A row on the wire: the same envelope as RowStruct (a property test keeps them equal), checked by a
- * predicate; decodeRow explains a rejected row field by field.
+ * predicate when decoded; decodeRow explains a rejected row field by field. Encoding does not check again:
+ * the rows a device sends come from its own store, and the receiver decodes every one of them.
  */
-export const Row: Schema.Schema<Row> = Schema.declare(isRow, {
-  identifier: "Row",
-  message: () => "expected a row {uuid, version (HLC string), deleted, owner (device uuid or null), fields}"
-})
+export const Row: Schema.Schema<Row> = Schema.declare(
+  [],
+  {
+    decode: () => (input, _, ast) =>
+      isRow(input)
+        ? ParseResult.succeed(input)
+        : ParseResult.fail(new ParseResult.Type(ast, input, ROW_MESSAGE)),
+    encode: () => (input) => ParseResult.succeed(input as Row)
+  },
+  { identifier: "Row", message: () => ROW_MESSAGE }
+)
 
 /** A row as this device stores it: plus its local ingest sequence, which serves as a cursor. */
 export interface StoredRow extends Row {
