@@ -111,6 +111,15 @@ const liveOnEveryKind = (net: Context.Context<TransportMemory.MemoryNetwork>) =>
   )
 }
 
+/** A logger that keeps every message as a line, to look for in `lines`. */
+const capturedLog = () => {
+  const lines: Array<string> = []
+  const capture = Logger.make(({ message }) => {
+    lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+  })
+  return { lines, logger: Logger.replace(Logger.defaultLogger, capture) }
+}
+
 /** Start an engine in its own scope, so a test can stop it (an interruption) and start it again. */
 const startStoppable = (ctx: Ctx, listen: string, peers: ReadonlyArray<string>, batchSize: number) =>
   Effect.gen(function* () {
@@ -546,19 +555,16 @@ describe("a session that dies of a defect", () => {
             return pages === 3 ? Effect.die(new Error("boom")) : Effect.void
           })
         )
-        const lines: Array<string> = []
-        const capture = Logger.make(({ message }) => {
-          lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
-        })
+        const log = capturedLog()
         yield* Sim.startEngine(a, "memory:a", [])
         yield* SyncEngine.start({ listen: "memory:b", peers: ["memory:a"], options: options(1_000) }).pipe(
           Effect.provide(b),
-          Effect.provide(Logger.replace(Logger.defaultLogger, capture))
+          Effect.provide(log.logger)
         )
         yield* Sim.converged([a, b], (l) => l.length === 3_002)
         expect(pages).toBeGreaterThan(3)
-        expect(lines).toContain("Sync with memory:a hit an unexpected error")
-        expect(lines).toContain("Sync with memory:a stopped: unexpected error: boom; reconnecting")
+        expect(log.lines).toContain("Sync with memory:a hit an unexpected error")
+        expect(log.lines).toContain("Sync with memory:a stopped: unexpected error: boom; reconnecting")
       })
     )
   )
@@ -628,19 +634,12 @@ describe("backfill progress", () => {
         yield* writeLocations(a, 1, 1)
         yield* writeEntries(a, 0, 3_000)
         yield* Sim.startEngine(a, "memory:a", [])
-        const lines: Array<string> = []
-        const capture = Logger.make(({ message }) => {
-          lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
-        })
+        const { lines, logger } = capturedLog()
         yield* SyncEngine.start({
           listen: "memory:b",
           peers: ["memory:a"],
           options: { ...Sim.fastOptions, batchSize: 500, progressLogMillis: 0 }
-        }).pipe(
-          Effect.provide(b),
-          Effect.provide(Logger.replace(Logger.defaultLogger, capture)),
-          Logger.withMinimumLogLevel(LogLevel.Info)
-        )
+        }).pipe(Effect.provide(b), Effect.provide(logger), Logger.withMinimumLogLevel(LogLevel.Info))
         yield* waitUntil(
           "the backfill",
           Effect.map(count(b, "entry"), (n) => n === 3_000)
