@@ -9,8 +9,9 @@ import { HlcClock } from "../src/services/HlcClock.js"
 import { Library } from "../src/services/Library.js"
 import { LibraryStore } from "../src/services/LibraryStore.js"
 import { SharedLog } from "../src/services/SharedLog.js"
+import { SyncMetrics } from "../src/services/SyncMetrics.js"
 import { WatermarkStore } from "../src/services/WatermarkStore.js"
-import { deviceA, deviceB, entryFields, libraryId, uuidN } from "./support/fixtures.js"
+import { deviceA, deviceB, deviceC, entryFields, libraryId, uuidN } from "./support/fixtures.js"
 import { tempDir } from "./support/tempDir.js"
 
 const onDisk = (dir: string) => Device.layerSqlite(dir, { deviceId: deviceA, libraryId })
@@ -108,6 +109,35 @@ describe("the two SQLite stores", () => {
           return yield* store.get("tag", uuidN(77))
         }).pipe(Effect.provide(onDisk(dir)))
         expect(Option.map(recovered, (r) => r.fields.name)).toEqual(Option.some("logged only"))
+      })
+    )
+  )
+
+  it.live("sync counters survive a restart and keep adding up per peer", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const count = Effect.gen(function* () {
+          const metrics = yield* SyncMetrics
+          yield* metrics.received(deviceB, 10, 1_000)
+          yield* metrics.sent(deviceB, 3, 300)
+          yield* metrics.sent(deviceC, 1, 50)
+          return yield* metrics.counters
+        })
+        yield* count.pipe(Effect.provide(onDisk(dir)))
+        const counters = yield* count.pipe(Effect.provide(onDisk(dir)))
+        expect(counters.get(deviceB)).toEqual({
+          recordsReceived: 20,
+          bytesReceived: 2_000,
+          recordsSent: 6,
+          bytesSent: 600
+        })
+        expect(counters.get(deviceC)).toEqual({
+          recordsReceived: 0,
+          bytesReceived: 0,
+          recordsSent: 2,
+          bytesSent: 100
+        })
       })
     )
   )
