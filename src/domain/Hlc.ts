@@ -68,8 +68,8 @@ const clockPart = /^[0-9a-f]{12}\.[0-9a-f]{4}\./
 const DEVICE_PART_START = 18
 
 /**
- * Whether `s` is an HLC string, for many strings in a row: the device part of a page's versions is mostly the same, so the
- * last accepted one is compared before the whole pattern is matched.
+ * Whether `s` is an HLC string, for many strings in a row: the device part of a page's versions is mostly the
+ * same, so the last accepted one is compared before the whole pattern is matched.
  */
 export const hlcStringCheck = (): ((s: string) => boolean) => {
   let device = ""

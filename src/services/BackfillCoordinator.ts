@@ -1,8 +1,8 @@
 // Spreads a new device's backfill over its peers, by resource kind. When a stream would pull a kind from
 // zero, it first asks for the kind: one peer at a time backfills it (each kind goes to the waiting peer that
 // was handed the fewest rows so far, counted from the exchange, so two peers split the work whatever order
-// the kinds are decided in, and empty kinds weigh nothing); the others wait. When that backfill finishes, every
-// waiting stream goes on — by reconciling first (Reconcile.ts), which moves only what differs. If the peer
+// the kinds are decided in, and empty kinds weigh nothing); the others wait. When that backfill finishes,
+// every waiting stream goes on — by reconciling first (Reconcile.ts), which moves only what differs. If the peer
 // doing it disconnects, the kind passes to a waiting peer, which also reconciles first: nothing restarts from
 // zero. Purely an optimisation of traffic: every stream still runs, so no row can be missed by it.
 import { Context, Deferred, Duration, Effect, Layer } from "effect"
