@@ -8,6 +8,7 @@ import { CheckpointStore } from "../src/services/CheckpointStore.js"
 import { HlcClock } from "../src/services/HlcClock.js"
 import { Library } from "../src/services/Library.js"
 import { LibraryStore } from "../src/services/LibraryStore.js"
+import { ProgressRecord } from "../src/services/ProgressRecord.js"
 import { SharedLog } from "../src/services/SharedLog.js"
 import { SyncMetrics } from "../src/services/SyncMetrics.js"
 import { WatermarkStore } from "../src/services/WatermarkStore.js"
@@ -109,6 +110,56 @@ describe("the two SQLite stores", () => {
           return yield* store.get("tag", uuidN(77))
         }).pipe(Effect.provide(onDisk(dir)))
         expect(Option.map(recovered, (r) => r.fields.name)).toEqual(Option.some("logged only"))
+      })
+    )
+  )
+
+  it.live("a page's progress is written whole or not at all: watermark, checkpoint and counters", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const record = (fail: boolean) =>
+          Effect.gen(function* () {
+            const marks = yield* WatermarkStore
+            const checkpoints = yield* CheckpointStore
+            const metrics = yield* SyncMetrics
+            const progress = yield* ProgressRecord
+            return yield* progress
+              .together(
+                Effect.gen(function* () {
+                  yield* marks.advance(deviceB, "entry", 1_000)
+                  yield* metrics.received(deviceB, 1_000, 10_000)
+                  yield* checkpoints.save(deviceB, "entry", {
+                    cursor: 1_000,
+                    recordsDone: 1_000,
+                    totalExpected: 5_000,
+                    logStart: 0
+                  })
+                  if (fail) return yield* Effect.fail("the process died here")
+                })
+              )
+              .pipe(Effect.either)
+          })
+        const state = Effect.gen(function* () {
+          const counters = yield* Effect.flatMap(SyncMetrics, (m) => m.counters)
+          return {
+            watermark: yield* Effect.flatMap(WatermarkStore, (w) => w.get(deviceB, "entry")),
+            checkpoints: (yield* Effect.flatMap(CheckpointStore, (c) => c.list)).length,
+            received: counters.get(deviceB)?.recordsReceived ?? 0
+          }
+        })
+        yield* record(true).pipe(Effect.provide(onDisk(dir)))
+        expect(yield* state.pipe(Effect.provide(onDisk(dir)))).toEqual({
+          watermark: 0,
+          checkpoints: 0,
+          received: 0
+        })
+        yield* record(false).pipe(Effect.provide(onDisk(dir)))
+        expect(yield* state.pipe(Effect.provide(onDisk(dir)))).toEqual({
+          watermark: 1_000,
+          checkpoints: 1,
+          received: 1_000
+        })
       })
     )
   )
