@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { type Context, Deferred, Effect, Exit, Fiber, Layer, Logger, LogLevel, Scope } from "effect"
 import type { DeviceId } from "../src/domain/Ids.js"
-import { resourceTypes } from "../src/domain/Resource.js"
+import { FileLibraryCatalog } from "../src/domain/FileLibrary.js"
 import * as TransportMemory from "../src/layers/TransportMemory.js"
 import { Library } from "../src/services/Library.js"
 import { LibraryStore } from "../src/services/LibraryStore.js"
@@ -107,7 +107,7 @@ const liveOnEveryKind = (net: Context.Context<TransportMemory.MemoryNetwork>) =>
         })
       )
     ),
-    Effect.sync(() => resourceTypes.every((r) => live.has(r)))
+    Effect.sync(() => FileLibraryCatalog.names.every((r) => live.has(r)))
   )
 }
 

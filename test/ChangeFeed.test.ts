@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { FileLibraryCatalog } from "../src/domain/FileLibrary.js"
 import * as ChangeFeed from "../src/services/ChangeFeed.js"
+import { Kinds } from "../src/services/Kinds.js"
 
 describe("ChangeFeed", () => {
   it.live("a signal taken before a publish of its kind fires; other kinds' publishes leave it waiting", () =>
@@ -17,6 +19,6 @@ describe("ChangeFeed", () => {
       // A signal taken after a publish waits for the next one.
       const later = yield* feed.next("tag")
       expect(yield* ChangeFeed.waitFor(later, 20)).toBe(false)
-    })
+    }).pipe(Effect.provideService(Kinds, FileLibraryCatalog))
   )
 })

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc, Layer } from "effect"
 import { DeviceId } from "../src/domain/Ids.js"
-import { isShared, resourceTypes, type ResourceType, type Row } from "../src/domain/Resource.js"
+import { FileLibraryCatalog } from "../src/domain/FileLibrary.js"
+import type { ResourceType } from "../src/domain/Resource.js"
+import { type Row } from "../src/domain/Row.js"
 import * as TransportMemory from "../src/layers/TransportMemory.js"
 import { Library } from "../src/services/Library.js"
 import { uuidN } from "./support/fixtures.js"
@@ -37,12 +39,18 @@ const fieldsFor = (resource: ResourceType, name: string): Record<string, unknown
       return { tag: uuidN(2), entry: uuidN(3) }
     case "collection_entry":
       return { collection: uuidN(4), entry: uuidN(5) }
+    default:
+      throw new Error(`no fields for ${resource}`)
   }
 }
 
 /** Owned rows get uuids of their own device; shared rows are contended by everyone. */
 const uuidFor = (device: number, resource: ResourceType, index: number) =>
-  uuidN((isShared(resource) ? 100_000 : 1_000 * (device + 1)) + resourceTypes.indexOf(resource) * 10 + index)
+  uuidN(
+    (FileLibraryCatalog.isShared(resource) ? 100_000 : 1_000 * (device + 1)) +
+      FileLibraryCatalog.names.indexOf(resource) * 10 +
+      index
+  )
 
 const scenario = fc.integer({ min: 2, max: 5 }).chain((n) =>
   fc.record({
@@ -50,7 +58,7 @@ const scenario = fc.integer({ min: 2, max: 5 }).chain((n) =>
     ops: fc.array(
       fc.record({
         device: fc.integer({ min: 0, max: n - 1 }),
-        resource: fc.constantFrom(...resourceTypes),
+        resource: fc.constantFrom(...FileLibraryCatalog.names),
         index: fc.integer({ min: 0, max: 2 }),
         remove: fc.boolean(),
         name: fc.constantFrom("alpha", "beta", "gamma", "delta"),

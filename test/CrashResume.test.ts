@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, FastCheck as fc, Layer, Option, Scope } from "effect"
-import { resourceTypes } from "../src/domain/Resource.js"
+import { FileLibraryCatalog } from "../src/domain/FileLibrary.js"
 import * as TransportMemory from "../src/layers/TransportMemory.js"
 import { Library } from "../src/services/Library.js"
 import { LibraryStore } from "../src/services/LibraryStore.js"
@@ -12,7 +12,7 @@ import { tempDir } from "./support/tempDir.js"
 /** Every row A holds at or below B's watermark for it is on B, at least as new: no cursor ahead of data. */
 const cursorsNotAheadOfData = (a: Sim.Ctx, b: Sim.Ctx) =>
   Effect.gen(function* () {
-    for (const resource of resourceTypes) {
+    for (const resource of FileLibraryCatalog.names) {
       const mark = yield* Effect.provide(
         Effect.flatMap(WatermarkStore, (w) => w.get(deviceA, resource)),
         b

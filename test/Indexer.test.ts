@@ -6,7 +6,7 @@ import * as Device from "../src/layers/Device.js"
 import type { Uuid } from "../src/domain/Ids.js"
 import * as Indexer from "../src/services/Indexer.js"
 import { LibraryStore } from "../src/services/LibraryStore.js"
-import type { StoredRow } from "../src/domain/Resource.js"
+import type { StoredRow } from "../src/domain/Row.js"
 import { deviceA, libraryId } from "./support/fixtures.js"
 import { tempDir } from "./support/tempDir.js"
 

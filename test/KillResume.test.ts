@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { join } from "node:path"
-import { isShared } from "../src/domain/Resource.js"
+import { FileLibraryCatalog } from "../src/domain/FileLibrary.js"
 import { spawnCli } from "./support/cli.js"
 import * as D from "./support/daemons.js"
 import * as Probe from "./support/probe.js"
@@ -54,7 +54,9 @@ const cursorsWithinSource = (dirA: string, dirB: string, peerA: string) =>
     const logLast = yield* Probe.lastLogSeq(dirA)
     for (const mark of marks) {
       // A shared kind's watermark is a position in A's shared log; a device-owned kind's is A's table seq.
-      const limit = isShared(mark.resource) ? logLast : yield* Probe.lastSeq(dirA, mark.resource)
+      const limit = FileLibraryCatalog.isShared(mark.resource)
+        ? logLast
+        : yield* Probe.lastSeq(dirA, mark.resource)
       expect(mark.watermark, `${mark.resource} watermark`).toBeLessThanOrEqual(limit)
     }
     return marks

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Exit, FastCheck as fc, Option } from "effect"
-import type { Row } from "../src/domain/Resource.js"
+import type { Row } from "../src/domain/Row.js"
 import * as Device from "../src/layers/Device.js"
 import { LibraryStore } from "../src/services/LibraryStore.js"
 import { deviceA, deviceB, entryFields, libraryId, tagVersionsArb, uuidN } from "./support/fixtures.js"

@@ -12,14 +12,9 @@ import {
   PullRange,
   type PeerRequest
 } from "../src/domain/Protocol.js"
-import {
-  approximateSize,
-  MAX_ROW_SIZE,
-  rowSize,
-  rowsWithin,
-  validateRow,
-  type Row
-} from "../src/domain/Resource.js"
+import { validateRow } from "../src/domain/Catalog.js"
+import { FileLibraryCatalog } from "../src/domain/FileLibrary.js"
+import { approximateSize, MAX_ROW_SIZE, rowSize, rowsWithin, type Row } from "../src/domain/Row.js"
 import { makeFramedMsgPack } from "../src/layers/TcpFraming.js"
 import { Library } from "../src/services/Library.js"
 import { LibraryStore } from "../src/services/LibraryStore.js"
@@ -227,7 +222,7 @@ describe("page size", () => {
         fields: huge
       }
       expect(rowSize(received)).toBeGreaterThan(MAX_ROW_SIZE)
-      expect(validateRow("location", received)._tag).toBe("Left")
+      expect(validateRow(FileLibraryCatalog.kind("location"), received)._tag).toBe("Left")
     }).pipe(Effect.provide(Sim.deviceLayer(deviceA).pipe(Layer.provide(Sim.networkLayer))))
   )
 })

@@ -1,15 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc } from "effect"
-import {
-  decodeFields,
-  decodeRow,
-  resourceFields,
-  resourceTypes,
-  Row,
-  RowStruct,
-  fieldSchemas,
-  type ResourceType
-} from "../src/domain/Resource.js"
+import { decodeRow } from "../src/domain/Catalog.js"
+import { FileLibraryCatalog } from "../src/domain/FileLibrary.js"
+import type { ResourceType } from "../src/domain/Resource.js"
+import { Row, RowStruct } from "../src/domain/Row.js"
 import { Schema } from "effect"
 import { Uuid, uuidCheck } from "../src/domain/Ids.js"
 import { deviceA, uuidN } from "./support/fixtures.js"
@@ -33,7 +27,7 @@ const anyValue = fc.oneof(
 const fieldsArb = (resource: ResourceType) =>
   fc
     .record({
-      present: fc.subarray(Object.keys(resourceFields[resource])),
+      present: fc.subarray(FileLibraryCatalog.kind(resource).columns.map((c) => c.name)),
       values: fc.array(anyValue, { minLength: 8, maxLength: 8 }),
       extra: fc.option(fc.constantFrom("unknown_column", "seq"), { nil: undefined })
     })
@@ -70,14 +64,17 @@ describe("resource rows", () => {
 
   it.prop(
     "the fast field check accepts exactly what the field Schema accepts",
-    [fc.constantFrom(...resourceTypes).chain((r) => fc.tuple(fc.constant(r), fieldsArb(r)))],
+    [fc.constantFrom(...FileLibraryCatalog.names).chain((r) => fc.tuple(fc.constant(r), fieldsArb(r)))],
     ([[resource, fields]]) => {
       const bySchema = Either.isRight(
-        Schema.decodeUnknownEither(fieldSchemas[resource] as Schema.Schema<unknown>, {
-          onExcessProperty: "error"
-        })(fields)
+        Schema.decodeUnknownEither(
+          FileLibraryCatalog.kind(resource).schema as unknown as Schema.Schema<unknown>,
+          {
+            onExcessProperty: "error"
+          }
+        )(fields)
       )
-      expect(Either.isRight(decodeFields(resource, "u", fields))).toBe(bySchema)
+      expect(Either.isRight(FileLibraryCatalog.kind(resource).decodeFields("u", fields))).toBe(bySchema)
     },
     { fastCheck: { numRuns: 2000 } }
   )
@@ -112,12 +109,24 @@ describe("resource rows", () => {
     const version = `000000000001.0000.${deviceA}`
     expect(
       Either.isRight(
-        decodeRow("location", { uuid: uuidN(1), version, deleted: false, owner: deviceA, fields })
+        decodeRow(FileLibraryCatalog.kind("location"), {
+          uuid: uuidN(1),
+          version,
+          deleted: false,
+          owner: deviceA,
+          fields
+        })
       )
     ).toBe(true)
-    const noOwner = decodeRow("location", { uuid: uuidN(1), version, deleted: false, owner: null, fields })
+    const noOwner = decodeRow(FileLibraryCatalog.kind("location"), {
+      uuid: uuidN(1),
+      version,
+      deleted: false,
+      owner: null,
+      fields
+    })
     expect(Either.isLeft(noOwner) && noOwner.left.reason).toContain("needs an owner")
-    const otherClock = decodeRow("location", {
+    const otherClock = decodeRow(FileLibraryCatalog.kind("location"), {
       uuid: uuidN(1),
       version: "000000000001.0000.bbbbbbbb-0000-4000-8000-000000000002",
       deleted: false,
@@ -128,7 +137,7 @@ describe("resource rows", () => {
   })
 
   it("a malformed row says which field is wrong", () => {
-    const result = decodeFields("entry", "u1", { location: "nope" })
+    const result = FileLibraryCatalog.kind("entry").decodeFields("u1", { location: "nope" })
     expect(Either.isLeft(result) && result.left.message).toMatch(/location|kind|name/)
   })
 })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as Hlc from "../src/domain/Hlc.js"
-import type { Row } from "../src/domain/Resource.js"
+import type { Row } from "../src/domain/Row.js"
 import * as SharedLogMemory from "../src/layers/SharedLogMemory.js"
 import * as SharedLogSqlite from "../src/layers/SharedLogSqlite.js"
 import * as SyncDbSchema from "../src/layers/SyncDbSchema.js"

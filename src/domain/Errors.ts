@@ -78,3 +78,54 @@ export class SessionDefect extends Schema.TaggedError<SessionDefect>()("SessionD
     return `unexpected error: ${this.reason}`
   }
 }
+
+/**
+ * An application declared its resource kinds in a way Tidemark cannot store or sync: an unsupported field
+ * type, a reference to an undeclared kind, a duplicate or invalid name. Reported when the engine's Layer is
+ * built, before any data is touched.
+ */
+export class SchemaDefinitionError extends Schema.TaggedError<SchemaDefinitionError>()(
+  "SchemaDefinitionError",
+  {
+    kind: Schema.String,
+    field: Schema.NullOr(Schema.String),
+    reason: Schema.String
+  }
+) {
+  get message() {
+    return `resource kind ${this.kind}${this.field === null ? "" : `, field ${this.field}`}: ${this.reason}`
+  }
+}
+
+/**
+ * The stored tables cannot be brought to the declared schema without losing or inventing data: a new field
+ * that is not nullable (existing rows have no value for it), or a field whose type changed.
+ */
+export class SchemaMigrationError extends Schema.TaggedError<SchemaMigrationError>()("SchemaMigrationError", {
+  kind: Schema.String,
+  field: Schema.String,
+  reason: Schema.String
+}) {
+  get message() {
+    return `cannot migrate resource kind ${this.kind}, field ${this.field}: ${this.reason}`
+  }
+}
+
+/** A request named a resource kind this device's schema does not declare. */
+export class UnknownKindError extends Schema.TaggedError<UnknownKindError>()("UnknownKindError", {
+  kind: Schema.String
+}) {
+  get message() {
+    return `no resource kind named ${this.kind} is declared`
+  }
+}
+
+/** A setting passed to the engine is not usable (a malformed id, an empty secret …). */
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  setting: Schema.String,
+  reason: Schema.String
+}) {
+  get message() {
+    return `invalid setting ${this.setting}: ${this.reason}`
+  }
+}

@@ -5,7 +5,8 @@
 import { Schema } from "effect"
 import { DeviceId, LibraryId } from "./Ids.js"
 import { Fingerprint, UuidRange } from "./Fingerprint.js"
-import { ResourceType, Row } from "./Resource.js"
+import { ResourceType } from "./Resource.js"
+import { Row } from "./Row.js"
 
 export const PROTOCOL_VERSION = 1
 

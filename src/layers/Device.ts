@@ -4,6 +4,7 @@ import { Context, Effect, Layer } from "effect"
 import { join } from "node:path"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
 import * as ChangeFeed from "../services/ChangeFeed.js"
+import * as Changes from "../services/Changes.js"
 import { Credentials } from "../services/Credentials.js"
 import * as Library from "../services/Library.js"
 import * as PeerStatus from "../services/PeerStatus.js"
@@ -12,9 +13,18 @@ import * as SyncMetrics from "../services/SyncMetrics.js"
 import * as PeerStatusSqlite from "./PeerStatusSqlite.js"
 import * as SyncMetricsSqlite from "./SyncMetricsSqlite.js"
 import { LocalDevice } from "../services/LocalDevice.js"
+import type { HlcClock } from "../services/HlcClock.js"
+import type { CheckpointStore } from "../services/CheckpointStore.js"
+import type { SharedLog } from "../services/SharedLog.js"
+import type { WatermarkStore } from "../services/WatermarkStore.js"
+import { Kinds } from "../services/Kinds.js"
+import type { Catalog } from "../domain/Catalog.js"
+import { FileLibraryCatalog } from "../domain/FileLibrary.js"
+import type { TableNames } from "./LibraryDbSchema.js"
 import * as CheckpointStoreMemory from "./CheckpointStoreMemory.js"
 import * as CheckpointStoreSqlite from "./CheckpointStoreSqlite.js"
 import * as HlcClockSqlite from "./HlcClockSqlite.js"
+import * as HlcClockMemory from "./HlcClockMemory.js"
 import * as HlcClockTest from "./HlcClockTest.js"
 import * as LibraryDbSchema from "./LibraryDbSchema.js"
 import * as LibraryStoreSqlite from "./LibraryStoreSqlite.js"
@@ -35,30 +45,118 @@ export interface DeviceIdentity {
   readonly libraryId: LibraryId
 }
 
+/** Which kinds the device syncs and how its tables in database.db are named. */
+export interface DeviceSchema {
+  /** Default: the file library. */
+  readonly kinds?: Catalog
+  /** Default: no prefix. */
+  readonly tables?: TableNames
+}
+
+const kindsLayer = (options?: DeviceSchema) => Layer.succeed(Kinds, options?.kinds ?? FileLibraryCatalog)
+
+/** Layers a caller may put in place of a device's own (an application's `Tidemark.layer` options). */
+export interface Overrides {
+  readonly clock?: Layer.Layer<HlcClock, never, LocalDevice>
+  readonly watermarks?: Layer.Layer<WatermarkStore>
+  readonly checkpoints?: Layer.Layer<CheckpointStore>
+}
+
+type SyncStores =
+  | WatermarkStore
+  | CheckpointStore
+  | SharedLog
+  | PeerStatus.PeerStatus
+  | SyncMetrics.SyncMetrics
+  | ProgressRecord.ProgressRecord
+
+/**
+ * A device from its parts: who it is and which kinds it syncs, its clock, its database.db client, and its
+ * coordination stores. The Library and the change feeds go on top; overrides replace the parts they name.
+ */
+const assemble = <E1, E2, E3, R1, R3, Extra>(parts: {
+  readonly device: Layer.Layer<LocalDevice | Kinds>
+  readonly clock: Layer.Layer<HlcClock | Extra, E1, R1>
+  readonly libraryDb: Layer.Layer<LibraryDb, E2, Kinds>
+  readonly syncStores: Layer.Layer<SyncStores, E3, R3>
+  readonly tables: TableNames | undefined
+  readonly overrides: Overrides | undefined
+}) => {
+  const clock =
+    parts.overrides?.clock === undefined
+      ? parts.clock
+      : Layer.merge(parts.clock, parts.overrides.clock.pipe(Layer.provide(parts.device)))
+  const libraryStore = LibraryStoreSqlite.layer(parts.tables).pipe(
+    Layer.provide(Layer.merge(clock, parts.device)),
+    Layer.provideMerge(parts.libraryDb.pipe(Layer.provide(parts.device)))
+  )
+  const syncStores = Layer.mergeAll(
+    parts.syncStores,
+    parts.overrides?.watermarks ?? Layer.empty,
+    parts.overrides?.checkpoints ?? Layer.empty
+  )
+  const stores = Layer.mergeAll(
+    libraryStore,
+    syncStores,
+    clock,
+    parts.device,
+    ChangeFeed.layer.pipe(Layer.provide(parts.device)),
+    Changes.layer
+  )
+  return Library.layer.pipe(Layer.provideMerge(stores))
+}
+
 /** Every store of a device whose files live in `dataDir`, and the database.db client itself. */
 export const layerSqliteWithDb = (
   dataDir: string,
   identity: DeviceIdentity,
-  options?: { readonly maxDriftMillis?: number; readonly daemon?: boolean }
+  options?: {
+    readonly maxDriftMillis?: number
+    readonly daemon?: boolean
+    readonly overrides?: Overrides
+  } & DeviceSchema
 ) => {
-  const device = LocalDevice.layer(identity.deviceId, identity.libraryId)
+  const device = Layer.merge(LocalDevice.layer(identity.deviceId, identity.libraryId), kindsLayer(options))
   const syncDb = SyncDbSchema.layer(join(dataDir, SYNC_FILE))
-  const clock = HlcClockSqlite.layer(options).pipe(Layer.provide(Layer.merge(syncDb, device)))
-  const libraryStore = LibraryStoreSqlite.layer.pipe(
-    Layer.provide(Layer.merge(clock, device)),
-    Layer.provideMerge(LibraryDbSchema.layer(join(dataDir, DATABASE_FILE)))
-  )
-  const syncStores = Layer.mergeAll(
-    WatermarkStoreSqlite.layer,
-    CheckpointStoreSqlite.layer,
-    SharedLogSqlite.layer,
-    options?.daemon === true ? PeerStatusSqlite.layerDaemon : PeerStatusSqlite.layer,
-    SyncMetricsSqlite.layer,
-    ProgressRecordSqlite.layer
-  ).pipe(Layer.provide(Layer.merge(syncDb, device)))
-  const stores = Layer.mergeAll(libraryStore, syncStores, clock, device, ChangeFeed.layer)
-  return Library.layer.pipe(Layer.provideMerge(stores))
+  return assemble({
+    device,
+    clock: HlcClockSqlite.layer(options).pipe(Layer.provide(Layer.merge(syncDb, device))),
+    libraryDb: LibraryDbSchema.layer(join(dataDir, DATABASE_FILE), options?.tables),
+    syncStores: Layer.mergeAll(
+      WatermarkStoreSqlite.layer,
+      CheckpointStoreSqlite.layer,
+      SharedLogSqlite.layer,
+      options?.daemon === true ? PeerStatusSqlite.layerDaemon : PeerStatusSqlite.layer,
+      SyncMetricsSqlite.layer,
+      ProgressRecordSqlite.layer
+    ).pipe(Layer.provide(Layer.merge(syncDb, device))),
+    tables: options?.tables,
+    overrides: options?.overrides
+  })
 }
+
+/** The stores of a device kept in memory (database.db is a SQLite database in memory), on the real clock. */
+export const layerInMemory = (
+  identity: DeviceIdentity,
+  options?: { readonly overrides?: Overrides } & DeviceSchema
+) =>
+  assemble({
+    device: Layer.merge(LocalDevice.layer(identity.deviceId, identity.libraryId), kindsLayer(options)),
+    clock: HlcClockMemory.layer.pipe(Layer.provide(LocalDevice.layer(identity.deviceId, identity.libraryId))),
+    libraryDb: LibraryDbSchema.layer(":memory:", options?.tables),
+    syncStores: memorySyncStores,
+    tables: options?.tables,
+    overrides: options?.overrides
+  })
+
+const memorySyncStores = Layer.mergeAll(
+  WatermarkStoreMemory.layer,
+  CheckpointStoreMemory.layer,
+  SharedLogMemory.layer,
+  PeerStatus.layer,
+  SyncMetrics.layerMemory,
+  ProgressRecord.layerMemory
+)
 
 type WithDb = Layer.Layer.Success<ReturnType<typeof layerSqliteWithDb>>
 
@@ -66,39 +164,34 @@ type WithDb = Layer.Layer.Success<ReturnType<typeof layerSqliteWithDb>>
 export const layerSqlite = (
   dataDir: string,
   identity: DeviceIdentity,
-  options?: { readonly maxDriftMillis?: number }
+  options?: { readonly maxDriftMillis?: number } & DeviceSchema
 ) =>
   Layer.effectContext(Effect.map(Effect.context<WithDb>(), Context.omit(LibraryDb))).pipe(
     Layer.provide(layerSqliteWithDb(dataDir, identity, options))
   )
 
-/** The same device with database.db in memory and the coordination stores in memory: for fast tests. */
-export const layerMemory = (identity: DeviceIdentity, options?: { readonly startMillis?: number }) => {
-  const device = LocalDevice.layer(identity.deviceId, identity.libraryId)
-  const clock = HlcClockTest.layer({ device: identity.deviceId, ...options })
-  const libraryStore = LibraryStoreSqlite.layer.pipe(
-    Layer.provide(Layer.mergeAll(LibraryDbSchema.layer(":memory:"), clock, device))
-  )
-  const stores = Layer.mergeAll(
-    libraryStore,
-    WatermarkStoreMemory.layer,
-    CheckpointStoreMemory.layer,
-    SharedLogMemory.layer,
-    PeerStatus.layer,
-    SyncMetrics.layerMemory,
-    ProgressRecord.layerMemory,
-    clock,
-    device,
-    ChangeFeed.layer
-  )
-  return Library.layer.pipe(Layer.provideMerge(stores))
-}
+/** The same device in memory on a hand-set clock (HlcClockTest): for fast tests. */
+export const layerMemory = (
+  identity: DeviceIdentity,
+  options?: { readonly startMillis?: number } & DeviceSchema
+) =>
+  assemble({
+    device: Layer.merge(LocalDevice.layer(identity.deviceId, identity.libraryId), kindsLayer(options)),
+    clock: HlcClockTest.layer({ device: identity.deviceId, ...options }),
+    libraryDb: LibraryDbSchema.layer(":memory:", options?.tables),
+    syncStores: memorySyncStores,
+    tables: options?.tables,
+    overrides: undefined
+  })
 
 /** A device run from its data directory over TCP: the stores, its credentials and the TCP transport. */
 export const layerDataDir = (
   dataDir: string,
   identity: DeviceIdentity & { readonly secret: string },
-  options?: { readonly maxDriftMillis?: number; readonly transport?: TransportTcp.TransportTcpOptions }
+  options?: {
+    readonly maxDriftMillis?: number
+    readonly transport?: TransportTcp.TransportTcpOptions
+  } & DeviceSchema
 ) =>
   Layer.merge(
     layerSqliteWithDb(dataDir, identity, { ...options, daemon: true }),

@@ -1,45 +1,127 @@
-// The schema of database.db: one table per resource kind. `seq` is the INTEGER PRIMARY KEY (the rowid), so
-// rows are stored in ingest order and a page "after cursor" is a range scan; `uuid` is unique. A global
-// counter hands out seq values; taking it is the first statement of every write transaction, which also
-// takes SQLite's write lock up front, so transactions commit in seq order even across processes.
+// The schema of database.db, derived from the application's kinds: one table per kind. `seq` is the INTEGER
+// PRIMARY KEY (the rowid), so rows are stored in ingest order and a page "after cursor" is a range scan;
+// `uuid` is unique. A global counter hands out seq values; taking it is the first statement of every write
+// transaction, which also takes SQLite's write lock up front, so transactions commit in seq order even
+// across processes. Every table Tidemark creates carries the configured prefix, so an application's own
+// tables in the same database never clash with them. Keeps: a migration never drops or invents data — a
+// kind added later gets its table, a nullable field added later its column (NULL in existing rows), and
+// anything else that would need a value for existing rows fails with SchemaMigrationError.
 import * as SqlClient from "@effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import { Effect, Layer } from "effect"
-import { columnsOf, isIntegerColumn, resourceTypes, type ResourceType } from "../domain/Resource.js"
-import { layerLibraryDb, type Migrations, LibraryDb } from "./Sqlite.js"
-import type { DatabaseOpenError } from "../domain/Errors.js"
+import type { Catalog, ColumnType, CompiledKind } from "../domain/Catalog.js"
+import { DatabaseOpenError, SchemaMigrationError } from "../domain/Errors.js"
+import { Kinds } from "../services/Kinds.js"
+import { LIBRARY_CACHE_MIB, LibraryDb, type Migrations, open } from "./Sqlite.js"
 
-export const tableDdl = (resource: ResourceType): string =>
-  `CREATE TABLE IF NOT EXISTS ${resource} (
+/** Where Tidemark's tables live in database.db: every name starts with `prefix`. */
+export interface TableNames {
+  readonly prefix: string
+}
+
+export const quote = (identifier: string) => `"${identifier}"`
+export const kindTable = (names: TableNames, kind: string) => quote(`${names.prefix}${kind}`)
+export const seqCounterTable = (names: TableNames) => quote(`${names.prefix}seq_counter`)
+export const storeIdentityTable = (names: TableNames) => quote(`${names.prefix}store_identity`)
+/** The migrations table: `<prefix>migrations`, or `tidemark_migrations` without a prefix. */
+export const migrationsTable = (names: TableNames) =>
+  names.prefix === "" ? "tidemark_migrations" : `${names.prefix}migrations`
+
+const sqlType: Record<ColumnType, string> = {
+  text: "TEXT",
+  integer: "INTEGER",
+  real: "REAL",
+  boolean: "INTEGER"
+}
+
+export const tableDdl = (kind: CompiledKind, names: TableNames = { prefix: "" }): string =>
+  `CREATE TABLE IF NOT EXISTS ${kindTable(names, kind.name)} (
     seq INTEGER PRIMARY KEY,
     uuid TEXT NOT NULL UNIQUE,
     version TEXT NOT NULL,
     deleted INTEGER NOT NULL,
-    owner TEXT,
-    ${columnsOf(resource)
-      .map((c) => `${c} ${isIntegerColumn(resource, c) ? "INTEGER" : "TEXT"}`)
-      .join(",\n    ")}
+    owner TEXT${kind.columns.map((c) => `,\n    ${quote(c.name)} ${sqlType[c.type]}`).join("")}
   )`
 
-export const libraryMigrations: Migrations = {
+/** The fixed tables: the seq counter and the store's identity. Kind tables follow the catalog (`syncKinds`). */
+export const libraryMigrations = (names: TableNames): Migrations => ({
   "1_resources": Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(
-      "CREATE TABLE seq_counter (id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER NOT NULL)"
+      `CREATE TABLE ${seqCounterTable(names)} (id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER NOT NULL)`
     )
-    yield* sql.unsafe("INSERT INTO seq_counter (id, next) VALUES (1, 1)")
-    for (const r of resourceTypes) yield* sql.unsafe(tableDdl(r))
+    yield* sql.unsafe(`INSERT INTO ${seqCounterTable(names)} (id, next) VALUES (1, 1)`)
   }),
   // A random id of this database file: peers' cursors are positions in *this* file's seq, so a peer that
   // finds another id here (the file was replaced or restored) knows its cursors no longer apply.
   "2_store_identity": Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(
-      "CREATE TABLE store_identity (id INTEGER PRIMARY KEY CHECK (id = 1), store_id TEXT NOT NULL)"
+      `CREATE TABLE ${storeIdentityTable(names)} (id INTEGER PRIMARY KEY CHECK (id = 1), store_id TEXT NOT NULL)`
     )
-    yield* sql.unsafe("INSERT INTO store_identity (id, store_id) VALUES (1, ?)", [randomUUID()])
+    yield* sql.unsafe(`INSERT INTO ${storeIdentityTable(names)} (id, store_id) VALUES (1, ?)`, [randomUUID()])
   })
-}
+})
 
-export const layer = (file: string): Layer.Layer<LibraryDb, DatabaseOpenError> =>
-  layerLibraryDb(file, libraryMigrations)
+/**
+ * Bring the kind tables to the catalog: create the tables of new kinds, add the columns of new nullable
+ * fields. Runs in one transaction on every open, after the fixed migrations; a no-op when nothing changed.
+ */
+export const syncKinds = (catalog: Catalog, names: TableNames) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    for (const kind of catalog.kinds) {
+      const existing = yield* sql.unsafe<{ name: string; type: string }>(
+        `SELECT name, type FROM pragma_table_info(?)`,
+        [`${names.prefix}${kind.name}`]
+      )
+      if (existing.length === 0) {
+        yield* sql.unsafe(tableDdl(kind, names))
+        continue
+      }
+      const types = new Map(existing.map((c) => [c.name, c.type.toUpperCase()]))
+      for (const column of kind.columns) {
+        const stored = types.get(column.name)
+        if (stored === undefined) {
+          if (!column.nullable) {
+            return yield* new SchemaMigrationError({
+              kind: kind.name,
+              field: column.name,
+              reason:
+                "it is new and not nullable, so the rows already stored have no value for it: declare it Schema.NullOr(…)"
+            })
+          }
+          yield* sql.unsafe(
+            `ALTER TABLE ${kindTable(names, kind.name)} ADD COLUMN ${quote(column.name)} ${sqlType[column.type]}`
+          )
+        } else if (stored !== sqlType[column.type]) {
+          return yield* new SchemaMigrationError({
+            kind: kind.name,
+            field: column.name,
+            reason: `it is stored as ${stored} but now declared as ${sqlType[column.type]}`
+          })
+        }
+      }
+    }
+  }).pipe((effect) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect)))
+
+/** database.db at `file` (":memory:" for tests), with its tables brought to the application's kinds. */
+export const layer = (
+  file: string,
+  names: TableNames = { prefix: "" }
+): Layer.Layer<LibraryDb, DatabaseOpenError | SchemaMigrationError, Kinds> =>
+  Layer.scoped(
+    LibraryDb,
+    Effect.gen(function* () {
+      const client = yield* open(file, libraryMigrations(names), LIBRARY_CACHE_MIB, migrationsTable(names))
+      const catalog = yield* Kinds
+      yield* syncKinds(catalog, names).pipe(
+        Effect.provideService(SqlClient.SqlClient, client),
+        Effect.catchTag(
+          "SqlError",
+          (e) => new DatabaseOpenError({ file, reason: String(e.cause ?? e.message) })
+        )
+      )
+      return client
+    })
+  )

@@ -4,16 +4,20 @@
 import * as SqlError from "@effect/sql/SqlError"
 import type { Statement } from "better-sqlite3"
 import { Effect, Either, Layer, Option } from "effect"
-import { InvalidRowError, NotOwnerError, StoreError } from "../domain/Errors.js"
+import type { CompiledKind } from "../domain/Catalog.js"
+import { InvalidRowError, NotOwnerError, StoreError, UnknownKindError } from "../domain/Errors.js"
 import * as Fingerprint from "../domain/Fingerprint.js"
 import type { UuidRange } from "../domain/Fingerprint.js"
 import * as Hlc from "../domain/Hlc.js"
 import type { Uuid } from "../domain/Ids.js"
-import { columnsOf, decodeFields, deviceOwned, resourceTypes, rowsWithin } from "../domain/Resource.js"
-import type { ResourceType, Row, StoredRow } from "../domain/Resource.js"
+import { rowsWithin } from "../domain/Row.js"
+import type { ResourceType } from "../domain/Resource.js"
+import type { Row, StoredRow } from "../domain/Row.js"
 import { HlcClock } from "../services/HlcClock.js"
 import { LibraryStore, type LocalWrite } from "../services/LibraryStore.js"
+import { Kinds } from "../services/Kinds.js"
 import { LocalDevice } from "../services/LocalDevice.js"
+import { kindTable, quote, seqCounterTable, storeIdentityTable, type TableNames } from "./LibraryDbSchema.js"
 import { catchSqlError, LibraryDb, storeError as sqliteStoreError } from "./Sqlite.js"
 
 /** Uuids looked up per `IN (…)` statement: well below SQLite's 32,766 bound parameters. */
@@ -25,27 +29,38 @@ const FINGERPRINT_PAGE = 10_000
 type DbRow = Record<string, string | number | null>
 
 interface Table {
+  readonly name: string
   readonly columns: ReadonlyArray<string>
+  /** Positions (in `columns`) of boolean fields, stored as 0/1. */
+  readonly booleans: ReadonlyArray<number>
   readonly select: string
   /** The upsert of one row, its parameters in `columns` order. */
   readonly upsert: string
 }
 
-const makeTable = (resource: ResourceType): Table => {
-  const fields = columnsOf(resource)
-  const columns = ["seq", "uuid", "version", "deleted", "owner", ...fields]
-  const updates = columns.filter((c) => c !== "uuid").map((c) => `${c} = excluded.${c}`)
+const makeTable = (kind: CompiledKind, names: TableNames): Table => {
+  const columns = ["seq", "uuid", "version", "deleted", "owner", ...kind.columns.map((c) => c.name)]
+  const name = kindTable(names, kind.name)
+  const quoted = columns.map(quote)
+  const updates = quoted.filter((c) => c !== '"uuid"').map((c) => `${c} = excluded.${c}`)
   return {
+    name,
     columns,
-    select: `SELECT ${columns.join(", ")} FROM ${resource}`,
+    booleans: kind.columns.flatMap((c, i) => (c.type === "boolean" ? [i + 5] : [])),
+    select: `SELECT ${quoted.join(", ")} FROM ${name}`,
     upsert:
-      `INSERT INTO ${resource} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(",")}) ` +
+      `INSERT INTO ${name} (${quoted.join(", ")}) VALUES (${columns.map(() => "?").join(",")}) ` +
       `ON CONFLICT(uuid) DO UPDATE SET ${updates.join(", ")} ` +
-      `WHERE excluded.version > ${resource}.version AND excluded.owner IS ${resource}.owner`
+      `WHERE excluded.version > ${name}.version AND excluded.owner IS ${name}.owner`
   }
 }
 
-const tables = Object.fromEntries(resourceTypes.map((r) => [r, makeTable(r)])) as Record<ResourceType, Table>
+/** A stored field value as the application sees it: booleans come back from their 0/1 column. */
+const fieldValue = (table: Table, c: number, v: unknown): unknown =>
+  v !== null && table.booleans.includes(c) ? v === 1 : v
+
+/** A field value as stored: booleans as 0/1. */
+const columnValue = (v: unknown): unknown => (typeof v === "boolean" ? (v ? 1 : 0) : (v ?? null))
 
 /**
  * A row from its column values in `Table.columns` order (seq, uuid, version, deleted, owner, fields…): pages
@@ -53,7 +68,7 @@ const tables = Object.fromEntries(resourceTypes.map((r) => [r, makeTable(r)])) a
  */
 const fromValues = (table: Table, v: ReadonlyArray<unknown>): Row => {
   const fields: Record<string, unknown> = {}
-  for (let c = 5; c < table.columns.length; c++) fields[table.columns[c]!] = v[c]
+  for (let c = 5; c < table.columns.length; c++) fields[table.columns[c]!] = fieldValue(table, c, v[c])
   return {
     uuid: v[1] as Uuid,
     version: v[2] as Hlc.HlcString,
@@ -63,9 +78,10 @@ const fromValues = (table: Table, v: ReadonlyArray<unknown>): Row => {
   }
 }
 
-const toStored = (resource: ResourceType, db: DbRow): StoredRow => {
+const toStored = (table: Table, db: DbRow): StoredRow => {
   const fields: Record<string, unknown> = {}
-  for (const c of columnsOf(resource)) fields[c] = db[c]
+  for (let c = 5; c < table.columns.length; c++)
+    fields[table.columns[c]!] = fieldValue(table, c, db[table.columns[c]!])
   return {
     seq: db.seq as number,
     uuid: db.uuid as Uuid,
@@ -76,251 +92,292 @@ const toStored = (resource: ResourceType, db: DbRow): StoredRow => {
   }
 }
 
-export const make = Effect.gen(function* () {
-  const sql = yield* LibraryDb
-  const clock = yield* HlcClock
-  const { deviceId } = yield* LocalDevice
+export const make = (names: TableNames = { prefix: "" }) =>
+  Effect.gen(function* () {
+    const sql = yield* LibraryDb
+    const clock = yield* HlcClock
+    const { deviceId } = yield* LocalDevice
+    const catalog = yield* Kinds
+    const tableMap = new Map(catalog.kinds.map((k) => [k.name, makeTable(k, names)]))
+    /**
+     * Callers check kinds from outside against the catalog first, so an unknown one here is a bug: it throws
+     * inside `Effect.suspend` (every method below is wrapped in one) and becomes a defect.
+     */
+    const tableOf = (resource: ResourceType): Table => {
+      const table = tableMap.get(resource)
+      if (table === undefined) throw new UnknownKindError({ kind: resource })
+      return table
+    }
 
-  const storeError = (operation: string) => sqliteStoreError("database.db", operation)
-  const upserts: Partial<Record<ResourceType, Statement>> = {}
+    const storeError = (operation: string) => sqliteStoreError("database.db", operation)
+    const upserts: Partial<Record<ResourceType, Statement>> = {}
 
-  /** Take `n` consecutive seq values. Must be the first statement of its transaction. */
-  const takeSeqs = (n: number) =>
-    Effect.map(
-      sql.unsafe<{ next: number }>("UPDATE seq_counter SET next = next + ? WHERE id = 1 RETURNING next", [n]),
-      (rows) => rows[0]!.next - n
-    )
+    /** Take `n` consecutive seq values. Must be the first statement of its transaction. */
+    const takeSeqs = (n: number) =>
+      Effect.map(
+        sql.unsafe<{ next: number }>(
+          `UPDATE ${seqCounterTable(names)} SET next = next + ? WHERE id = 1 RETURNING next`,
+          [n]
+        ),
+        (rows) => rows[0]!.next - n
+      )
 
-  /**
-   * Upsert rows (seq assigned from `firstSeq` on); returns how many changed the table. Runs inside the
-   * caller's transaction, one prepared single-row statement per row on the connection itself (see
-   * SqliteConnection: the fastest way through SQLite, and no Effect overhead per row).
-   */
-  const upsert = (resource: ResourceType, rows: ReadonlyArray<Row>, firstSeq: number) =>
-    Effect.try({
-      try: () => {
-        const table = tables[resource]
-        const statement = (upserts[resource] ??= sql.handle.prepare(table.upsert))
-        const params: Array<unknown> = new Array(table.columns.length)
-        let changed = 0
-        rows.forEach((row, i) => {
-          params[0] = firstSeq + i
-          params[1] = row.uuid
-          params[2] = row.version
-          params[3] = row.deleted ? 1 : 0
-          params[4] = row.owner
-          for (let c = 5; c < table.columns.length; c++) params[c] = row.fields[table.columns[c]!] ?? null
-          // changes counts a row inserted or updated; an upsert whose WHERE refused the update is not one.
-          changed += statement.run(params).changes
-        })
-        return changed
-      },
-      catch: (cause) => new SqlError.SqlError({ cause, message: "Failed to upsert rows" })
-    })
-
-  const inTransaction = <A, E>(operation: string, effect: Effect.Effect<A, E | SqlError.SqlError, never>) =>
-    sql.withTransaction(effect).pipe(catchSqlError("database.db", operation))
-
-  const get = (resource: ResourceType, uuid: Uuid) =>
-    sql.unsafe<DbRow>(`${tables[resource].select} WHERE uuid = ?`, [uuid]).pipe(
-      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => toStored(resource, r))),
-      Effect.mapError(storeError("get"))
-    )
-
-  /** Stamp rows with fresh versions and upsert them; returns the rows that lost to a stored row. */
-  const stampAndUpsert = (
-    resource: ResourceType,
-    writes: ReadonlyArray<LocalWrite>,
-    fields: ReadonlyArray<Record<string, unknown>>
-  ) =>
-    Effect.gen(function* () {
-      const owner = deviceOwned.has(resource) ? deviceId : null
-      const versions = yield* clock.nowBatch(writes.length)
-      const rows: Array<Row> = writes.map((w, i) => ({
-        uuid: w.uuid,
-        version: Hlc.toHlcString(versions[i]!),
-        deleted: w.deleted ?? false,
-        owner,
-        fields: fields[i]!
-      }))
-      return yield* inTransaction(
-        "write",
-        Effect.gen(function* () {
-          const firstSeq = yield* takeSeqs(rows.length)
-          const changed = yield* upsert(resource, rows, firstSeq)
-          if (changed === rows.length) {
-            return { written: rows.map((r, i): StoredRow => ({ ...r, seq: firstSeq + i })), lost: [] }
-          }
-          const stored = yield* Effect.forEach(rows, (row) =>
-            Effect.map(get(resource, row.uuid), (stored) => ({ row, stored }))
-          )
-          const lost = stored.filter(
-            ({ row, stored }) => Option.isNone(stored) || stored.value.version !== row.version
-          )
-          // Roll back: the batch is written whole or not at all.
-          return yield* Effect.fail({ _tag: "Lost" as const, lost })
-        })
-      ).pipe(Effect.catchTag("Lost", ({ lost }) => Effect.succeed({ written: [] as Array<StoredRow>, lost })))
-    })
-
-  const writeLocal = (resource: ResourceType, writes: ReadonlyArray<LocalWrite>) =>
-    Effect.gen(function* () {
-      if (writes.length === 0) return []
-      const fields: Array<Record<string, unknown>> = []
-      for (const w of writes) {
-        const decoded = decodeFields(resource, w.uuid, w.fields)
-        if (Either.isLeft(decoded)) return yield* decoded.left
-        fields.push(decoded.right)
-      }
-      for (let attempt = 1; ; attempt++) {
-        const { written, lost } = yield* stampAndUpsert(resource, writes, fields)
-        if (lost.length === 0) return written
-        if (attempt === MAX_WRITE_ATTEMPTS) {
-          return yield* new StoreError({
-            store: "database.db",
-            operation: "write",
-            reason: `${lost.length} row(s) kept losing to newer stored versions`
+    /**
+     * Upsert rows (seq assigned from `firstSeq` on); returns how many changed the table. Runs inside the
+     * caller's transaction, one prepared single-row statement per row on the connection itself (see
+     * SqliteConnection: the fastest way through SQLite, and no Effect overhead per row).
+     */
+    const upsert = (resource: ResourceType, rows: ReadonlyArray<Row>, firstSeq: number) =>
+      Effect.try({
+        try: () => {
+          const table = tableOf(resource)
+          const statement = (upserts[resource] ??= sql.handle.prepare(table.upsert))
+          const params: Array<unknown> = new Array(table.columns.length)
+          let changed = 0
+          rows.forEach((row, i) => {
+            params[0] = firstSeq + i
+            params[1] = row.uuid
+            params[2] = row.version
+            params[3] = row.deleted ? 1 : 0
+            params[4] = row.owner
+            for (let c = 5; c < table.columns.length; c++)
+              params[c] = columnValue(row.fields[table.columns[c]!])
+            // changes counts a row inserted or updated; an upsert whose WHERE refused the update is not one.
+            changed += statement.run(params).changes
           })
+          return changed
+        },
+        catch: (cause) => new SqlError.SqlError({ cause, message: "Failed to upsert rows" })
+      })
+
+    const inTransaction = <A, E>(operation: string, effect: Effect.Effect<A, E | SqlError.SqlError, never>) =>
+      sql.withTransaction(effect).pipe(catchSqlError("database.db", operation))
+
+    const get = (resource: ResourceType, uuid: Uuid) =>
+      sql.unsafe<DbRow>(`${tableOf(resource).select} WHERE uuid = ?`, [uuid]).pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => toStored(tableOf(resource), r))),
+        Effect.mapError(storeError("get"))
+      )
+
+    /** Stamp rows with fresh versions and upsert them; returns the rows that lost to a stored row. */
+    const stampAndUpsert = (
+      resource: ResourceType,
+      writes: ReadonlyArray<LocalWrite>,
+      fields: ReadonlyArray<Record<string, unknown>>
+    ) =>
+      Effect.gen(function* () {
+        const owner = catalog.isShared(resource) ? null : deviceId
+        const versions = yield* clock.nowBatch(writes.length)
+        const rows: Array<Row> = writes.map((w, i) => ({
+          uuid: w.uuid,
+          version: Hlc.toHlcString(versions[i]!),
+          deleted: w.deleted ?? false,
+          owner,
+          fields: fields[i]!
+        }))
+        return yield* inTransaction(
+          "write",
+          Effect.gen(function* () {
+            const firstSeq = yield* takeSeqs(rows.length)
+            const changed = yield* upsert(resource, rows, firstSeq)
+            if (changed === rows.length) {
+              return { written: rows.map((r, i): StoredRow => ({ ...r, seq: firstSeq + i })), lost: [] }
+            }
+            const stored = yield* Effect.forEach(rows, (row) =>
+              Effect.map(get(resource, row.uuid), (stored) => ({ row, stored }))
+            )
+            const lost = stored.filter(
+              ({ row, stored }) => Option.isNone(stored) || stored.value.version !== row.version
+            )
+            // Roll back: the batch is written whole or not at all.
+            return yield* Effect.fail({ _tag: "Lost" as const, lost })
+          })
+        ).pipe(
+          Effect.catchTag("Lost", ({ lost }) => Effect.succeed({ written: [] as Array<StoredRow>, lost }))
+        )
+      })
+
+    const writeLocal = (resource: ResourceType, writes: ReadonlyArray<LocalWrite>) =>
+      Effect.gen(function* () {
+        if (writes.length === 0) return []
+        const fields: Array<Record<string, unknown>> = []
+        for (const w of writes) {
+          const decoded = catalog.kind(resource).decodeFields(w.uuid, w.fields)
+          if (Either.isLeft(decoded)) return yield* decoded.left
+          fields.push(decoded.right)
         }
-        for (const { row, stored } of lost) {
-          if (Option.isNone(stored)) continue
-          if (stored.value.owner !== row.owner) {
-            return yield* new NotOwnerError({
-              resource,
-              uuid: row.uuid,
-              owner: stored.value.owner ?? "(shared)",
-              device: deviceId
+        for (let attempt = 1; ; attempt++) {
+          const { written, lost } = yield* stampAndUpsert(resource, writes, fields)
+          if (lost.length === 0) return written
+          if (attempt === MAX_WRITE_ATTEMPTS) {
+            return yield* new StoreError({
+              store: "database.db",
+              operation: "write",
+              reason: `${lost.length} row(s) kept losing to newer stored versions`
             })
           }
-          // Another process of this device (a CLI beside the daemon) issued a higher version: move our
-          // clock past it and stamp again, so the newest local write still wins.
-          const parsed = Hlc.parse(stored.value.version)
-          if (Either.isRight(parsed)) {
-            yield* clock
-              .receive(parsed.right)
-              .pipe(
-                Effect.catchTag("ClockDriftError", (e) =>
-                  Effect.fail(new StoreError({ store: "database.db", operation: "write", reason: e.message }))
+          for (const { row, stored } of lost) {
+            if (Option.isNone(stored)) continue
+            if (stored.value.owner !== row.owner) {
+              return yield* new NotOwnerError({
+                resource,
+                uuid: row.uuid,
+                owner: stored.value.owner ?? "(shared)",
+                device: deviceId
+              })
+            }
+            // Another process of this device (a CLI beside the daemon) issued a higher version: move our
+            // clock past it and stamp again, so the newest local write still wins.
+            const parsed = Hlc.parse(stored.value.version)
+            if (Either.isRight(parsed)) {
+              yield* clock
+                .receive(parsed.right)
+                .pipe(
+                  Effect.catchTag("ClockDriftError", (e) =>
+                    Effect.fail(
+                      new StoreError({ store: "database.db", operation: "write", reason: e.message })
+                    )
+                  )
                 )
-              )
+            }
           }
         }
-      }
-    })
+      })
 
-  const apply = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
-    rows.length === 0
-      ? Effect.succeed(0)
-      : inTransaction(
-          "apply",
-          Effect.flatMap(takeSeqs(rows.length), (firstSeq) => upsert(resource, rows, firstSeq))
+    const apply = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+      rows.length === 0
+        ? Effect.succeed(0)
+        : inTransaction(
+            "apply",
+            Effect.flatMap(takeSeqs(rows.length), (firstSeq) => upsert(resource, rows, firstSeq))
+          )
+
+    const readAfter = (resource: ResourceType, after: number, limit: number) =>
+      sql
+        .unsafe<DbRow>(`${tableOf(resource).select} WHERE seq > ? ORDER BY seq LIMIT ?`, [after, limit])
+        .pipe(
+          Effect.map((rows) => rows.map((r) => toStored(tableOf(resource), r))),
+          Effect.mapError(storeError("read"))
         )
 
-  const readAfter = (resource: ResourceType, after: number, limit: number) =>
-    sql.unsafe<DbRow>(`${tables[resource].select} WHERE seq > ? ORDER BY seq LIMIT ?`, [after, limit]).pipe(
-      Effect.map((rows) => rows.map((r) => toStored(resource, r))),
-      Effect.mapError(storeError("read"))
-    )
-
-  const countAfter = (resource: ResourceType, after: number, cap?: number) =>
-    sql
-      .unsafe<{ n: number }>(
-        cap === undefined
-          ? `SELECT count(*) AS n FROM ${resource} WHERE seq > ?`
-          : `SELECT count(*) AS n FROM (SELECT 1 FROM ${resource} WHERE seq > ? LIMIT ?)`,
-        cap === undefined ? [after] : [after, cap]
-      )
-      .pipe(
-        Effect.map((rows) => rows[0]!.n),
-        Effect.mapError(storeError("count"))
-      )
-
-  const lastSeq = (resource: ResourceType) =>
-    sql.unsafe<{ s: number | null }>(`SELECT max(seq) AS s FROM ${resource}`).pipe(
-      Effect.map((rows) => rows[0]!.s ?? 0),
-      Effect.mapError(storeError("lastSeq"))
-    )
-
-  const versionsOf = (resource: ResourceType, uuids: ReadonlyArray<Uuid>) =>
-    Effect.gen(function* () {
-      const versions = new Map<string, string>()
-      for (let start = 0; start < uuids.length; start += MAX_ROWS_PER_STATEMENT) {
-        const chunk = uuids.slice(start, start + MAX_ROWS_PER_STATEMENT)
-        const rows = yield* sql.unsafe<{ uuid: string; version: string }>(
-          `SELECT uuid, version FROM ${resource} WHERE uuid IN (${chunk.map(() => "?").join(",")})`,
-          chunk
+    const listBy = (resource: ResourceType, field: string, value: string | number) =>
+      sql
+        .unsafe<DbRow>(
+          `${tableOf(resource).select} WHERE ${quote(field)} = ? AND deleted = 0 ORDER BY uuid`,
+          [value]
         )
-        for (const r of rows) versions.set(r.uuid, r.version)
-      }
-      return versions as ReadonlyMap<string, string>
-    }).pipe(catchSqlError("database.db", "read versions"))
+        .pipe(
+          Effect.map((rows) => rows.map((r) => toStored(tableOf(resource), r))),
+          Effect.mapError(storeError("list"))
+        )
 
-  const readPage = (resource: ResourceType, after: number, limit: number, maxSize = Infinity) =>
-    sql.unsafe(`${tables[resource].select} WHERE seq > ? ORDER BY seq LIMIT ?`, [after, limit]).values.pipe(
-      Effect.map((values) => {
-        const rows = values.map((v) => fromValues(tables[resource], v))
-        const kept = rowsWithin(rows, maxSize)
-        return {
-          rows: kept === rows.length ? rows : rows.slice(0, kept),
-          last: kept === 0 ? after : (values[kept - 1]![0] as number)
+    const countAfter = (resource: ResourceType, after: number, cap?: number) =>
+      sql
+        .unsafe<{ n: number }>(
+          cap === undefined
+            ? `SELECT count(*) AS n FROM ${tableOf(resource).name} WHERE seq > ?`
+            : `SELECT count(*) AS n FROM (SELECT 1 FROM ${tableOf(resource).name} WHERE seq > ? LIMIT ?)`,
+          cap === undefined ? [after] : [after, cap]
+        )
+        .pipe(
+          Effect.map((rows) => rows[0]!.n),
+          Effect.mapError(storeError("count"))
+        )
+
+    const lastSeq = (resource: ResourceType) =>
+      sql.unsafe<{ s: number | null }>(`SELECT max(seq) AS s FROM ${tableOf(resource).name}`).pipe(
+        Effect.map((rows) => rows[0]!.s ?? 0),
+        Effect.mapError(storeError("lastSeq"))
+      )
+
+    const versionsOf = (resource: ResourceType, uuids: ReadonlyArray<Uuid>) =>
+      Effect.gen(function* () {
+        const versions = new Map<string, string>()
+        for (let start = 0; start < uuids.length; start += MAX_ROWS_PER_STATEMENT) {
+          const chunk = uuids.slice(start, start + MAX_ROWS_PER_STATEMENT)
+          const rows = yield* sql.unsafe<{ uuid: string; version: string }>(
+            `SELECT uuid, version FROM ${tableOf(resource).name} WHERE uuid IN (${chunk.map(() => "?").join(",")})`,
+            chunk
+          )
+          for (const r of rows) versions.set(r.uuid, r.version)
         }
-      }),
-      Effect.mapError(storeError("read"))
-    )
+        return versions as ReadonlyMap<string, string>
+      }).pipe(catchSqlError("database.db", "read versions"))
 
-  const fingerprint = (resource: ResourceType, range: UuidRange) =>
-    Effect.gen(function* () {
-      const acc = Fingerprint.accumulator()
-      let after = range.lo
-      let first = true
-      for (;;) {
-        const rows = yield* sql.unsafe<{ uuid: string; version: string }>(
-          `SELECT uuid, version FROM ${resource} WHERE uuid ${first ? ">=" : ">"} ? AND uuid < ? ORDER BY uuid LIMIT ?`,
-          [after, range.hi, FINGERPRINT_PAGE]
+    const readPage = (resource: ResourceType, after: number, limit: number, maxSize = Infinity) =>
+      sql
+        .unsafe(`${tableOf(resource).select} WHERE seq > ? ORDER BY seq LIMIT ?`, [after, limit])
+        .values.pipe(
+          Effect.map((values) => {
+            const rows = values.map((v) => fromValues(tableOf(resource), v))
+            const kept = rowsWithin(rows, maxSize)
+            return {
+              rows: kept === rows.length ? rows : rows.slice(0, kept),
+              last: kept === 0 ? after : (values[kept - 1]![0] as number)
+            }
+          }),
+          Effect.mapError(storeError("read"))
         )
-        for (const r of rows) acc.add(r.uuid, r.version)
-        if (rows.length < FINGERPRINT_PAGE) return acc.result()
-        after = rows[rows.length - 1]!.uuid
-        first = false
-      }
-    }).pipe(catchSqlError("database.db", "fingerprint"))
 
-  const readRange = (resource: ResourceType, range: UuidRange, afterUuid: string, limit: number) =>
-    sql
-      .unsafe(`${tables[resource].select} WHERE uuid >= ? AND uuid > ? AND uuid < ? ORDER BY uuid LIMIT ?`, [
-        range.lo,
-        afterUuid,
-        range.hi,
-        limit
-      ])
-      .values.pipe(
-        Effect.map((rows) => rows.map((v) => fromValues(tables[resource], v))),
-        Effect.mapError(storeError("read range"))
+    const fingerprint = (resource: ResourceType, range: UuidRange) =>
+      Effect.gen(function* () {
+        const acc = Fingerprint.accumulator()
+        let after = range.lo
+        let first = true
+        for (;;) {
+          const rows = yield* sql.unsafe<{ uuid: string; version: string }>(
+            `SELECT uuid, version FROM ${tableOf(resource).name} WHERE uuid ${first ? ">=" : ">"} ? AND uuid < ? ORDER BY uuid LIMIT ?`,
+            [after, range.hi, FINGERPRINT_PAGE]
+          )
+          for (const r of rows) acc.add(r.uuid, r.version)
+          if (rows.length < FINGERPRINT_PAGE) return acc.result()
+          after = rows[rows.length - 1]!.uuid
+          first = false
+        }
+      }).pipe(catchSqlError("database.db", "fingerprint"))
+
+    const readRange = (resource: ResourceType, range: UuidRange, afterUuid: string, limit: number) =>
+      sql
+        .unsafe(
+          `${tableOf(resource).select} WHERE uuid >= ? AND uuid > ? AND uuid < ? ORDER BY uuid LIMIT ?`,
+          [range.lo, afterUuid, range.hi, limit]
+        )
+        .values.pipe(
+          Effect.map((rows) => rows.map((v) => fromValues(tableOf(resource), v))),
+          Effect.mapError(storeError("read range"))
+        )
+
+    const storeId = sql
+      .unsafe<{ id: string }>(`SELECT store_id AS id FROM ${storeIdentityTable(names)} WHERE id = 1`)
+      .pipe(
+        Effect.map((rows) => rows[0]!.id),
+        Effect.mapError(storeError("read store id"))
       )
 
-  const storeId = sql.unsafe<{ id: string }>("SELECT store_id AS id FROM store_identity WHERE id = 1").pipe(
-    Effect.map((rows) => rows[0]!.id),
-    Effect.mapError(storeError("read store id"))
-  )
-
-  return LibraryStore.of({
-    storeId,
-    writeLocal,
-    apply,
-    readAfter,
-    readPage,
-    fingerprint,
-    readRange,
-    countAfter,
-    lastSeq,
-    get,
-    versionsOf
+    const suspended =
+      <Args extends ReadonlyArray<unknown>, A, E>(f: (...args: Args) => Effect.Effect<A, E>) =>
+      (...args: Args) =>
+        Effect.suspend(() => f(...args))
+    return LibraryStore.of({
+      storeId,
+      writeLocal: suspended(writeLocal),
+      apply: suspended(apply),
+      readAfter: suspended(readAfter),
+      readPage: suspended(readPage),
+      fingerprint: suspended(fingerprint),
+      readRange: suspended(readRange),
+      countAfter: suspended(countAfter),
+      lastSeq: suspended(lastSeq),
+      get: suspended(get),
+      listBy: suspended(listBy),
+      versionsOf: suspended(versionsOf)
+    })
   })
-})
 
-export const layer: Layer.Layer<LibraryStore, never, LibraryDb | HlcClock | LocalDevice> = Layer.effect(
-  LibraryStore,
-  make
-)
+/** The LibraryStore over database.db, its tables named with `names.prefix`. */
+export const layer = (
+  names: TableNames = { prefix: "" }
+): Layer.Layer<LibraryStore, never, LibraryDb | HlcClock | LocalDevice | Kinds> =>
+  Layer.effect(LibraryStore, make(names))
 
 export type { InvalidRowError }

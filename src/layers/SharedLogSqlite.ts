@@ -2,7 +2,8 @@
 // pruning: a peer's cursor into the log stays meaningful forever.
 import { Clock, Effect, Layer } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
-import type { ResourceType, Row } from "../domain/Resource.js"
+import type { ResourceType } from "../domain/Resource.js"
+import type { Row } from "../domain/Row.js"
 import { type LogBounds, type LogEntry, SharedLog } from "../services/SharedLog.js"
 import { catchSqlError, storeError, SyncDb } from "./Sqlite.js"
 

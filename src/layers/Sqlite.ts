@@ -59,7 +59,12 @@ export const tuningPragmas = (cacheMiB: number): ReadonlyArray<string> => [
  * Open a SQLite file with the pragmas a sync engine wants (WAL, NORMAL sync: a process crash loses nothing
  * committed; a busy timeout so a CLI and the daemon can share the file) and bring its schema up to date.
  */
-export const open = (file: string, migrations: Migrations, cacheMiB: number) =>
+export const open = (
+  file: string,
+  migrations: Migrations,
+  cacheMiB: number,
+  migrationsTable = "tidemark_migrations"
+) =>
   Effect.gen(function* () {
     yield* probe(file)
     const fail = (cause: unknown) => new DatabaseOpenError({ file, reason: reasonOf(cause) })
@@ -67,18 +72,12 @@ export const open = (file: string, migrations: Migrations, cacheMiB: number) =>
     yield* Effect.forEach(tuningPragmas(cacheMiB), (pragma) => client.unsafe(pragma).raw).pipe(
       Effect.mapError(fail)
     )
-    yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: "tidemark_migrations" }).pipe(
+    yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable }).pipe(
       Effect.provideService(SqlClient.SqlClient, client),
       Effect.mapError(fail)
     )
     return client
   })
-
-export const layerLibraryDb = (
-  file: string,
-  migrations: Migrations
-): Layer.Layer<LibraryDb, DatabaseOpenError> =>
-  Layer.scoped(LibraryDb, open(file, migrations, LIBRARY_CACHE_MIB))
 
 export const layerSyncDb = (file: string, migrations: Migrations): Layer.Layer<SyncDb, DatabaseOpenError> =>
   Layer.scoped(SyncDb, open(file, migrations, SYNC_CACHE_MIB))

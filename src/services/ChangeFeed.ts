@@ -3,7 +3,8 @@
 // change that commits after it took its signal — take `next` *before* reading, then wait on it only if the
 // read found nothing.
 import { Context, Deferred, Duration, Effect, Layer, Option } from "effect"
-import { resourceTypes, type ResourceType } from "../domain/Resource.js"
+import type { ResourceType } from "../domain/Resource.js"
+import { Kinds } from "./Kinds.js"
 
 export class ChangeFeed extends Context.Tag("tidemark/ChangeFeed")<
   ChangeFeed,
@@ -19,10 +20,11 @@ export class ChangeFeed extends Context.Tag("tidemark/ChangeFeed")<
 >() {}
 
 export const make = Effect.gen(function* () {
+  const { names } = yield* Kinds
   const current = new Map<ResourceType, Deferred.Deferred<void>>()
-  for (const r of resourceTypes) current.set(r, yield* Deferred.make<void>())
+  for (const r of names) current.set(r, yield* Deferred.make<void>())
   return ChangeFeed.of({
-    publish: (resources = resourceTypes) =>
+    publish: (resources = names) =>
       Effect.forEach(
         resources,
         (r) =>
@@ -37,7 +39,7 @@ export const make = Effect.gen(function* () {
   })
 })
 
-export const layer: Layer.Layer<ChangeFeed> = Layer.effect(ChangeFeed, make)
+export const layer: Layer.Layer<ChangeFeed, never, Kinds> = Layer.effect(ChangeFeed, make)
 
 /** Wait for `signal` at most `millis`; true when it fired. */
 export const waitFor = (signal: Effect.Effect<void>, millis: number): Effect.Effect<boolean> =>

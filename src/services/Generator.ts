@@ -8,7 +8,7 @@ import { Duration, Effect, Schema } from "effect"
 import { derivedUuid } from "../domain/DerivedId.js"
 import type { InvalidRowError, NotOwnerError, StoreError } from "../domain/Errors.js"
 import type { Uuid } from "../domain/Ids.js"
-import type { FieldsOf } from "../domain/Resource.js"
+import type { EntryFields, LocationFields, TagFields } from "../domain/FileLibrary.js"
 import { Library } from "./Library.js"
 import { LibraryStore, type LocalWrite } from "./LibraryStore.js"
 import { LocalDevice } from "./LocalDevice.js"
@@ -202,7 +202,7 @@ export const generate = Effect.fn("Generator.generate")(function* (options: Gene
     for (let i = 0; i < options.locations; i++) {
       const location = uuid("location", i)
       const name = `${pick(WORDS)}-${held}-${i}`
-      const fields: FieldsOf<"location"> = { volume: null, path: `/generated/${seed}/${name}`, name }
+      const fields: LocationFields = { volume: null, path: `/generated/${seed}/${name}`, name }
       writes.push({ uuid: location, fields })
       trees.push({ location, dirs: [{ uuid: null, depth: 0 }], files: 0 })
     }
@@ -240,7 +240,7 @@ export const generate = Effect.fn("Generator.generate")(function* (options: Gene
       parent.depth < MAX_DEPTH && tree.dirs.length * ENTRIES_PER_DIR < tree.files + ENTRIES_PER_DIR
     const id = uuid("entry", n)
     const modified_at = TIME_BASE + Math.floor(random() * TIME_SPAN)
-    let fields: FieldsOf<"entry">
+    let fields: EntryFields
     if (makeDir) {
       tree.dirs.push({ uuid: id, depth: parent.depth + 1 })
       dirs++
@@ -287,7 +287,7 @@ export const generate = Effect.fn("Generator.generate")(function* (options: Gene
 
   const tagWrites: Array<LocalWrite> = []
   for (let i = 0; i < tagCount; i++) {
-    const fields: FieldsOf<"tag"> = { name: `${pick(TAG_NAMES)}-${i}`, color: pick(COLORS) }
+    const fields: TagFields = { name: `${pick(TAG_NAMES)}-${i}`, color: pick(COLORS) }
     tagWrites.push({ uuid: uuid("tag", i), fields })
   }
   for (let start = 0; start < tagWrites.length; start += batchSize) {

@@ -10,7 +10,8 @@ import { basename, join, resolve } from "node:path"
 import { derivedUuid } from "../domain/DerivedId.js"
 import type { InvalidRowError, NotOwnerError, StoreError } from "../domain/Errors.js"
 import type { DeviceId, Uuid } from "../domain/Ids.js"
-import type { FieldsOf, StoredRow } from "../domain/Resource.js"
+import type { EntryFields, LocationFields } from "../domain/FileLibrary.js"
+import type { StoredRow } from "../domain/Row.js"
 import { Library } from "./Library.js"
 import { LibraryStore, type LocalWrite } from "./LibraryStore.js"
 import { LocalDevice } from "./LocalDevice.js"
@@ -44,9 +45,6 @@ export interface IndexOptions {
   /** Absolute paths not to index (and whose stored entries are tombstoned), e.g. a data directory inside. */
   readonly exclude?: ReadonlyArray<string>
 }
-
-type EntryFields = FieldsOf<"entry">
-type LocationFields = FieldsOf<"location">
 
 /** One file or folder found by a scan, keyed by its path relative to the location root ("a/b.txt"). */
 export interface ScannedEntry {

@@ -4,7 +4,8 @@
 import { Context, Effect } from "effect"
 import type { StoreError } from "../domain/Errors.js"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
-import { resourceTypes, type ResourceType } from "../domain/Resource.js"
+import type { ResourceType } from "../domain/Resource.js"
+import { Kinds } from "./Kinds.js"
 import { type Checkpoint, CheckpointStore } from "./CheckpointStore.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { LocalDevice } from "./LocalDevice.js"
@@ -52,7 +53,7 @@ export const make = Effect.gen(function* () {
   const acks = yield* log.acks
   const highWaterMillis = yield* Effect.flatMap(ClockState, (c) => c.highWaterMillis)
   const store = yield* LibraryStore
-  const library = yield* Effect.forEach(resourceTypes, (resource) =>
+  const library = yield* Effect.forEach((yield* Kinds).names, (resource) =>
     Effect.all({ rows: store.countAfter(resource, 0), lastSeq: store.lastSeq(resource) }).pipe(
       Effect.map(({ rows, lastSeq }) => ({ resource, rows, lastSeq }))
     )

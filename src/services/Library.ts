@@ -8,9 +8,12 @@ import type { InvalidRowError, NotOwnerError, StoreError } from "../domain/Error
 import { RowNotFoundError } from "../domain/Errors.js"
 import * as Hlc from "../domain/Hlc.js"
 import type { Uuid } from "../domain/Ids.js"
-import { decodeFields, isShared, type ResourceType, type Row } from "../domain/Resource.js"
+import type { ResourceType } from "../domain/Resource.js"
+import { type Row } from "../domain/Row.js"
 import { ChangeFeed } from "./ChangeFeed.js"
+import { Changes } from "./Changes.js"
 import { HlcClock } from "./HlcClock.js"
+import { Kinds } from "./Kinds.js"
 import { LibraryStore, type LocalWrite } from "./LibraryStore.js"
 import { SharedLog } from "./SharedLog.js"
 
@@ -56,6 +59,8 @@ export const make = Effect.gen(function* () {
   const log = yield* SharedLog
   const clock = yield* HlcClock
   const feed = yield* ChangeFeed
+  const catalog = yield* Kinds
+  const changes = yield* Changes
 
   const notifyIf = (changed: number, resources?: ReadonlyArray<ResourceType>) =>
     changed > 0 ? feed.publish(resources) : Effect.void
@@ -74,7 +79,7 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const fields: Array<Record<string, unknown>> = []
       for (const w of writes) {
-        const decoded = decodeFields(resource, w.uuid, w.fields)
+        const decoded = catalog.kind(resource).decodeFields(w.uuid, w.fields)
         if (Either.isLeft(decoded)) return yield* decoded.left
         fields.push(decoded.right)
       }
@@ -94,10 +99,10 @@ export const make = Effect.gen(function* () {
     writes.length === 0
       ? Effect.succeed([])
       : Effect.tap(
-          isShared(resource)
+          catalog.isShared(resource)
             ? writeShared(resource, writes)
             : (store.writeLocal(resource, writes) as Effect.Effect<ReadonlyArray<Row>, WriteError>),
-          () => feed.publish([resource])
+          (rows) => Effect.zipRight(feed.publish([resource]), changes.publish(resource, rows, "local"))
         )
 
   const remove = (resource: ResourceType, uuid: Uuid) =>
@@ -111,12 +116,28 @@ export const make = Effect.gen(function* () {
   const applyRemote = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
     Effect.gen(function* () {
       if (rows.length === 0) return 0
-      if (!isShared(resource)) return yield* store.apply(resource, rows)
+      if (!catalog.isShared(resource)) {
+        // Which rows win is worked out only when an application watches the kind: it costs a read per page.
+        if (!changes.watching(resource)) return yield* store.apply(resource, rows)
+        const won = winners(
+          rows,
+          yield* store.versionsOf(
+            resource,
+            rows.map((r) => r.uuid)
+          )
+        )
+        const changed = yield* store.apply(resource, won)
+        yield* changes.publish(resource, won, "remote")
+        return changed
+      }
       const stored = yield* store.versionsOf(
         resource,
         rows.map((r) => r.uuid)
       )
-      return yield* logAndApply(resource, winners(rows, stored))
+      const won = winners(rows, stored)
+      const changed = yield* logAndApply(resource, won)
+      yield* changes.publish(resource, won, "remote")
+      return changed
     }).pipe(Effect.tap((changed) => notifyIf(changed, [resource])))
 
   const recover = Effect.gen(function* () {
@@ -134,14 +155,17 @@ export const make = Effect.gen(function* () {
 })
 
 /** The Library, after re-applying whatever the shared log holds that database.db may have missed. */
-export const layer: Layer.Layer<Library, StoreError, LibraryStore | SharedLog | HlcClock | ChangeFeed> =
-  Layer.effect(
-    Library,
-    Effect.tap(make, (library) =>
-      Effect.flatMap(library.recover, (n) =>
-        n > 0
-          ? Effect.logInfo(`Recovered ${n} shared change(s) that were logged but not yet applied`)
-          : Effect.void
-      )
+export const layer: Layer.Layer<
+  Library,
+  StoreError,
+  LibraryStore | SharedLog | HlcClock | ChangeFeed | Kinds | Changes
+> = Layer.effect(
+  Library,
+  Effect.tap(make, (library) =>
+    Effect.flatMap(library.recover, (n) =>
+      n > 0
+        ? Effect.logInfo(`Recovered ${n} shared change(s) that were logged but not yet applied`)
+        : Effect.void
     )
   )
+)

@@ -5,7 +5,8 @@ import { Context, type Effect, type Option } from "effect"
 import type { InvalidRowError, NotOwnerError, RowNotFoundError, StoreError } from "../domain/Errors.js"
 import type { Fingerprint, UuidRange } from "../domain/Fingerprint.js"
 import type { Uuid } from "../domain/Ids.js"
-import type { ResourceType, Row, StoredRow } from "../domain/Resource.js"
+import type { ResourceType } from "../domain/Resource.js"
+import type { Row, StoredRow } from "../domain/Row.js"
 
 /** A local write: the fields of one row; the store stamps version, owner and seq. */
 export interface LocalWrite {
@@ -64,6 +65,12 @@ export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
     /** The highest seq of a kind, 0 when it has no rows. */
     readonly lastSeq: (resource: ResourceType) => Effect.Effect<number, StoreError>
     readonly get: (resource: ResourceType, uuid: Uuid) => Effect.Effect<Option.Option<StoredRow>, StoreError>
+    /** The live (not deleted) rows whose field `field` equals `value`, in uuid order. */
+    readonly listBy: (
+      resource: ResourceType,
+      field: string,
+      value: string | number
+    ) => Effect.Effect<ReadonlyArray<StoredRow>, StoreError>
     /** The stored version of each of these uuids that exists. */
     readonly versionsOf: (
       resource: ResourceType,

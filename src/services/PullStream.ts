@@ -10,8 +10,10 @@ import { BackfillCoordinator } from "./BackfillCoordinator.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { checkPage } from "./PageCheck.js"
 import { reconcile } from "./Reconcile.js"
-import { approximateSize, isShared, sharedTypes, type ResourceType, type Row } from "../domain/Resource.js"
+import type { ResourceType } from "../domain/Resource.js"
+import { approximateSize, type Row } from "../domain/Row.js"
 import { CheckpointStore } from "./CheckpointStore.js"
+import { Kinds } from "./Kinds.js"
 import { Library } from "./Library.js"
 import { ProgressRecord } from "./ProgressRecord.js"
 import { timed } from "./LiveMetrics.js"
@@ -298,7 +300,8 @@ const pullLog = (
       const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
       yield* applyPage(conn, resource, page, rows, "log", { done: 0, logStart: 0 })
       // Acknowledge what we hold of the peer's log over all shared kinds whenever that grew, so it can prune.
-      const held = Math.min(...(yield* Effect.forEach(sharedTypes, (r) => watermarks.get(conn.peer, r))))
+      const { sharedNames } = yield* Kinds
+      const held = Math.min(...(yield* Effect.forEach(sharedNames, (r) => watermarks.get(conn.peer, r))))
       if (held > acked) {
         yield* conn.send(new Ack({ seq: held }))
         acked = held
@@ -310,6 +313,8 @@ const pullLog = (
 
 /** Run the stream of `resource` from `conn` until it fails or is interrupted. */
 export const run = (conn: PeerConnection, resource: ResourceType, options: StreamOptions, pending = 0) =>
-  isShared(resource)
-    ? runShared(conn, resource, options, pending)
-    : runOwned(conn, resource, options, pending)
+  Effect.flatMap(Kinds, (catalog) =>
+    catalog.isShared(resource)
+      ? runShared(conn, resource, options, pending)
+      : runOwned(conn, resource, options, pending)
+  )

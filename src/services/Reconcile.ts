@@ -9,6 +9,7 @@ import { Effect } from "effect"
 import * as Fingerprint from "../domain/Fingerprint.js"
 import { PullRange, type RequestRefused, Summarize } from "../domain/Protocol.js"
 import type { ResourceType } from "../domain/Resource.js"
+import type { Kinds } from "./Kinds.js"
 import { Library } from "./Library.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { checkPage } from "./PageCheck.js"
@@ -16,7 +17,7 @@ import type { PeerConnection, PeerUnavailable, ProtocolViolation } from "./PeerT
 import type { HlcClock } from "./HlcClock.js"
 import type { StoreError } from "../domain/Errors.js"
 import { SyncMetrics } from "./SyncMetrics.js"
-import { approximateSize } from "../domain/Resource.js"
+import { approximateSize } from "../domain/Row.js"
 
 /** Ranges per Summarize request (the protocol allows 256). */
 const RANGES_PER_REQUEST = 128
@@ -33,7 +34,7 @@ export interface ReconcileResult {
 }
 
 type SendError = RequestRefused | PeerUnavailable | ProtocolViolation
-type Deps = LibraryStore | Library | SyncMetrics | HlcClock
+type Deps = LibraryStore | Library | SyncMetrics | HlcClock | Kinds
 
 /** Pull every row of `range` from the peer, page by page, and apply it. */
 const pullRange = (

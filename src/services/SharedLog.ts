@@ -5,7 +5,8 @@
 import { Context, type Effect } from "effect"
 import type { StoreError } from "../domain/Errors.js"
 import type { DeviceId } from "../domain/Ids.js"
-import type { ResourceType, Row } from "../domain/Resource.js"
+import type { ResourceType } from "../domain/Resource.js"
+import type { Row } from "../domain/Row.js"
 
 export interface LogEntry {
   readonly seq: number

@@ -6,9 +6,11 @@ import { Cause, Duration, Effect, Exit, Schedule } from "effect"
 import { SessionDefect } from "../domain/Errors.js"
 import type { DeviceId } from "../domain/Ids.js"
 import { Exchange, type PeerState } from "../domain/Protocol.js"
-import { isShared, resourceTypes, type ResourceType } from "../domain/Resource.js"
+import type { Catalog } from "../domain/Catalog.js"
+import type { ResourceType } from "../domain/Resource.js"
 import * as BackfillCoordinator from "./BackfillCoordinator.js"
 import { CheckpointStore } from "./CheckpointStore.js"
+import { Kinds } from "./Kinds.js"
 import { sampleClock } from "./LiveMetrics.js"
 import { LocalDevice } from "./LocalDevice.js"
 import { PeerStatus } from "./PeerStatus.js"
@@ -45,6 +47,7 @@ const session = (address: string, options: EngineOptions, self: Self) =>
       const checkpoints = yield* CheckpointStore
       const status = yield* PeerStatus
       const { deviceId } = yield* LocalDevice
+      const catalog = yield* Kinds
       const conn = yield* transport.connect(address)
       if (conn.peer === deviceId) {
         return yield* new PeerUnavailable({ address, reason: "that address is this device itself" })
@@ -60,13 +63,13 @@ const session = (address: string, options: EngineOptions, self: Self) =>
             Effect.sync(() => self.pulling.delete(conn.peer))
           )
       )
-      const holds = yield* Effect.forEach(resourceTypes, (resource) =>
+      const holds = yield* Effect.forEach(catalog.names, (resource) =>
         Effect.map(watermarks.get(conn.peer, resource), (seq) => ({ resource, seq }))
       )
       let state = yield* conn.send(new Exchange({ holds, listen: self.listen }))
       const replaced = yield* watermarks.rebase(conn.peer, state.storeId)
       // We hold positions past the peer's end: its database went back (restored from a backup).
-      const rolledBack = holds.some(({ resource, seq }) => seq > peerEnd(state, resource))
+      const rolledBack = holds.some(({ resource, seq }) => seq > peerEnd(catalog, state, resource))
       if (replaced || rolledBack) {
         // Our cursors point into data the peer no longer has: start over from what it has now (streams
         // reconcile what we already hold instead of pulling it all again).
@@ -76,7 +79,7 @@ const session = (address: string, options: EngineOptions, self: Self) =>
         )
         state = yield* conn.send(
           new Exchange({
-            holds: resourceTypes.map((resource) => ({ resource, seq: 0 })),
+            holds: catalog.names.map((resource) => ({ resource, seq: 0 })),
             listen: self.listen
           })
         )
@@ -90,8 +93,17 @@ const session = (address: string, options: EngineOptions, self: Self) =>
           : `Connected to ${conn.peer} at ${address}: ${behind.map((b) => `${b.count} ${b.resource} ${b.count === 1 ? "row" : "rows"}`).join(", ")} to pull` +
               (resumed.some((c) => c.peer === conn.peer) ? " (resuming an interrupted backfill)" : "")
       )
+      // Only kinds both devices declare are synced: a kind added by a newer version of the application
+      // waits until the peer declares it too.
+      const common = catalog.names.filter((resource) => state.tables.some((t) => t.resource === resource))
+      const missing = catalog.names.filter((resource) => !common.includes(resource))
+      if (missing.length > 0) {
+        yield* Effect.logWarning(
+          `Peer ${conn.peer} does not declare ${missing.join(", ")}: not syncing them with it`
+        )
+      }
       return yield* Effect.all(
-        resourceTypes.map((resource) =>
+        common.map((resource) =>
           PullStream.run(
             conn,
             resource,
@@ -105,8 +117,8 @@ const session = (address: string, options: EngineOptions, self: Self) =>
   )
 
 /** The peer's last position for a kind: its table's last seq, or its shared log's for a shared kind. */
-const peerEnd = (state: PeerState, resource: ResourceType) =>
-  isShared(resource) ? state.log.last : (state.tables.find((t) => t.resource === resource)?.seq ?? 0)
+const peerEnd = (catalog: Catalog, state: PeerState, resource: ResourceType) =>
+  catalog.isShared(resource) ? state.log.last : (state.tables.find((t) => t.resource === resource)?.seq ?? 0)
 
 /** What ended a session, for the peer's "last error" (nothing when it was only interrupted). */
 const failureMessage = (exit: Exit.Exit<unknown, unknown>): string | undefined => {

@@ -2,6 +2,7 @@
 // state per stream: every pull names its cursor, so a peer resumes by asking again. A pull that finds nothing
 // waits (long-poll) on the ChangeFeed, so a committed write reaches waiting peers at once.
 import { Clock, Effect, type Request } from "effect"
+import { UnknownKindError } from "../domain/Errors.js"
 import type { DeviceId } from "../domain/Ids.js"
 import {
   MAX_PAGE_SIZE,
@@ -12,16 +13,10 @@ import {
   type Page,
   type PeerState
 } from "../domain/Protocol.js"
-import {
-  approximateSize,
-  isShared,
-  ownedTypes,
-  resourceTypes,
-  rowsWithin,
-  type ResourceType,
-  type Row
-} from "../domain/Resource.js"
+import type { ResourceType } from "../domain/Resource.js"
+import { approximateSize, rowsWithin, type Row } from "../domain/Row.js"
 import { ChangeFeed, waitFor } from "./ChangeFeed.js"
+import { Kinds } from "./Kinds.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { LocalDevice } from "./LocalDevice.js"
 import type { PeerHandler } from "./PeerTransport.js"
@@ -58,6 +53,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     const store = yield* LibraryStore
     const log = yield* SharedLog
     const feed = yield* ChangeFeed
+    const catalog = yield* Kinds
     const status = yield* PeerStatus
     const metrics = yield* SyncMetrics
     const { deviceId } = yield* LocalDevice
@@ -75,7 +71,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         const listen = toFollow.get(peer)
         const live = liveKinds.get(peer)
         if (listen === undefined || options.discovered === undefined) return Effect.void
-        if (!ownedTypes.every((r) => live?.has(r))) return Effect.void
+        if (!catalog.ownedNames.every((r) => live?.has(r))) return Effect.void
         toFollow.delete(peer)
         return options.discovered(peer, listen)
       })
@@ -83,15 +79,17 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     /** The host each connected peer reached us from: where to find it when it listens on all interfaces. */
     const remoteHosts = new Map<DeviceId, string>()
 
-    const exchange = (holds: ReadonlyArray<{ resource: (typeof resourceTypes)[number]; seq: number }>) =>
+    const exchange = (holds: ReadonlyArray<{ resource: ResourceType; seq: number }>) =>
       Effect.gen(function* () {
-        const tables = yield* Effect.forEach(resourceTypes, (resource) =>
+        const tables = yield* Effect.forEach(catalog.names, (resource) =>
           Effect.map(store.lastSeq(resource), (seq) => ({ resource, seq }))
         )
-        // What a client holds of a shared kind is a position in our shared log, of an owned kind one in our table.
-        const pending = yield* Effect.forEach(holds, ({ resource, seq }) =>
+        // What a client holds of a shared kind is a position in our shared log, of an owned kind one in our
+        // table. Kinds this device does not declare (another version of the application) are left out.
+        const known = holds.filter(({ resource }) => catalog.has(resource))
+        const pending = yield* Effect.forEach(known, ({ resource, seq }) =>
           Effect.map(
-            isShared(resource) ? log.countAfter(resource, seq) : store.countAfter(resource, seq),
+            catalog.isShared(resource) ? log.countAfter(resource, seq) : store.countAfter(resource, seq),
             (count) => ({
               resource,
               count
@@ -227,8 +225,14 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
       }
     }
 
+    /** A request for a kind this device does not declare is refused; the client's other streams go on. */
+    const checked = (peer: DeviceId, request: PeerRequest): Effect.Effect<unknown, unknown> =>
+      "resource" in request && !catalog.has(request.resource)
+        ? Effect.fail(new UnknownKindError({ kind: request.resource }))
+        : answer(peer, request)
+
     const handle = <R extends PeerRequest>(peer: DeviceId, request: R) =>
-      answer(peer, request).pipe(
+      checked(peer, request).pipe(
         Effect.tap((answer) => {
           const rows = (answer as { rows?: ReadonlyArray<Row> } | undefined)?.rows
           return Effect.zipRight(

@@ -7,7 +7,9 @@ import { derivedUuid } from "../domain/DerivedId.js"
 import { RowNotFoundError } from "../domain/Errors.js"
 import type { InvalidRowError, NotOwnerError, StoreError } from "../domain/Errors.js"
 import { newUuid, type Uuid } from "../domain/Ids.js"
-import type { FieldsOf, ResourceType, StoredRow } from "../domain/Resource.js"
+import type { TagAssignmentFields, TagFields } from "../domain/FileLibrary.js"
+import type { ResourceType } from "../domain/Resource.js"
+import type { StoredRow } from "../domain/Row.js"
 import { Library } from "./Library.js"
 import { LibraryStore } from "./LibraryStore.js"
 
@@ -32,7 +34,7 @@ const live = (
 export const add = (name: string, color: string | null = null): TagEffect<Uuid> =>
   Effect.gen(function* () {
     const uuid = newUuid()
-    const fields: FieldsOf<"tag"> = { name, color }
+    const fields: TagFields = { name, color }
     yield* Effect.flatMap(Library, (l) => l.write("tag", [{ uuid, fields }]))
     return uuid
   })
@@ -61,7 +63,7 @@ export const assign = (tag: Uuid, entry: Uuid): TagEffect<Uuid> =>
     const uuid = assignmentUuidOf(tag, entry)
     const held = yield* Effect.flatMap(LibraryStore, (s) => s.get("tag_assignment", uuid))
     if (Option.isSome(held) && !held.value.deleted) return uuid
-    const fields: FieldsOf<"tag_assignment"> = { tag, entry }
+    const fields: TagAssignmentFields = { tag, entry }
     yield* Effect.flatMap(Library, (l) => l.write("tag_assignment", [{ uuid, fields }]))
     return uuid
   })

@@ -2,7 +2,7 @@
 import { FastCheck as fc } from "effect"
 import { DeviceId, LibraryId, Uuid } from "../../src/domain/Ids.js"
 import * as Hlc from "../../src/domain/Hlc.js"
-import type { Row } from "../../src/domain/Resource.js"
+import type { Row } from "../../src/domain/Row.js"
 
 export const deviceA = DeviceId.make("aaaaaaaa-0000-4000-8000-000000000001")
 export const deviceB = DeviceId.make("bbbbbbbb-0000-4000-8000-000000000002")

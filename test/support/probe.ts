@@ -7,7 +7,8 @@ import Database from "better-sqlite3"
 import { type Duration, Effect } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import { resourceTypes, type ResourceType } from "../../src/domain/Resource.js"
+import { FileLibraryCatalog } from "../../src/domain/FileLibrary.js"
+import type { ResourceType } from "../../src/domain/Resource.js"
 import type { Daemon } from "./daemons.js"
 
 const query = <A>(file: string, f: (db: Database.Database) => A) =>
@@ -31,7 +32,7 @@ export const rowCount = (dir: string, resource: ResourceType) =>
 /** Rows of every resource kind in database.db, summed. */
 export const totalRows = (dir: string) =>
   query(join(dir, "database.db"), (db) =>
-    resourceTypes.reduce(
+    FileLibraryCatalog.names.reduce(
       (sum, r) => sum + (db.prepare(`SELECT count(*) AS n FROM ${r}`).get() as { n: number }).n,
       0
     )

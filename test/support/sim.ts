@@ -8,6 +8,7 @@ import type { CheckpointStore } from "../../src/services/CheckpointStore.js"
 import type { HlcClock } from "../../src/services/HlcClock.js"
 import type { Library } from "../../src/services/Library.js"
 import type { LibraryStore } from "../../src/services/LibraryStore.js"
+import type { Kinds } from "../../src/services/Kinds.js"
 import type { LocalDevice } from "../../src/services/LocalDevice.js"
 import type { PeerStatus } from "../../src/services/PeerStatus.js"
 import type { PeerTransport } from "../../src/services/PeerTransport.js"
@@ -63,6 +64,7 @@ export type DeviceContext =
   | SyncMetrics
   | ProgressRecord
   | PeerTransport
+  | Kinds
 export type Ctx = Context.Context<DeviceContext>
 
 /** Build a device on the network in the current scope. */

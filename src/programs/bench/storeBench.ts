@@ -9,7 +9,8 @@ import { join } from "node:path"
 import { DeviceId, LibraryId, Uuid } from "../../domain/Ids.js"
 import * as Hlc from "../../domain/Hlc.js"
 import * as Device from "../../layers/Device.js"
-import { libraryMigrations, tableDdl } from "../../layers/LibraryDbSchema.js"
+import { FileLibraryCatalog } from "../../domain/FileLibrary.js"
+import { tableDdl } from "../../layers/LibraryDbSchema.js"
 import { LibraryStore, type LocalWrite } from "../../services/LibraryStore.js"
 
 const BATCH = 10_000
@@ -34,7 +35,7 @@ const rawInsert = (dir: string, writes: ReadonlyArray<LocalWrite>, device: Devic
   const db = new Database(join(dir, "raw.db"))
   db.pragma("journal_mode = WAL")
   for (const p of ["synchronous = NORMAL", "cache_size = -65536", "wal_autocheckpoint = 10000"]) db.pragma(p)
-  db.exec(tableDdl("entry"))
+  db.exec(tableDdl(FileLibraryCatalog.kind("entry")))
   const insert = db.prepare(
     `INSERT INTO entry (seq, uuid, version, deleted, owner, location, parent, name, kind, size, modified_at, content_hash)
      VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -82,7 +83,6 @@ const engineWrite = (dir: string, writes: ReadonlyArray<LocalWrite>, device: Dev
 
 export const run = (rows: number) =>
   Effect.gen(function* () {
-    void libraryMigrations
     const device = DeviceId.make(randomUUID())
     yield* Effect.log(`store: generating ${rows} entry rows`)
     const writes = makeWrites(rows)

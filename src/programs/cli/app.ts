@@ -24,8 +24,8 @@ import * as ReportText from "../../services/ReportText.js"
 import * as StatusReport from "../../services/StatusReport.js"
 import * as Tags from "../../services/Tags.js"
 import { PeerTransport } from "../../services/PeerTransport.js"
+import { Kinds } from "../../services/Kinds.js"
 import * as Reconcile from "../../services/Reconcile.js"
-import { resourceTypes } from "../../domain/Resource.js"
 
 /** The package's version (package.json sits three folders up from both src/programs/cli and dist/programs/cli). */
 const VERSION: string = (createRequire(import.meta.url)("../../../package.json") as { version: string })
@@ -335,7 +335,7 @@ const verify = Command.make(
         Effect.gen(function* () {
           const transport = yield* PeerTransport
           const conn = yield* transport.connect(peer)
-          const kinds = yield* Effect.forEach(resourceTypes, (resource) =>
+          const kinds = yield* Effect.forEach((yield* Kinds).names, (resource) =>
             Effect.map(
               repair ? Reconcile.reconcile(conn, resource, 1_000) : Reconcile.compare(conn, resource),
               (r) => ({

@@ -1,0 +1,123 @@
+// The whole engine as one Layer: an application's kinds, where its data lives, how it reaches its peers. While
+// the Layer's scope lives, the device serves its peers and pulls from them; an application uses it through
+// `Database` and observes it through `Engine`. Keeps: nothing is served or pulled before the schema compiled
+// and the stores opened and migrated, and every fiber it starts ends with its scope.
+import { Context, Effect, Layer } from "effect"
+import { type AppSchema, compile } from "../domain/Catalog.js"
+import {
+  ConfigError,
+  type DatabaseOpenError,
+  type SchemaDefinitionError,
+  type SchemaMigrationError,
+  type StoreError
+} from "../domain/Errors.js"
+import { DeviceId, isUuid, LibraryId } from "../domain/Ids.js"
+import type { PeerUnavailable } from "../services/PeerTransport.js"
+import { Credentials } from "../services/Credentials.js"
+import * as Database from "../services/Database.js"
+import { PeerTransport } from "../services/PeerTransport.js"
+import * as SyncEngine from "../services/SyncEngine.js"
+import * as Device from "./Device.js"
+import * as TransportTcp from "./TransportTcp.js"
+
+/** Where a device keeps its data. */
+export type Storage = { readonly _tag: "Directory"; readonly path: string } | { readonly _tag: "Memory" }
+
+/** database.db and sync.db in the directory `path` (which must exist): data that survives restarts. */
+export const directory = (path: string): Storage => ({ _tag: "Directory", path })
+
+/** Everything in memory, on the real clock: gone when the Layer's scope closes. For tests and caches. */
+export const memory: Storage = { _tag: "Memory" }
+
+/** How a device proves it belongs to its library: the library's id and the secret all its devices share. */
+export interface LibraryKey {
+  readonly id: string
+  readonly secret: string
+}
+
+export interface Config {
+  /** The kinds the application syncs (`schema(...)`). */
+  readonly schema: AppSchema
+  readonly library: LibraryKey
+  /** This device's id, a lower-case UUID, the same on every start (persist it with the data). */
+  readonly device: string
+  readonly storage: Storage
+  /** Where to serve peers: "host:port" for TCP (port 0 picks a free one), "memory:name" on a memory network. */
+  readonly listen: string
+  /** Peers to pull from. A peer that connects to us and says where it listens is pulled from too. */
+  readonly peers?: ReadonlyArray<string>
+  /** How devices reach each other. Default: TCP with TLS (`Transport.tcp()`). */
+  readonly transport?: Layer.Layer<PeerTransport, never, Credentials>
+  /** Put other implementations in place of the engine's own. */
+  readonly overrides?: Device.Overrides
+  /** Page size, live wait, reconnect backoff: defaults suit most applications. */
+  readonly options?: Partial<SyncEngine.EngineOptions>
+}
+
+/** What an application can observe of a running engine. */
+export class Engine extends Context.Tag("tidemark/Engine")<
+  Engine,
+  {
+    /** This device's id. */
+    readonly device: DeviceId
+    /** The address it serves peers at (with the port the system picked, for port 0). */
+    readonly address: string
+  }
+>() {}
+
+/** Why the engine could not start. */
+export type StartError =
+  | ConfigError
+  | SchemaDefinitionError
+  | SchemaMigrationError
+  | DatabaseOpenError
+  | StoreError
+  | PeerUnavailable
+
+const checkUuid = (setting: string, value: string) =>
+  isUuid(value)
+    ? Effect.void
+    : Effect.fail(
+        new ConfigError({ setting, reason: `expected a lower-case UUID, got ${JSON.stringify(value)}` })
+      )
+
+/** The engine of one device: serves and syncs for as long as the Layer's scope lives. */
+export const layer = (config: Config): Layer.Layer<Database.Database | Engine, StartError> =>
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const kinds = yield* compile(config.schema)
+      yield* checkUuid("device", config.device)
+      yield* checkUuid("library.id", config.library.id)
+      if (config.library.secret.length === 0) {
+        return yield* new ConfigError({ setting: "library.secret", reason: "the library secret is empty" })
+      }
+      const identity = {
+        deviceId: DeviceId.make(config.device),
+        libraryId: LibraryId.make(config.library.id)
+      }
+      const options = { kinds, ...(config.overrides === undefined ? {} : { overrides: config.overrides }) }
+      const stores =
+        config.storage._tag === "Directory"
+          ? Device.layerSqliteWithDb(config.storage.path, identity, {
+              ...options,
+              tables: { prefix: "" },
+              daemon: true
+            })
+          : Device.layerInMemory(identity, options)
+      const transport = (config.transport ?? TransportTcp.layer()).pipe(
+        Layer.provide(Credentials.layer({ ...identity, secret: config.library.secret }))
+      )
+      const engine = Layer.scoped(
+        Engine,
+        Effect.map(
+          SyncEngine.start({
+            listen: config.listen,
+            peers: config.peers ?? [],
+            options: { ...SyncEngine.defaultEngineOptions, ...config.options }
+          }),
+          (address) => ({ device: identity.deviceId, address })
+        )
+      )
+      return Layer.merge(engine, Database.layer).pipe(Layer.provide(Layer.merge(stores, transport)))
+    })
+  )

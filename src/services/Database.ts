@@ -1,0 +1,153 @@
+// The typed API an application uses on its synced data: write, remove, get, list by a field, and a Stream of
+// the changes of a kind. Every call names one of the application's declared kinds; the fields it takes and
+// returns are typed by that kind's Schema. Keeps: a write is checked by the kind's Schema before anything is
+// stored, and a kind the engine was not built with is refused with UnknownKindError, never written.
+import { Context, Effect, Layer, Option, Stream } from "effect"
+import {
+  InvalidRowError,
+  type NotOwnerError,
+  type RowNotFoundError,
+  type StoreError,
+  UnknownKindError
+} from "../domain/Errors.js"
+import type { HlcString } from "../domain/Hlc.js"
+import { type DeviceId, isUuid, newUuid, type Uuid } from "../domain/Ids.js"
+import type { AnyKind, FieldsOf } from "../domain/Resource.js"
+import type { Row } from "../domain/Row.js"
+import { type Change, Changes } from "./Changes.js"
+import { dumpLines } from "./Dump.js"
+import { Kinds } from "./Kinds.js"
+import { Library } from "./Library.js"
+import { LibraryStore } from "./LibraryStore.js"
+
+/** A stored row of kind `K`. */
+export interface Entity<K extends AnyKind> {
+  readonly uuid: Uuid
+  /** The HLC of the write that produced it (the highest version wins). */
+  readonly version: HlcString
+  /** The owning device for a device-owned kind; null for a shared kind. */
+  readonly owner: DeviceId | null
+  readonly fields: FieldsOf<K>
+}
+
+/** An applied change of a row of kind `K`: a write or a delete, made here or pulled from a peer. */
+export interface KindChange<K extends AnyKind> extends Omit<Change, "fields" | "kind"> {
+  readonly kind: K["name"]
+  readonly fields: FieldsOf<K>
+}
+
+/** What a write can fail with: its fields break the Schema, it is another device's row, or storage failed. */
+export type WriteError = InvalidRowError | NotOwnerError | StoreError | UnknownKindError
+
+export class Database extends Context.Tag("tidemark/Database")<
+  Database,
+  {
+    /**
+     * Create a row (a new uuid) or, given `uuid`, replace that row's fields, as this device. A device-owned
+     * row may be written only by its owner.
+     */
+    readonly write: <K extends AnyKind>(
+      kind: K,
+      fields: FieldsOf<K>,
+      uuid?: string
+    ) => Effect.Effect<Entity<K>, WriteError>
+    /** Delete a row: a tombstone with its own version, so no older write can bring it back. */
+    readonly remove: <K extends AnyKind>(
+      kind: K,
+      uuid: string
+    ) => Effect.Effect<void, WriteError | RowNotFoundError>
+    /** The row, unless it does not exist or was deleted. */
+    readonly get: <K extends AnyKind>(
+      kind: K,
+      uuid: string
+    ) => Effect.Effect<Option.Option<Entity<K>>, StoreError | UnknownKindError>
+    /** The rows (not deleted) whose `field` equals `value`: the rows that point to a uuid, for a reference. */
+    readonly listBy: <K extends AnyKind, F extends keyof FieldsOf<K> & string>(
+      kind: K,
+      field: F,
+      value: FieldsOf<K>[F] & (string | number | boolean)
+    ) => Effect.Effect<ReadonlyArray<Entity<K>>, StoreError | UnknownKindError>
+    /**
+     * Every row of every kind, tombstones included, one JSON line per row in a canonical order: two devices
+     * that converged give identical dumps.
+     */
+    readonly dump: Effect.Effect<ReadonlyArray<string>, StoreError>
+    /** The changes of `kind` applied from the moment the stream starts: local writes and rows from peers. */
+    readonly changes: <K extends AnyKind>(kind: K) => Stream.Stream<KindChange<K>, UnknownKindError>
+  }
+>() {}
+
+const entity = <K extends AnyKind>(row: Row): Entity<K> => ({
+  uuid: row.uuid,
+  version: row.version,
+  owner: row.owner,
+  fields: row.fields as FieldsOf<K>
+})
+
+export const make = Effect.gen(function* () {
+  const library = yield* Library
+  const store = yield* LibraryStore
+  const catalog = yield* Kinds
+  const changes = yield* Changes
+
+  const declared = (kind: AnyKind) =>
+    catalog.has(kind.name) && catalog.kind(kind.name).family === kind.family
+      ? Effect.void
+      : Effect.fail(new UnknownKindError({ kind: kind.name }))
+
+  const uuidOf = (kind: AnyKind, uuid: string | undefined) =>
+    uuid === undefined
+      ? Effect.sync(newUuid)
+      : isUuid(uuid)
+        ? Effect.succeed(uuid as Uuid)
+        : Effect.fail(
+            new InvalidRowError({ resource: kind.name, uuid, reason: "expected a lower-case UUID" })
+          )
+
+  const dump = dumpLines.pipe(
+    Effect.provideService(LibraryStore, store),
+    Effect.provideService(Kinds, catalog)
+  )
+
+  return Database.of({
+    dump,
+    write: (kind, fields, uuid) =>
+      Effect.gen(function* () {
+        yield* declared(kind)
+        const id = yield* uuidOf(kind, uuid)
+        const [row] = yield* library.write(kind.name, [
+          { uuid: id, fields: fields as Record<string, unknown> }
+        ])
+        return entity(row!)
+      }),
+    remove: (kind, uuid) =>
+      Effect.gen(function* () {
+        yield* declared(kind)
+        const id = yield* uuidOf(kind, uuid)
+        yield* library.remove(kind.name, id)
+      }),
+    get: (kind, uuid) =>
+      Effect.gen(function* () {
+        yield* declared(kind)
+        if (!isUuid(uuid)) return Option.none()
+        const row = yield* store.get(kind.name, uuid as Uuid)
+        return Option.filterMap(row, (r) => (r.deleted ? Option.none() : Option.some(entity(r))))
+      }),
+    listBy: (kind, field, value) =>
+      Effect.gen(function* () {
+        yield* declared(kind)
+        if (!catalog.kind(kind.name).columns.some((c) => c.name === field)) {
+          return yield* Effect.dieMessage(`${kind.name} has no field ${field}`)
+        }
+        const rows = yield* store.listBy(kind.name, field, typeof value === "boolean" ? Number(value) : value)
+        return rows.map((r) => entity(r))
+      }),
+    changes: <K extends AnyKind>(kind: K) =>
+      Stream.unwrap(Effect.as(declared(kind), changes.subscribe(kind.name) as Stream.Stream<KindChange<K>>))
+  })
+})
+
+export const layer: Layer.Layer<Database, never, Library | LibraryStore | Kinds | Changes> = Layer.effect(
+  Database,
+  make
+)
