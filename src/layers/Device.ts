@@ -81,8 +81,8 @@ export const layerMemory = (identity: DeviceIdentity, options?: { readonly start
   )
   const stores = Layer.mergeAll(
     libraryStore,
-    WatermarkStoreMemory.layer,
-    CheckpointStoreMemory.layer,
+    // One CheckpointStore, shared with the WatermarkStore that clears a forgotten peer's checkpoints.
+    WatermarkStoreMemory.layer.pipe(Layer.provideMerge(CheckpointStoreMemory.layer)),
     SharedLogMemory.layer,
     PeerStatus.layer,
     SyncMetrics.layerMemory,
