@@ -1,4 +1,4 @@
-// CheckpointStore in memory, for fast tests.
+// CheckpointStore in memory, for fast tests. Lists in (peer, resource) order, like the sqlite layer.
 import { Clock, Effect, Layer, Option } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
@@ -22,7 +22,9 @@ export const make = Effect.sync(() => {
         })
       }),
     clear: (peer, resource) => Effect.sync(() => void checkpoints.delete(key(peer, resource))),
-    list: Effect.sync(() => [...checkpoints.values()])
+    list: Effect.sync(() =>
+      [...checkpoints.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, checkpoint]) => checkpoint)
+    )
   })
 })
 
