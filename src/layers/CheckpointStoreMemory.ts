@@ -15,7 +15,11 @@ export const make = Effect.sync(() => {
         checkpoints.set(key(peer, resource), {
           peer,
           resource,
-          ...p,
+          // The progress fields only: the object given may carry more (a caller's own progress state).
+          cursor: p.cursor,
+          recordsDone: p.recordsDone,
+          totalExpected: p.totalExpected,
+          logStart: p.logStart,
           startedAt: started?.startedAt ?? now,
           startedDone: started?.startedDone ?? p.recordsDone,
           updatedAt: now

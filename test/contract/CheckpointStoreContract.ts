@@ -104,6 +104,19 @@ export const checkpointStoreContract = (name: string, makeLayer: CheckpointStore
         )
     )
 
+    it.effect("a save keeps the progress fields only, whatever else the object it was given carries", () =>
+      run(
+        Effect.gen(function* () {
+          const checkpoints = yield* CheckpointStore
+          const carrying = { ...progress(9), done: 9, startedAt: 123, peer: deviceC }
+          yield* checkpoints.save(deviceB, "tag", carrying)
+          expect(yield* checkpoints.list).toEqual([
+            { peer: deviceB, resource: "tag", ...progress(9), startedAt: 0, startedDone: 9, updatedAt: 0 }
+          ])
+        })
+      )
+    )
+
     it.effect("clear forgets one (peer, kind) only; a save after it begins a new backfill", () =>
       run(
         Effect.gen(function* () {
