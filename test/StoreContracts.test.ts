@@ -1,6 +1,7 @@
 // Every store's contract, run against every implementation of it. A new backend (PostgreSQL) is one more
 // line per store here. The sqlite stores run on a fresh in-memory sync.db per test (same SQL as on disk).
 import { Layer } from "effect"
+import * as Device from "../src/layers/Device.js"
 import * as CheckpointStoreMemory from "../src/layers/CheckpointStoreMemory.js"
 import * as CheckpointStoreSqlite from "../src/layers/CheckpointStoreSqlite.js"
 import * as SharedLogMemory from "../src/layers/SharedLogMemory.js"
@@ -25,6 +26,8 @@ const memoryMarks = () => WatermarkStoreMemory.layer.pipe(Layer.provideMerge(Che
 
 watermarkStoreContract("memory", memoryMarks)
 watermarkStoreContract("sqlite", sqlite)
+// The wiring matters too: a device's WatermarkStore must clear the CheckpointStore that device uses.
+watermarkStoreContract("memory device", () => Device.layerMemory({ deviceId: deviceA, libraryId }))
 
 checkpointStoreContract("memory", () => CheckpointStoreMemory.layer)
 checkpointStoreContract("sqlite", sqlite)
