@@ -1,47 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Option, Scope } from "effect"
 import { Exchange } from "../src/domain/Protocol.js"
-import * as SyncDbSchema from "../src/layers/SyncDbSchema.js"
-import * as WatermarkStoreMemory from "../src/layers/WatermarkStoreMemory.js"
-import * as WatermarkStoreSqlite from "../src/layers/WatermarkStoreSqlite.js"
 import { Library } from "../src/services/Library.js"
-import { LocalDevice } from "../src/services/LocalDevice.js"
 import { PeerStatus } from "../src/services/PeerStatus.js"
 import { PeerTransport } from "../src/services/PeerTransport.js"
 import { SharedLog } from "../src/services/SharedLog.js"
 import * as SyncServer from "../src/services/SyncServer.js"
 import { WatermarkStore } from "../src/services/WatermarkStore.js"
-import { deviceA, deviceB, deviceC, libraryId, uuidN } from "./support/fixtures.js"
+import { deviceA, deviceB, deviceC, uuidN } from "./support/fixtures.js"
 import * as Sim from "./support/sim.js"
 import { tempDir } from "./support/tempDir.js"
 import { copyFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
-
-const watermarkLayers = {
-  memory: WatermarkStoreMemory.layer,
-  sqlite: WatermarkStoreSqlite.layer.pipe(
-    Layer.provide(Layer.merge(SyncDbSchema.layer(":memory:"), LocalDevice.layer(deviceA, libraryId)))
-  )
-}
-
-for (const [name, layer] of Object.entries(watermarkLayers)) {
-  describe(`WatermarkStore.rebase (${name})`, () => {
-    it.effect("a peer's new database file voids its watermarks; the same one keeps them", () =>
-      Effect.gen(function* () {
-        const marks = yield* WatermarkStore
-        expect(yield* marks.rebase(deviceB, "store-1")).toBe(false)
-        yield* marks.advance(deviceB, "entry", 500)
-        yield* marks.advance(deviceC, "entry", 70)
-        expect(yield* marks.rebase(deviceB, "store-1")).toBe(false)
-        expect(yield* marks.get(deviceB, "entry")).toBe(500)
-        expect(yield* marks.rebase(deviceB, "store-2")).toBe(true)
-        expect(yield* marks.get(deviceB, "entry")).toBe(0)
-        expect(yield* marks.get(deviceC, "entry")).toBe(70)
-        expect(yield* marks.peerStore(deviceB)).toEqual(Option.some("store-2"))
-      }).pipe(Effect.provide(layer))
-    )
-  })
-}
 
 describe("peer state", () => {
   it("a peer listening on all interfaces is reached at the host it connected from", () => {

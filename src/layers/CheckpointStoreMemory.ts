@@ -1,4 +1,4 @@
-// CheckpointStore in memory, for fast tests.
+// CheckpointStore in memory, for fast tests. Lists in (peer, resource) order, like the sqlite layer.
 import { Clock, Effect, Layer, Option } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
@@ -15,14 +15,20 @@ export const make = Effect.sync(() => {
         checkpoints.set(key(peer, resource), {
           peer,
           resource,
-          ...p,
+          // The progress fields only: the object given may carry more (a caller's own progress state).
+          cursor: p.cursor,
+          recordsDone: p.recordsDone,
+          totalExpected: p.totalExpected,
+          logStart: p.logStart,
           startedAt: started?.startedAt ?? now,
           startedDone: started?.startedDone ?? p.recordsDone,
           updatedAt: now
         })
       }),
     clear: (peer, resource) => Effect.sync(() => void checkpoints.delete(key(peer, resource))),
-    list: Effect.sync(() => [...checkpoints.values()])
+    list: Effect.sync(() =>
+      [...checkpoints.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, checkpoint]) => checkpoint)
+    )
   })
 })
 

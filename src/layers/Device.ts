@@ -150,8 +150,8 @@ export const layerInMemory = (
   })
 
 const memorySyncStores = Layer.mergeAll(
-  WatermarkStoreMemory.layer,
-  CheckpointStoreMemory.layer,
+  // One CheckpointStore, shared with the WatermarkStore that clears a forgotten peer's checkpoints.
+  WatermarkStoreMemory.layer.pipe(Layer.provideMerge(CheckpointStoreMemory.layer)),
   SharedLogMemory.layer,
   PeerStatus.layer,
   SyncMetrics.layerMemory,

@@ -1,15 +1,26 @@
-// WatermarkStore in memory, for fast tests. Same forward-only rule as the sqlite layer.
+// WatermarkStore in memory, for fast tests. Same forward-only rule as the sqlite layer. Forgetting a peer
+// (forget, or a rebase onto another of its files) also clears its checkpoints, through the CheckpointStore
+// this layer is given: they are cursors into the same seqs.
 import { Clock, Effect, Layer, Option } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
+import { CheckpointStore } from "../services/CheckpointStore.js"
 import { type Watermark, WatermarkStore } from "../services/WatermarkStore.js"
 
-export const make = Effect.sync(() => {
+export const make = Effect.gen(function* () {
+  const checkpoints = yield* CheckpointStore
   const marks = new Map<string, Watermark>()
   const stores = new Map<DeviceId, string>()
-  const forgetPeer = (peer: DeviceId) => {
-    for (const [k, m] of marks) if (m.peer === peer) marks.delete(k)
-  }
+  const forgetPeer = (peer: DeviceId) =>
+    Effect.gen(function* () {
+      for (const [k, m] of marks) if (m.peer === peer) marks.delete(k)
+      const held = yield* checkpoints.list
+      yield* Effect.forEach(
+        held.filter((c) => c.peer === peer),
+        (c) => checkpoints.clear(peer, c.resource),
+        { discard: true }
+      )
+    })
   const key = (peer: DeviceId, resource: ResourceType) => `${peer}/${resource}`
   return WatermarkStore.of({
     get: (peer, resource) => Effect.sync(() => marks.get(key(peer, resource))?.watermark ?? 0),
@@ -22,18 +33,18 @@ export const make = Effect.sync(() => {
       }),
     peerStore: (peer) => Effect.sync(() => Option.fromNullable(stores.get(peer))),
     rebase: (peer, storeId) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         const known = stores.get(peer)
         stores.set(peer, storeId)
-        if (known === undefined || known === storeId) return false
-        forgetPeer(peer)
-        return true
+        if (known === undefined || known === storeId) return Effect.succeed(false)
+        return Effect.as(forgetPeer(peer), true)
       }),
-    forget: (peer) => Effect.sync(() => forgetPeer(peer)),
+    forget: forgetPeer,
     list: Effect.sync(() =>
       [...marks.values()].sort((a, b) => (key(a.peer, a.resource) < key(b.peer, b.resource) ? -1 : 1))
     )
   })
 })
 
-export const layer: Layer.Layer<WatermarkStore> = Layer.effect(WatermarkStore, make)
+/** Needs the device's CheckpointStore (give it the same one the device uses), whose entries it clears. */
+export const layer: Layer.Layer<WatermarkStore, never, CheckpointStore> = Layer.effect(WatermarkStore, make)

@@ -29,6 +29,10 @@ export class CheckpointStore extends Context.Tag("tidemark/CheckpointStore")<
       peer: DeviceId,
       resource: ResourceType
     ) => Effect.Effect<Option.Option<Checkpoint>, StoreError>
+    /**
+     * Record progress at the Clock's time. A save of a backfill already checkpointed keeps its `startedAt`
+     * and `startedDone`; the first one (or the first after `clear`) starts them.
+     */
     readonly save: (
       peer: DeviceId,
       resource: ResourceType,
@@ -36,6 +40,7 @@ export class CheckpointStore extends Context.Tag("tidemark/CheckpointStore")<
     ) => Effect.Effect<void, StoreError>
     /** The backfill finished: forget its checkpoint. */
     readonly clear: (peer: DeviceId, resource: ResourceType) => Effect.Effect<void, StoreError>
+    /** Every checkpoint held, in (peer, resource) order. */
     readonly list: Effect.Effect<ReadonlyArray<Checkpoint>, StoreError>
   }
 >() {}

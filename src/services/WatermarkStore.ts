@@ -20,16 +20,20 @@ export class WatermarkStore extends Context.Tag("tidemark/WatermarkStore")<
     readonly get: (peer: DeviceId, resource: ResourceType) => Effect.Effect<number, StoreError>
     /** Move forward to `to`; a lower value is ignored, so a late or repeated advance cannot move it back. */
     readonly advance: (peer: DeviceId, resource: ResourceType, to: number) => Effect.Effect<void, StoreError>
+    /** Every watermark held, in (peer, resource) order. */
     readonly list: Effect.Effect<ReadonlyArray<Watermark>, StoreError>
     /** The id of the peer's database file our watermarks of it refer to (none before the first pull). */
     readonly peerStore: (peer: DeviceId) => Effect.Effect<Option.Option<string>, StoreError>
     /**
-     * The peer's database file is now `storeId`. When it was another one, every watermark of the peer is
-     * forgotten (the only way a watermark moves back): they pointed into a file that no longer exists.
-     * Returns true when that happened.
+     * The peer's database file is now `storeId`. When it was another one, every watermark and checkpoint of
+     * the peer is forgotten (the only way a watermark moves back): they pointed into a file that no longer
+     * exists. Returns true when that happened.
      */
     readonly rebase: (peer: DeviceId, storeId: string) => Effect.Effect<boolean, StoreError>
-    /** Forget every watermark and checkpoint of the peer (its seqs went back: a restored backup). */
+    /**
+     * Forget every watermark and checkpoint of the peer (its seqs went back: a restored backup). Its store id
+     * is kept: the file is the same one, only older.
+     */
     readonly forget: (peer: DeviceId) => Effect.Effect<void, StoreError>
   }
 >() {}
