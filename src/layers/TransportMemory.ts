@@ -78,36 +78,36 @@ export class MemoryNetwork extends Context.Tag("tidemark/MemoryNetwork")<
   }
 >() {}
 
-export const layerNetwork: Layer.Layer<MemoryNetwork> = Layer.effect(
-  MemoryNetwork,
-  Effect.gen(function* () {
-    const internal = {
-      listeners: new Map<string, Listener>(),
-      links: new Set<Link>(),
-      faults: yield* Ref.make(noFaults),
-      groups: yield* Ref.make<ReadonlyArray<ReadonlyArray<DeviceId>>>([]),
-      count: yield* Ref.make(0),
-      interceptor: yield* Ref.make<Interceptor>(() => Effect.void)
-    }
-    const breakWhere = (p: (l: Link) => boolean) =>
-      Effect.forEach([...internal.links].filter(p), (l) => Deferred.succeed(l.broken, undefined), {
-        discard: true
-      })
-    return MemoryNetwork.of({
-      setFaults: (f) => Ref.set(internal.faults, f),
-      partition: (groups) =>
-        Effect.zipRight(
-          Ref.set(internal.groups, groups),
-          breakWhere((l) => separated(groups, l.client, l.server))
-        ),
-      heal: Ref.set(internal.groups, []),
-      cutAll: breakWhere(() => true),
-      delivered: Ref.get(internal.count),
-      intercept: (hook) => Ref.set(internal.interceptor, hook),
-      internal
+/** A new simulated network. */
+export const makeNetwork: Effect.Effect<MemoryNetwork["Type"]> = Effect.gen(function* () {
+  const internal = {
+    listeners: new Map<string, Listener>(),
+    links: new Set<Link>(),
+    faults: yield* Ref.make(noFaults),
+    groups: yield* Ref.make<ReadonlyArray<ReadonlyArray<DeviceId>>>([]),
+    count: yield* Ref.make(0),
+    interceptor: yield* Ref.make<Interceptor>(() => Effect.void)
+  }
+  const breakWhere = (p: (l: Link) => boolean) =>
+    Effect.forEach([...internal.links].filter(p), (l) => Deferred.succeed(l.broken, undefined), {
+      discard: true
     })
+  return MemoryNetwork.of({
+    setFaults: (f) => Ref.set(internal.faults, f),
+    partition: (groups) =>
+      Effect.zipRight(
+        Ref.set(internal.groups, groups),
+        breakWhere((l) => separated(groups, l.client, l.server))
+      ),
+    heal: Ref.set(internal.groups, []),
+    cutAll: breakWhere(() => true),
+    delivered: Ref.get(internal.count),
+    intercept: (hook) => Ref.set(internal.interceptor, hook),
+    internal
   })
-)
+})
+
+export const layerNetwork: Layer.Layer<MemoryNetwork> = Layer.effect(MemoryNetwork, makeNetwork)
 
 /** A request seen only through its Schemas (the union of request classes is too precise for the helpers). */
 type WireRequest = Schema.WithResult<unknown, unknown, unknown, unknown, never> &

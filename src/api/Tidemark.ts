@@ -1,0 +1,19 @@
+// The engine as an application composes it: declare the kinds (`schema`), run a device (`layer`), and use its
+// data (`Database`) and state (`Engine`).
+import { newDeviceId, newLibraryId } from "../domain/Ids.js"
+import { randomBytes } from "node:crypto"
+import type { LibraryKey } from "../layers/Engine.js"
+
+export { type AppSchema, schema } from "../domain/Catalog.js"
+export { type Config, Engine, layer, type LibraryKey, type StartError } from "../layers/Engine.js"
+export { Database, type Entity, type KindChange, type WriteError } from "../services/Database.js"
+export type { Change } from "../services/Changes.js"
+
+/** A new library: a random id and a random secret, to share with every device that joins it. */
+export const newLibrary = (): LibraryKey => ({
+  id: newLibraryId(),
+  secret: randomBytes(32).toString("base64url")
+})
+
+/** A new random device id. Keep it with the device's data: a device must have the same id on every start. */
+export const newDevice = (): string => newDeviceId()
