@@ -3,6 +3,7 @@
 import { Context, Effect, Layer } from "effect"
 import { join } from "node:path"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
+import * as BackfillProgress from "../services/BackfillProgress.js"
 import * as ChangeFeed from "../services/ChangeFeed.js"
 import { Credentials } from "../services/Credentials.js"
 import * as Library from "../services/Library.js"
@@ -56,7 +57,14 @@ export const layerSqliteWithDb = (
     SyncMetricsSqlite.layer,
     ProgressRecordSqlite.layer
   ).pipe(Layer.provide(Layer.merge(syncDb, device)))
-  const stores = Layer.mergeAll(libraryStore, syncStores, clock, device, ChangeFeed.layer)
+  const stores = Layer.mergeAll(
+    libraryStore,
+    syncStores,
+    clock,
+    device,
+    ChangeFeed.layer,
+    BackfillProgress.layerMemory
+  )
   return Library.layer.pipe(Layer.provideMerge(stores))
 }
 
@@ -89,7 +97,8 @@ export const layerMemory = (identity: DeviceIdentity, options?: { readonly start
     ProgressRecord.layerMemory,
     clock,
     device,
-    ChangeFeed.layer
+    ChangeFeed.layer,
+    BackfillProgress.layerMemory
   )
   return Library.layer.pipe(Layer.provideMerge(stores))
 }
