@@ -52,7 +52,11 @@ export class BackfillProgress extends Context.Tag("tidemark/BackfillProgress")<
 >() {}
 
 const key = (b: Backfill) => `${b.peer}\u0000${b.resource}`
-const byPeerAndKind = (a: Backfill, b: Backfill) =>
+/** Order by peer, then kind. */
+export const byPeerAndKind = (
+  a: { readonly peer: DeviceId; readonly resource: ResourceType },
+  b: { readonly peer: DeviceId; readonly resource: ResourceType }
+) =>
   a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0
 
 export const make = Effect.gen(function* () {

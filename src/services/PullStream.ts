@@ -39,6 +39,8 @@ type Progress = {
   loggedAt?: number
   startedAt?: number
   startedDone?: number
+  /** What BackfillProgress was last told of catching up (an empty page that changes nothing is not told). */
+  reportedCaughtUp?: boolean
 }
 
 /**
@@ -85,7 +87,8 @@ const applyPage = (
         }
       })
     )
-    if (mode !== "log") yield* reportProgress(conn, resource, page.caughtUp, progress, total, logEvery)
+    if (mode !== "log")
+      yield* reportProgress(conn, resource, page.caughtUp, rows.length, progress, total, logEvery)
   })
 
 /**
@@ -98,11 +101,14 @@ const reportProgress = (
   conn: PeerConnection,
   resource: ResourceType,
   caughtUp: boolean,
+  rows: number,
   progress: Progress,
   total: number,
   every: number
 ) =>
   Effect.gen(function* () {
+    if (rows === 0 && progress.reportedCaughtUp === caughtUp) return
+    progress.reportedCaughtUp = caughtUp
     const now = yield* Clock.currentTimeMillis
     const startedAt = (progress.startedAt ??= now)
     const startedDone = (progress.startedDone ??= progress.done)
