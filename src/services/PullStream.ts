@@ -1,5 +1,6 @@
-// One pull stream: the rows of one resource kind from one peer, from the saved watermark on. Backfill,
-// catch-up and live sync are this same loop: pages until caught up, then the same request with a wait. Keeps:
+// One pull stream: the rows of one resource kind from one peer, from the saved watermark on, as an Effect
+// Stream of pages. Backfill, catch-up and live sync are this same stream: pages until caught up (one fetched
+// ahead), then the same request with a wait. Its consumer checks, applies and records each page. Keeps:
 // a page is checked whole (schema, size, clock) before anything of it is applied; it is applied in one
 // transaction; only then do the watermark and checkpoint advance to the page's last seq. So a cursor is
 // never ahead of the data, and an interruption anywhere applies at most one page again (plus the one page
