@@ -3,6 +3,7 @@
 import { Context, Effect, Layer } from "effect"
 import { join } from "node:path"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
+import * as BackfillProgress from "../services/BackfillProgress.js"
 import * as ChangeFeed from "../services/ChangeFeed.js"
 import * as Changes from "../services/Changes.js"
 import { Credentials } from "../services/Credentials.js"
@@ -101,7 +102,8 @@ const assemble = <E1, E2, E3, R1, R3, Extra>(parts: {
     clock,
     parts.device,
     ChangeFeed.layer.pipe(Layer.provide(parts.device)),
-    Changes.layer
+    Changes.layer,
+    BackfillProgress.layerMemory
   )
   return Library.layer.pipe(Layer.provideMerge(stores))
 }

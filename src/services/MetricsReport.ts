@@ -1,5 +1,5 @@
-// The daemon's /metrics page: the persisted counters and backfill progress of StatusReport, plus the live
-// measurements of LiveMetrics, in the Prometheus text exposition format (version 0.0.4). Every name starts
+// The daemon's /metrics page: the persisted counters and backfill progress of StatusReport (for the running
+// streams, BackfillProgress), plus the live measurements of LiveMetrics, in the Prometheus text exposition format (version 0.0.4). Every name starts
 // with `tidemark_`; counters end in `_total`; times are in seconds, as Prometheus expects.
 import { Effect } from "effect"
 import { APPLY_BUCKETS_MILLIS, LiveMetrics, type Snapshot } from "./LiveMetrics.js"

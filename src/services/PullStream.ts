@@ -1,12 +1,14 @@
-// One pull stream: the rows of one resource kind from one peer, from the saved watermark on. Backfill,
-// catch-up and live sync are this same loop: pages until caught up, then the same request with a wait. Keeps:
+// One pull stream: the rows of one resource kind from one peer, from the saved watermark on, as an Effect
+// Stream of pages. Backfill, catch-up and live sync are this same stream: pages until caught up (one fetched
+// ahead), then the same request with a wait. Its consumer checks, applies and records each page. Keeps:
 // a page is checked whole (schema, size, clock) before anything of it is applied; it is applied in one
 // transaction; only then do the watermark and checkpoint advance to the page's last seq. So a cursor is
 // never ahead of the data, and an interruption anywhere applies at most one page again (plus the one page
 // that was prefetched and not yet applied, which is fetched again too).
-import { Clock, Effect, Fiber, Option } from "effect"
+import { Clock, Effect, Option, Ref, Stream } from "effect"
 import { type LogPage, type Page, Exchange, Pull, PullLog, Ack } from "../domain/Protocol.js"
 import { BackfillCoordinator } from "./BackfillCoordinator.js"
+import { BackfillProgress, estimate } from "./BackfillProgress.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { checkPage } from "./PageCheck.js"
 import { reconcile } from "./Reconcile.js"
@@ -40,13 +42,15 @@ type Progress = {
   loggedAt?: number
   startedAt?: number
   startedDone?: number
+  /** What BackfillProgress was last told of catching up (an empty page that changes nothing is not told). */
+  reportedCaughtUp?: boolean
 }
 
 /**
  * Apply a checked page, then (and only then) record how far we are, in one sync.db transaction with the
  * received counters: for a table stream the watermark and the backfill checkpoint; for a state transfer only
  * the checkpoint (its watermark is a log position, set when the transfer ends); for a log stream only the
- * watermark.
+ * watermark. Once that is committed, a table or state stream reports its progress (BackfillProgress, log).
  */
 const applyPage = (
   conn: PeerConnection,
@@ -86,38 +90,120 @@ const applyPage = (
         }
       })
     )
-    // A finished transfer (or an empty one) is reported by the caught-up line, not as a percentage.
-    if (mode !== "log" && !page.caughtUp && total > 0) {
-      yield* logProgress(conn, resource, progress, total, logEvery)
-    }
+    if (mode !== "log")
+      yield* reportProgress(conn, resource, page.caughtUp, rows.length, progress, total, logEvery)
   })
 
-/** "Backfilling entry from D: 40% (400000 of 1000000, 45000 rows/s, about 13 s left)", at most every `every` ms. */
-const logProgress = (
+/**
+ * Publish where a stream stands to BackfillProgress, with its rate since its first page and the time left;
+ * and while it is behind, say so in the log at most every `every` ms: "Backfilling entry from D: 40% (400000
+ * of 1000000, 45000 rows/s, about 13 s left)". A finished transfer (or an empty one) is reported by the
+ * caught-up line, not as a percentage.
+ */
+const reportProgress = (
   conn: PeerConnection,
   resource: ResourceType,
+  caughtUp: boolean,
+  rows: number,
   progress: Progress,
   total: number,
   every: number
 ) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    progress.startedAt ??= now
-    progress.startedDone ??= progress.done
-    if (progress.loggedAt !== undefined && now - progress.loggedAt < every) return Effect.void
+  Effect.gen(function* () {
+    if (rows === 0 && progress.reportedCaughtUp === caughtUp) return
+    progress.reportedCaughtUp = caughtUp
+    const now = yield* Clock.currentTimeMillis
+    const startedAt = (progress.startedAt ??= now)
+    const startedDone = (progress.startedDone ??= progress.done)
+    const { rate, secondsLeft } = estimate({ done: progress.done, total, startedAt, startedDone }, now)
+    yield* Effect.flatMap(BackfillProgress, (backfills) =>
+      backfills.update({
+        peer: conn.peer,
+        resource,
+        done: progress.done,
+        total,
+        rate,
+        etaSeconds: secondsLeft,
+        caughtUp,
+        updatedAt: now
+      })
+    )
+    if (caughtUp || total === 0) return
+    if (progress.loggedAt !== undefined && now - progress.loggedAt < every) return
     progress.loggedAt = now
-    const seconds = (now - progress.startedAt) / 1000
-    const rate = seconds > 0 ? (progress.done - progress.startedDone) / seconds : 0
-    const percent = total > 0 ? Math.floor((100 * progress.done) / total) : 0
-    const eta = rate > 0 ? `, about ${Math.ceil((total - progress.done) / rate)} s left` : ""
-    return Effect.logInfo(
+    const percent = Math.floor((100 * progress.done) / total)
+    const eta = secondsLeft !== null ? `, about ${Math.ceil(secondsLeft)} s left` : ""
+    yield* Effect.logInfo(
       `Backfilling ${resource} from ${conn.peer}: ${percent}% (${progress.done} of ${total}` +
         (rate > 0 ? `, ${Math.round(rate)} rows/s${eta})` : ")")
     )
   })
 
+/** The page of a table after `after`; a peer that moves the cursor back breaks the protocol. */
+const pullPage = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  after: number,
+  waitMillis: number,
+  limit: number
+) =>
+  Effect.filterOrFail(
+    conn.send(new Pull({ resource, after, limit, waitMillis })),
+    (page) => page.last >= after,
+    () => new ProtocolViolation({ peer: conn.peer, reason: `moved the ${resource} cursor back` })
+  )
+
 /**
- * Pages of a table after `start`: forever, or until caught up for a state transfer. A stream the exchange
- * found up to date (`live`) starts with the live request: it waits for the peer's next change.
+ * The pages of a table after `start`, as a Stream. It runs in rounds: a round asks for pages until one is
+ * caught up, each request going out as soon as the page before it has arrived, so the peer reads and sends
+ * a page while the one before is checked and applied. The buffer is a hand-off (capacity 0): the fetching
+ * fiber holds the page it fetched until the consumer takes it, and asks for the next one only then, so at
+ * most one page is ahead of the one being applied (capacity 1 would let a second one queue). A round ends
+ * with its caught-up page; the next round (the live request: it waits on the peer for new rows) starts
+ * from that page's end only when the consumer pulls again, i.e. once that page is committed. A state
+ * transfer is a single round.
+ */
+const tablePages = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  start: number,
+  options: StreamOptions,
+  mode: "table" | "state",
+  live: boolean
+) => {
+  const round = (after: number, waitMillis: number) =>
+    Stream.paginateEffect({ after, waitMillis }, (ask) =>
+      Effect.map(
+        pullPage(conn, resource, ask.after, ask.waitMillis, options.batchSize),
+        (page) =>
+          [page, page.caughtUp ? Option.none() : Option.some({ after: page.last, waitMillis: 0 })] as const
+      )
+    ).pipe(Stream.buffer({ capacity: 0 }))
+  if (mode === "state") return round(start, 0)
+  return Stream.unwrap(
+    Effect.map(Ref.make({ after: start, waitMillis: live ? options.liveWaitMillis : 0 }), (next) =>
+      Stream.repeatEffect(Ref.get(next)).pipe(
+        Stream.flatMap(({ after, waitMillis }) => round(after, waitMillis)),
+        Stream.tap((page) => Ref.set(next, { after: page.last, waitMillis: options.liveWaitMillis }))
+      )
+    )
+  )
+}
+
+/**
+ * Let everything else that is ready run, I/O included, then continue: one turn of the event loop (unlike
+ * `Effect.yieldNow`, which lets only other fibers run), without the timer's minimum of a millisecond.
+ */
+const yieldToEventLoop = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/**
+ * Pull a table after `start` and apply it page by page: forever, or until caught up for a state transfer
+ * (then the cursor it ended at). A stream the exchange found up to date (`live`) starts with the live
+ * request: it waits for the peer's next change. A page that fails its check ends the stream, the page
+ * fetched ahead included; an interruption loses at most that page and the one being applied.
  */
 const pullTable = (
   conn: PeerConnection,
@@ -130,38 +216,25 @@ const pullTable = (
   live = false
 ) =>
   Effect.gen(function* () {
-    const ask = (after: number, waitMillis: number) =>
-      Effect.fork(conn.send(new Pull({ resource, after, limit: options.batchSize, waitMillis })))
     let cursor = start
     let caughtUp = false
-    let next = yield* ask(cursor, live ? options.liveWaitMillis : 0)
-    for (;;) {
-      const page: Page = yield* Fiber.join(next)
-      if (page.last < cursor) {
-        return yield* new ProtocolViolation({ peer: conn.peer, reason: `moved the ${resource} cursor back` })
-      }
-      // While backfilling, ask for the next page before checking and applying this one, so the peer reads
-      // and sends it while we work (one page ahead: bounded memory). Its cursor is this page's end; the
-      // watermark still moves only after this page is committed, and a page that fails its check ends the
-      // session, prefetch included.
-      if (!page.caughtUp) {
-        next = yield* ask(page.last, 0)
-        // Let the request go out now: checking and applying run synchronously and would hold it back.
-        yield* Effect.sleep("1 millis")
-      }
-      const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
-      yield* applyPage(conn, resource, page, rows, mode, progress, options.progressLogMillis)
-      if (page.caughtUp && !caughtUp) {
-        yield* onFirstCatchUp
-        if (progress.done > 0) {
-          yield* Effect.logInfo(`Caught up on ${resource} from ${conn.peer} (${progress.done} rows)`)
+    yield* Stream.runForEach(tablePages(conn, resource, start, options, mode, live), (page) =>
+      Effect.gen(function* () {
+        // Checking and applying run synchronously: let the request for the next page go out first.
+        yield* yieldToEventLoop
+        const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
+        yield* applyPage(conn, resource, page, rows, mode, progress, options.progressLogMillis)
+        if (page.caughtUp && !caughtUp) {
+          yield* onFirstCatchUp
+          if (progress.done > 0) {
+            yield* Effect.logInfo(`Caught up on ${resource} from ${conn.peer} (${progress.done} rows)`)
+          }
         }
-      }
-      cursor = page.last
-      caughtUp = page.caughtUp
-      if (caughtUp && mode === "state") return cursor
-      if (caughtUp) next = yield* ask(cursor, options.liveWaitMillis)
-    }
+        cursor = page.last
+        caughtUp = page.caughtUp
+      })
+    )
+    return cursor
   })
 
 /**
@@ -266,6 +339,37 @@ const transferState = (
   })
 
 /**
+ * The pages of one shared kind's log after `start`, as a Stream that ends with a page saying the peer pruned
+ * what we need. No page is fetched ahead: each request goes out when the consumer pulls, after the page
+ * before it is applied and acknowledged. After a caught-up page the request waits on the peer for new rows.
+ */
+const logPages = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  start: number,
+  options: StreamOptions,
+  live: boolean
+) =>
+  Stream.paginateEffect({ after: start, waitMillis: live ? options.liveWaitMillis : 0 }, (ask) =>
+    Effect.map(
+      Effect.filterOrFail(
+        conn.send(
+          new PullLog({ resource, after: ask.after, limit: options.batchSize, waitMillis: ask.waitMillis })
+        ),
+        (page) => page.pruned || page.last >= ask.after,
+        () => new ProtocolViolation({ peer: conn.peer, reason: `moved the ${resource} log cursor back` })
+      ),
+      (page) =>
+        [
+          page,
+          page.pruned
+            ? Option.none()
+            : Option.some({ after: page.last, waitMillis: page.caughtUp ? options.liveWaitMillis : 0 })
+        ] as const
+    )
+  )
+
+/**
  * The log of one shared kind, forever; returns true when the peer pruned what we need. Starts with the live
  * request when the exchange found nothing new in it (`live`).
  */
@@ -278,37 +382,23 @@ const pullLog = (
 ) =>
   Effect.gen(function* () {
     const watermarks = yield* WatermarkStore
-    let cursor = start
-    let caughtUp = live
     let acked = 0
-    for (;;) {
-      const page: LogPage = yield* conn.send(
-        new PullLog({
-          resource,
-          after: cursor,
-          limit: options.batchSize,
-          waitMillis: caughtUp ? options.liveWaitMillis : 0
-        })
-      )
-      if (page.pruned) return true
-      if (page.last < cursor) {
-        return yield* new ProtocolViolation({
-          peer: conn.peer,
-          reason: `moved the ${resource} log cursor back`
-        })
-      }
-      const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
-      yield* applyPage(conn, resource, page, rows, "log", { done: 0, logStart: 0 })
-      // Acknowledge what we hold of the peer's log over all shared kinds whenever that grew, so it can prune.
-      const { sharedNames } = yield* Kinds
-      const held = Math.min(...(yield* Effect.forEach(sharedNames, (r) => watermarks.get(conn.peer, r))))
-      if (held > acked) {
-        yield* conn.send(new Ack({ seq: held }))
-        acked = held
-      }
-      cursor = page.last
-      caughtUp = page.caughtUp
-    }
+    yield* Stream.runForEach(logPages(conn, resource, start, options, live), (page) =>
+      Effect.gen(function* () {
+        if (page.pruned) return
+        const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
+        yield* applyPage(conn, resource, page, rows, "log", { done: 0, logStart: 0 })
+        // Acknowledge what we hold of the peer's log over all shared kinds whenever that grew, so it can prune.
+        const { sharedNames } = yield* Kinds
+        const held = Math.min(...(yield* Effect.forEach(sharedNames, (r) => watermarks.get(conn.peer, r))))
+        if (held > acked) {
+          yield* conn.send(new Ack({ seq: held }))
+          acked = held
+        }
+      })
+    )
+    // The log stream ends only with a pruned page.
+    return true
   })
 
 /** Run the stream of `resource` from `conn` until it fails or is interrupted. */

@@ -1,10 +1,13 @@
 // What `status --json` prints and the daemon's /status serves: one report built from the stores, so the
-// two always agree. Progress of a backfill comes from its checkpoint: done / total, the rate since it
-// started, and the time left at that rate.
+// two always agree. Progress of a backfill comes from BackfillProgress for the streams this process runs (the
+// daemon), and from the sync.db checkpoint for the others (a backfill paused while its peer is away, or
+// every backfill when the CLI asks from another process): done / total, the rate since it started, and the
+// time left at that rate.
 import { Clock, Effect } from "effect"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
-import { CheckpointStore } from "./CheckpointStore.js"
+import { type Backfill, BackfillProgress, byPeerAndKind, estimate } from "./BackfillProgress.js"
+import { type Checkpoint, CheckpointStore } from "./CheckpointStore.js"
 import { LocalDevice } from "./LocalDevice.js"
 import { PeerStatus } from "./PeerStatus.js"
 import { SyncMetrics } from "./SyncMetrics.js"
@@ -53,11 +56,54 @@ export interface StatusReport {
   }>
 }
 
+const fromRunning = (b: Backfill): Progress => ({
+  peer: b.peer,
+  resource: b.resource,
+  done: b.done,
+  total: b.total,
+  rate: Math.round(b.rate),
+  etaSeconds: b.etaSeconds === null ? null : Math.round(b.etaSeconds),
+  updatedAt: b.updatedAt
+})
+
+const fromCheckpoint = (c: Checkpoint, now: number): Progress => {
+  const { rate, secondsLeft } = estimate(
+    { done: c.recordsDone, total: c.totalExpected, startedAt: c.startedAt, startedDone: c.startedDone },
+    Math.max(c.updatedAt, now)
+  )
+  return {
+    peer: c.peer,
+    resource: c.resource,
+    done: c.recordsDone,
+    total: c.totalExpected,
+    rate: Math.round(rate),
+    etaSeconds: secondsLeft === null ? null : Math.round(secondsLeft),
+    updatedAt: c.updatedAt
+  }
+}
+
+/**
+ * The unfinished backfills, by peer and kind: those a stream of this process has reported on (a caught-up one
+ * is finished), and those only sync.db knows of.
+ */
+const backfillOf = (
+  running: ReadonlyArray<Backfill>,
+  checkpoints: ReadonlyArray<Checkpoint>,
+  now: number
+): ReadonlyArray<Progress> => {
+  const reported = new Set(running.map((b) => `${b.peer}/${b.resource}`))
+  return [
+    ...running.filter((b) => !b.caughtUp).map(fromRunning),
+    ...checkpoints.filter((c) => !reported.has(`${c.peer}/${c.resource}`)).map((c) => fromCheckpoint(c, now))
+  ].sort(byPeerAndKind)
+}
+
 export const make = Effect.gen(function* () {
   const { deviceId, libraryId } = yield* LocalDevice
   const peers = yield* Effect.flatMap(PeerStatus, (s) => s.list)
   const watermarks = yield* Effect.flatMap(WatermarkStore, (s) => s.list)
   const checkpoints = yield* Effect.flatMap(CheckpointStore, (s) => s.list)
+  const running = yield* Effect.flatMap(BackfillProgress, (p) => p.get)
   const counters = yield* Effect.flatMap(SyncMetrics, (s) => s.counters)
   const now = yield* Clock.currentTimeMillis
   const countersByPeer = [...counters.entries()].map(([peer, c]) => ({ peer, ...c }))
@@ -74,20 +120,7 @@ export const make = Effect.gen(function* () {
       lastError: p.lastError
     })),
     watermarks: watermarks.map(({ peer, resource, watermark }) => ({ peer, resource, watermark })),
-    backfill: checkpoints.map((c): Progress => {
-      const seconds = (Math.max(c.updatedAt, now) - c.startedAt) / 1000
-      const rate = seconds > 0 ? (c.recordsDone - c.startedDone) / seconds : 0
-      const left = Math.max(0, c.totalExpected - c.recordsDone)
-      return {
-        peer: c.peer,
-        resource: c.resource,
-        done: c.recordsDone,
-        total: c.totalExpected,
-        rate: Math.round(rate),
-        etaSeconds: rate > 0 ? Math.round(left / rate) : null,
-        updatedAt: c.updatedAt
-      }
-    }),
+    backfill: backfillOf(running, checkpoints, now),
     counters: {
       recordsReceived: sum("recordsReceived"),
       bytesReceived: sum("bytesReceived"),

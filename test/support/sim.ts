@@ -3,6 +3,7 @@
 import { type Context, type Duration, Effect, Layer, Logger, LogLevel } from "effect"
 import type { DeviceId } from "../../src/domain/Ids.js"
 import * as Device from "../../src/layers/Device.js"
+import type { BackfillProgress } from "../../src/services/BackfillProgress.js"
 import type { ChangeFeed } from "../../src/services/ChangeFeed.js"
 import type { CheckpointStore } from "../../src/services/CheckpointStore.js"
 import type { HlcClock } from "../../src/services/HlcClock.js"
@@ -65,6 +66,7 @@ export type DeviceContext =
   | ProgressRecord
   | PeerTransport
   | Kinds
+  | BackfillProgress
 export type Ctx = Context.Context<DeviceContext>
 
 /** Build a device on the network in the current scope. */
