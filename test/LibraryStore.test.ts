@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Exit, FastCheck as fc, Option } from "effect"
 import type { Row } from "../src/domain/Row.js"
 import * as Device from "../src/layers/Device.js"
+import { UPSERT_CHUNK_ROWS } from "../src/layers/LibraryStoreSqlite.js"
 import { LibraryStore } from "../src/services/LibraryStore.js"
 import { deviceA, deviceB, entryFields, libraryId, tagVersionsArb, uuidN } from "./support/fixtures.js"
 
@@ -91,23 +92,24 @@ describe("LibraryStore", () => {
   it.effect("a page that fails midway is applied not at all, and the store goes on working", () =>
     Effect.gen(function* () {
       const store = yield* LibraryStore
-      const tag = (n: number, name: unknown) =>
+      const tag = (n: number, uuid: unknown = uuidN(n)) =>
         ({
-          uuid: uuidN(n),
+          uuid,
           version: `00000000000${n}.0000.bbbbbbbb-0000-4000-8000-000000000002`,
           deleted: false,
           owner: null,
-          fields: { name, color: null }
+          fields: { name: `t${n}`, color: null }
         }) as unknown as Row
-      // The third row's field cannot be bound by SQLite: the statement for it throws after two rows ran.
-      const failed = yield* Effect.exit(
-        store.apply("tag", [tag(1, "a"), tag(2, "b"), tag(3, { not: "text" })])
-      )
+      // More rows than one upsert statement takes, the last without a uuid (NOT NULL): the statement of the
+      // last chunk fails after the first chunk's statement has run.
+      const page = Array.from({ length: UPSERT_CHUNK_ROWS + 1 }, (_, i) => tag(i + 1))
+      page[UPSERT_CHUNK_ROWS] = tag(UPSERT_CHUNK_ROWS + 1, null)
+      const failed = yield* Effect.exit(store.apply("tag", page))
       expect(Exit.isFailure(failed)).toBe(true)
       expect(String(Exit.isFailure(failed) ? failed.cause : "")).toContain("StoreError")
       expect(yield* store.readAfter("tag", 0, 10)).toEqual([])
-      expect(yield* store.apply("tag", [tag(1, "a"), tag(2, "b")])).toBe(2)
-      expect((yield* store.readAfter("tag", 0, 10)).map((r) => r.fields.name)).toEqual(["a", "b"])
+      expect(yield* store.apply("tag", [tag(1), tag(2)])).toBe(2)
+      expect((yield* store.readAfter("tag", 0, 10)).map((r) => r.fields.name)).toEqual(["t1", "t2"])
     }).pipe(Effect.provide(memoryDevice()))
   )
 

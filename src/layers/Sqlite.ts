@@ -1,22 +1,24 @@
-// Opening Tidemark's two SQLite files: database.db (the library) and sync.db (coordination only). A file that
+// Opening Tidemark's two SQLite files: database.db (the library) and sync.db (coordination only), each as
+// `@effect/sql-sqlite-node`'s SqliteClient, so every store sees only `@effect/sql`'s SqlClient. A file that
 // is missing its directory, is not a database, or is corrupt fails with a DatabaseOpenError naming the file,
 // before any store touches it. Migrations run on open.
+import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import Database from "better-sqlite3"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, type Scope } from "effect"
 import { existsSync, statSync } from "node:fs"
 import { dirname } from "node:path"
 import { DatabaseOpenError, StoreError } from "../domain/Errors.js"
-import * as SqliteConnection from "./SqliteConnection.js"
 
 export type Migrations = Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 
 /** database.db: the resource tables. */
-export class LibraryDb extends Context.Tag("tidemark/LibraryDb")<LibraryDb, SqliteConnection.SqliteDb>() {}
+export class LibraryDb extends Context.Tag("tidemark/LibraryDb")<LibraryDb, SqlClient.SqlClient>() {}
 /** sync.db: watermarks, checkpoints, the shared log, the clock's high-water mark. */
-export class SyncDb extends Context.Tag("tidemark/SyncDb")<SyncDb, SqliteConnection.SqliteDb>() {}
+export class SyncDb extends Context.Tag("tidemark/SyncDb")<SyncDb, SqlClient.SqlClient>() {}
 
 const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
@@ -58,17 +60,24 @@ export const tuningPragmas = (cacheMiB: number): ReadonlyArray<string> => [
 /**
  * Open a SQLite file with the pragmas a sync engine wants (WAL, NORMAL sync: a process crash loses nothing
  * committed; a busy timeout so a CLI and the daemon can share the file) and bring its schema up to date.
+ * The client has one connection behind a single permit: a transaction holds it from BEGIN to COMMIT (nested
+ * `withTransaction` calls become savepoints on it), and other statements wait for it. It closes with the scope.
  */
 export const open = (
   file: string,
   migrations: Migrations,
   cacheMiB: number,
   migrationsTable = "tidemark_migrations"
-) =>
+): Effect.Effect<SqlClient.SqlClient, DatabaseOpenError, Scope.Scope> =>
   Effect.gen(function* () {
     yield* probe(file)
     const fail = (cause: unknown) => new DatabaseOpenError({ file, reason: reasonOf(cause) })
-    const client = yield* SqliteConnection.make(file).pipe(Effect.mapError((e) => fail(e.cause)))
+    // The driver opens the file (and switches it to WAL) by throwing on failure; the probe has ruled out the
+    // usual causes, so what still throws here (the file vanished, a lock) is reported like them.
+    const client = yield* SqliteClient.make({ filename: file }).pipe(
+      Effect.provide(Reactivity.layer),
+      Effect.catchAllDefect((defect) => Effect.fail(fail(defect)))
+    )
     yield* Effect.forEach(tuningPragmas(cacheMiB), (pragma) => client.unsafe(pragma).raw).pipe(
       Effect.mapError(fail)
     )
