@@ -5,6 +5,8 @@ import { Chunk, Context, Effect, Either, Fiber, Layer, Option, Schedule, Schema,
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { Errors, Resource, Storage, Tidemark, Transport } from "tidemark"
 import * as Testing from "tidemark/testing"
 
@@ -85,6 +87,49 @@ describe("an application embedding tidemark", () => {
       const b = yield* device("b", [Context.get(a, Tidemark.Engine).address])
       yield* exchangeChanges(Context.get(a, Tidemark.Database), Context.get(b, Tidemark.Database))
     })
+  )
+
+  it.scopedLive(
+    "the synced rows live in the application's own SqliteClient, beside its tables, under a prefix",
+    () =>
+      Effect.gen(function* () {
+        const dir = mkdtempSync(join(tmpdir(), "tidemark-client-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        const appDb = yield* Layer.build(SqliteClient.layer({ filename: join(dir, "app.db") }))
+        const sql = Context.get(appDb, SqlClient.SqlClient)
+        // The application's own table, named like one of its kinds.
+        yield* sql`CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT)`
+        yield* sql`INSERT INTO note (body) VALUES ('mine')`
+        const engine = yield* Layer.build(
+          Tidemark.layer({
+            schema: App,
+            library: Tidemark.newLibrary(),
+            device: Tidemark.newDevice(),
+            storage: Storage.client({ syncDirectory: join(dir, "sync") }),
+            listen: "memory:client",
+            transport: Transport.memory(yield* Transport.memoryNetwork)
+          }).pipe(Layer.provide(Layer.succeedContext(appDb)))
+        )
+        const db = Context.get(engine, Tidemark.Database)
+        const note = yield* db.write(Note, { title: "synced", done: true, label: null })
+        expect(Option.map(yield* db.get(Note, note.uuid), (n) => n.fields)).toEqual(
+          Option.some({ title: "synced", done: true, label: null })
+        )
+        const tables = (yield* sql<{
+          name: string
+        }>`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).map((t) => t.name)
+        expect(tables).toEqual(
+          expect.arrayContaining([
+            "note",
+            "tidemark_note",
+            "tidemark_label",
+            "tidemark_seq_counter",
+            "tidemark_migrations"
+          ])
+        )
+        expect(yield* sql`SELECT body FROM note`).toEqual([{ body: "mine" }])
+        expect(yield* sql`SELECT title, done FROM tidemark_note`).toEqual([{ title: "synced", done: 1 }])
+      })
   )
 
   it.scopedLive("a schema the engine cannot store fails the Layer with a typed error", () =>

@@ -32,7 +32,7 @@ import * as LibraryStoreSqlite from "./LibraryStoreSqlite.js"
 import * as ProgressRecordSqlite from "./ProgressRecordSqlite.js"
 import * as SharedLogMemory from "./SharedLogMemory.js"
 import * as SharedLogSqlite from "./SharedLogSqlite.js"
-import { LibraryDb } from "./Sqlite.js"
+import { LibraryDb, type SyncDb } from "./Sqlite.js"
 import * as SyncDbSchema from "./SyncDbSchema.js"
 import * as TransportTcp from "./TransportTcp.js"
 import * as WatermarkStoreMemory from "./WatermarkStoreMemory.js"
@@ -75,10 +75,10 @@ type SyncStores =
  * A device from its parts: who it is and which kinds it syncs, its clock, its database.db client, and its
  * coordination stores. The Library and the change feeds go on top; overrides replace the parts they name.
  */
-const assemble = <E1, E2, E3, R1, R3, Extra>(parts: {
+const assemble = <E1, E2, E3, R1, R2, R3, Extra>(parts: {
   readonly device: Layer.Layer<LocalDevice | Kinds>
   readonly clock: Layer.Layer<HlcClock | Extra, E1, R1>
-  readonly libraryDb: Layer.Layer<LibraryDb, E2, Kinds>
+  readonly libraryDb: Layer.Layer<LibraryDb, E2, Kinds | R2>
   readonly syncStores: Layer.Layer<SyncStores, E3, R3>
   readonly tables: TableNames | undefined
   readonly overrides: Overrides | undefined
@@ -108,6 +108,21 @@ const assemble = <E1, E2, E3, R1, R3, Extra>(parts: {
   return Library.layer.pipe(Layer.provideMerge(stores))
 }
 
+/** The coordination stores in sync.db. `daemon`: this process keeps the peer connection table. */
+const sqliteSyncStores = <E>(
+  syncDb: Layer.Layer<SyncDb, E>,
+  device: Layer.Layer<LocalDevice | Kinds>,
+  daemon: boolean
+) =>
+  Layer.mergeAll(
+    WatermarkStoreSqlite.layer,
+    CheckpointStoreSqlite.layer,
+    SharedLogSqlite.layer,
+    daemon ? PeerStatusSqlite.layerDaemon : PeerStatusSqlite.layer,
+    SyncMetricsSqlite.layer,
+    ProgressRecordSqlite.layer
+  ).pipe(Layer.provide(Layer.merge(syncDb, device)))
+
 /** Every store of a device whose files live in `dataDir`, and the database.db client itself. */
 export const layerSqliteWithDb = (
   dataDir: string,
@@ -124,16 +139,30 @@ export const layerSqliteWithDb = (
     device,
     clock: HlcClockSqlite.layer(options).pipe(Layer.provide(Layer.merge(syncDb, device))),
     libraryDb: LibraryDbSchema.layer(join(dataDir, DATABASE_FILE), options?.tables),
-    syncStores: Layer.mergeAll(
-      WatermarkStoreSqlite.layer,
-      CheckpointStoreSqlite.layer,
-      SharedLogSqlite.layer,
-      options?.daemon === true ? PeerStatusSqlite.layerDaemon : PeerStatusSqlite.layer,
-      SyncMetricsSqlite.layer,
-      ProgressRecordSqlite.layer
-    ).pipe(Layer.provide(Layer.merge(syncDb, device))),
+    syncStores: sqliteSyncStores(syncDb, device, options?.daemon === true),
     tables: options?.tables,
     overrides: options?.overrides
+  })
+}
+
+/**
+ * A device whose domain tables live in the application's own SqlClient (named with `tables.prefix`) and
+ * whose coordination state lives in sync.db in `syncDir`.
+ */
+export const layerClient = (
+  syncDir: string,
+  identity: DeviceIdentity,
+  options: { readonly overrides?: Overrides; readonly tables: TableNames } & DeviceSchema
+) => {
+  const device = Layer.merge(LocalDevice.layer(identity.deviceId, identity.libraryId), kindsLayer(options))
+  const syncDb = SyncDbSchema.layer(join(syncDir, SYNC_FILE))
+  return assemble({
+    device,
+    clock: HlcClockSqlite.layer().pipe(Layer.provide(Layer.merge(syncDb, device))),
+    libraryDb: LibraryDbSchema.layerClient(options.tables),
+    syncStores: sqliteSyncStores(syncDb, device, true),
+    tables: options.tables,
+    overrides: options.overrides
   })
 }
 

@@ -4,9 +4,11 @@
 // and the stores opened and migrated, and every fiber it starts ends with its scope.
 import { Context, Effect, Layer } from "effect"
 import { type AppSchema, compile } from "../domain/Catalog.js"
+import type { SqlClient } from "@effect/sql/SqlClient"
+import { mkdirSync } from "node:fs"
 import {
   ConfigError,
-  type DatabaseOpenError,
+  DatabaseOpenError,
   type SchemaDefinitionError,
   type SchemaMigrationError,
   type StoreError
@@ -21,13 +23,43 @@ import * as Device from "./Device.js"
 import * as TransportTcp from "./TransportTcp.js"
 
 /** Where a device keeps its data. */
-export type Storage = { readonly _tag: "Directory"; readonly path: string } | { readonly _tag: "Memory" }
+export type Storage = DirectoryStorage | MemoryStorage | ClientStorage
 
-/** database.db and sync.db in the directory `path` (which must exist): data that survives restarts. */
-export const directory = (path: string): Storage => ({ _tag: "Directory", path })
+/** See `directory`. */
+export interface DirectoryStorage {
+  readonly _tag: "Directory"
+  readonly path: string
+}
+/** See `memory`. */
+export interface MemoryStorage {
+  readonly _tag: "Memory"
+}
+/** See `client`. */
+export interface ClientStorage {
+  readonly _tag: "Client"
+  readonly prefix: string
+  readonly syncDirectory: string
+}
+
+/** database.db and sync.db in the directory `path` (created if missing): data that survives restarts. */
+export const directory = (path: string): DirectoryStorage => ({ _tag: "Directory", path })
 
 /** Everything in memory, on the real clock: gone when the Layer's scope closes. For tests and caches. */
-export const memory: Storage = { _tag: "Memory" }
+export const memory: MemoryStorage = { _tag: "Memory" }
+
+/**
+ * The synced rows in the application's own `SqlClient` (provided to the Layer), in tables whose names start
+ * with `prefix` (default "tidemark_"), so they never clash with the application's tables; the coordination
+ * state (cursors, shared log, clock) in sync.db in `syncDirectory` (created if missing).
+ */
+export const client = (options: {
+  readonly syncDirectory: string
+  readonly prefix?: string
+}): ClientStorage => ({
+  _tag: "Client",
+  prefix: options.prefix ?? "tidemark_",
+  syncDirectory: options.syncDirectory
+})
 
 /** How a device proves it belongs to its library: the library's id and the secret all its devices share. */
 export interface LibraryKey {
@@ -35,13 +67,13 @@ export interface LibraryKey {
   readonly secret: string
 }
 
-export interface Config {
+export interface Config<S extends Storage = Storage> {
   /** The kinds the application syncs (`schema(...)`). */
   readonly schema: AppSchema
   readonly library: LibraryKey
   /** This device's id, a lower-case UUID, the same on every start (persist it with the data). */
   readonly device: string
-  readonly storage: Storage
+  readonly storage: S
   /** Where to serve peers: "host:port" for TCP (port 0 picks a free one), "memory:name" on a memory network. */
   readonly listen: string
   /** Peers to pull from. A peer that connects to us and says where it listens is pulled from too. */
@@ -81,9 +113,18 @@ const checkUuid = (setting: string, value: string) =>
         new ConfigError({ setting, reason: `expected a lower-case UUID, got ${JSON.stringify(value)}` })
       )
 
-/** The engine of one device: serves and syncs for as long as the Layer's scope lives. */
-export const layer = (config: Config): Layer.Layer<Database.Database | Engine, StartError> =>
-  Layer.unwrapEffect(
+/**
+ * The engine of one device: serves and syncs for as long as the Layer's scope lives. With `Storage.client`
+ * the Layer needs the application's `SqlClient`.
+ */
+export function layer(
+  config: Config<ClientStorage>
+): Layer.Layer<Database.Database | Engine, StartError, SqlClient>
+export function layer(
+  config: Config<DirectoryStorage | MemoryStorage>
+): Layer.Layer<Database.Database | Engine, StartError>
+export function layer(config: Config): Layer.Layer<Database.Database | Engine, StartError, SqlClient> {
+  return Layer.unwrapEffect(
     Effect.gen(function* () {
       const kinds = yield* compile(config.schema)
       yield* checkUuid("device", config.device)
@@ -96,14 +137,28 @@ export const layer = (config: Config): Layer.Layer<Database.Database | Engine, S
         libraryId: LibraryId.make(config.library.id)
       }
       const options = { kinds, ...(config.overrides === undefined ? {} : { overrides: config.overrides }) }
+      const storage = config.storage
+      if (storage._tag !== "Memory") {
+        const dir = storage._tag === "Directory" ? storage.path : storage.syncDirectory
+        yield* Effect.try({
+          try: () => mkdirSync(dir, { recursive: true }),
+          catch: (e) =>
+            new DatabaseOpenError({ file: dir, reason: e instanceof Error ? e.message : String(e) })
+        })
+      }
       const stores =
-        config.storage._tag === "Directory"
-          ? Device.layerSqliteWithDb(config.storage.path, identity, {
+        storage._tag === "Directory"
+          ? Device.layerSqliteWithDb(storage.path, identity, {
               ...options,
               tables: { prefix: "" },
               daemon: true
             })
-          : Device.layerInMemory(identity, options)
+          : storage._tag === "Client"
+            ? Device.layerClient(storage.syncDirectory, identity, {
+                ...options,
+                tables: { prefix: storage.prefix }
+              })
+            : Device.layerInMemory(identity, options)
       const transport = (config.transport ?? TransportTcp.layer()).pipe(
         Layer.provide(Credentials.layer({ ...identity, secret: config.library.secret }))
       )
@@ -121,3 +176,4 @@ export const layer = (config: Config): Layer.Layer<Database.Database | Engine, S
       return Layer.merge(engine, Database.layer).pipe(Layer.provide(Layer.merge(stores, transport)))
     })
   )
+}

@@ -6,6 +6,7 @@
 // tables in the same database never clash with them. Keeps: a migration never drops or invents data — a
 // kind added later gets its table, a nullable field added later its column (NULL in existing rows), and
 // anything else that would need a value for existing rows fails with SchemaMigrationError.
+import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import { Effect, Layer } from "effect"
@@ -122,6 +123,30 @@ export const layer = (
           (e) => new DatabaseOpenError({ file, reason: String(e.cause ?? e.message) })
         )
       )
+      return client
+    })
+  )
+
+/**
+ * The application's own SqlClient as database.db: Tidemark's tables (all named with `names.prefix`) are
+ * created and migrated in it next to the application's tables. The client's connection settings (WAL,
+ * busy timeout …) stay the application's.
+ */
+export const layerClient = (
+  names: TableNames
+): Layer.Layer<LibraryDb, DatabaseOpenError | SchemaMigrationError, SqlClient.SqlClient | Kinds> =>
+  Layer.effect(
+    LibraryDb,
+    Effect.gen(function* () {
+      const client = yield* SqlClient.SqlClient
+      const catalog = yield* Kinds
+      const fail = (e: { readonly cause?: unknown; readonly message: string }) =>
+        new DatabaseOpenError({ file: "the application's SqlClient", reason: String(e.cause ?? e.message) })
+      yield* Migrator.make({})({
+        loader: Migrator.fromRecord(libraryMigrations(names)),
+        table: migrationsTable(names)
+      }).pipe(Effect.mapError(fail))
+      yield* syncKinds(catalog, names).pipe(Effect.catchTag("SqlError", (e) => fail(e)))
       return client
     })
   )
