@@ -132,6 +132,50 @@ describe("an application embedding tidemark", () => {
       })
   )
 
+  it.scopedLive("a new device's backfill is observable as a Stream of progress per peer and kind", () =>
+    Effect.gen(function* () {
+      const network = yield* Transport.memoryNetwork
+      const library = Tidemark.newLibrary()
+      const device = (name: string, peers: ReadonlyArray<string>) =>
+        Layer.build(
+          Tidemark.layer({
+            schema: App,
+            library,
+            device: Tidemark.newDevice(),
+            storage: Storage.memory,
+            listen: `memory:${name}`,
+            peers,
+            transport: Transport.memory(network),
+            options: Testing.fastOptions
+          })
+        )
+      const a = yield* device("a", [])
+      const dbA = Context.get(a, Tidemark.Database)
+      yield* Effect.forEach(
+        Array.from({ length: 300 }, (_, i) => i),
+        (i) => dbA.write(Note, { title: `note ${i}`, done: i % 2 === 0, label: null })
+      )
+      const b = yield* device("b", ["memory:a"])
+      const seen = yield* Context.get(b, Tidemark.Engine).progress.pipe(
+        Stream.map((all) => all.find((p) => p.resource === "note")),
+        Stream.filter((p) => p !== undefined),
+        Stream.takeUntil((p) => p.caughtUp),
+        Stream.runCollect,
+        Effect.timeout("20 seconds")
+      )
+      const last = Chunk.unsafeLast(seen)
+      expect(last).toMatchObject({
+        done: 300,
+        total: 300,
+        caughtUp: true,
+        peer: Context.get(a, Tidemark.Engine).device
+      })
+      // Pages of 50: progress moved in steps, never backwards.
+      const done = Chunk.toReadonlyArray(seen).map((p) => p.done)
+      expect(done).toEqual([...done].sort((x, y) => x - y))
+    })
+  )
+
   it.scopedLive("a schema the engine cannot store fails the Layer with a typed error", () =>
     Effect.gen(function* () {
       const Bad = Resource.owned("bad", { when: Schema.Date })

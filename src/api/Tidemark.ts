@@ -8,6 +8,7 @@ export { type AppSchema, schema } from "../domain/Catalog.js"
 export { type Config, Engine, layer, type LibraryKey, type StartError } from "../layers/Engine.js"
 export { Database, type Entity, type KindChange, type WriteError } from "../services/Database.js"
 export type { Change } from "../services/Changes.js"
+export type { Backfill } from "../services/BackfillProgress.js"
 
 /** A new library: a random id and a random secret, to share with every device that joins it. */
 export const newLibrary = (): LibraryKey => ({

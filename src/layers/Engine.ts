@@ -2,7 +2,7 @@
 // the Layer's scope lives, the device serves its peers and pulls from them; an application uses it through
 // `Database` and observes it through `Engine`. Keeps: nothing is served or pulled before the schema compiled
 // and the stores opened and migrated, and every fiber it starts ends with its scope.
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, type Stream } from "effect"
 import { type AppSchema, compile } from "../domain/Catalog.js"
 import type { SqlClient } from "@effect/sql/SqlClient"
 import { mkdirSync } from "node:fs"
@@ -15,6 +15,7 @@ import {
 } from "../domain/Errors.js"
 import { DeviceId, isUuid, LibraryId } from "../domain/Ids.js"
 import type { PeerUnavailable } from "../services/PeerTransport.js"
+import { type Backfill, BackfillProgress } from "../services/BackfillProgress.js"
 import { Credentials } from "../services/Credentials.js"
 import * as Database from "../services/Database.js"
 import { PeerTransport } from "../services/PeerTransport.js"
@@ -94,6 +95,8 @@ export class Engine extends Context.Tag("tidemark/Engine")<
     readonly device: DeviceId
     /** The address it serves peers at (with the port the system picked, for port 0). */
     readonly address: string
+    /** Backfills of this process per (peer, kind): done, total, rate, ETA, caught up; now, then at every page. */
+    readonly progress: Stream.Stream<ReadonlyArray<Backfill>>
   }
 >() {}
 
@@ -164,14 +167,15 @@ export function layer(config: Config): Layer.Layer<Database.Database | Engine, S
       )
       const engine = Layer.scoped(
         Engine,
-        Effect.map(
-          SyncEngine.start({
+        Effect.gen(function* () {
+          const address = yield* SyncEngine.start({
             listen: config.listen,
             peers: config.peers ?? [],
             options: { ...SyncEngine.defaultEngineOptions, ...config.options }
-          }),
-          (address) => ({ device: identity.deviceId, address })
-        )
+          })
+          const { changes } = yield* BackfillProgress
+          return { device: identity.deviceId, address, progress: changes }
+        })
       )
       return Layer.merge(engine, Database.layer).pipe(Layer.provide(Layer.merge(stores, transport)))
     })
