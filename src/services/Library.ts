@@ -1,5 +1,5 @@
 // The write side: local writes from applications and rows pulled from peers. Device-owned rows go straight
-// to database.db; shared rows follow the write-ahead order of DESIGN.md section 3: append to the shared log
+// to database.db; shared rows follow the write-ahead order of docs/architecture.md ("Two stores"): append to the shared log
 // and commit, apply to database.db, mark applied. On start, log entries not marked applied are applied again
 // (idempotent), so a shared change is either in both files or recoverable from the log, never in database.db
 // alone. Every commit that changed rows wakes the peers waiting for them (ChangeFeed).

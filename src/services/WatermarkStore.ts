@@ -1,6 +1,6 @@
 // What this device has durably pulled from each peer, per resource kind: the peer's own seq of the last row
 // applied here. Keeps: a watermark only moves forward, and callers advance it only after the rows up to it
-// are committed to database.db (DESIGN.md section 3).
+// are committed to database.db (docs/architecture.md, "Two stores").
 import { Context, type Effect, type Option } from "effect"
 import type { StoreError } from "../domain/Errors.js"
 import type { DeviceId } from "../domain/Ids.js"
