@@ -13,17 +13,8 @@ import { PeerStatus } from "./PeerStatus.js"
 import { SyncMetrics } from "./SyncMetrics.js"
 import { WatermarkStore } from "./WatermarkStore.js"
 
-export interface Progress {
-  readonly peer: DeviceId
-  readonly resource: ResourceType
-  readonly done: number
-  readonly total: number
-  /** Records per second since this backfill started (0 when unknown). */
-  readonly rate: number
-  /** Seconds left at that rate (null when unknown). */
-  readonly etaSeconds: number | null
-  readonly updatedAt: number
-}
+/** An unfinished backfill as status shows it: done, total, rate, time left (see BackfillProgress). */
+export type Progress = Omit<Backfill, "caughtUp">
 
 export interface StatusReport {
   readonly deviceId: DeviceId
