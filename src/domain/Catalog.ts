@@ -67,6 +67,44 @@ const SUPPORTED =
 
 const isNull = (ast: SchemaAST.AST) => SchemaAST.isLiteral(ast) && ast.literal === null
 
+const recognized = new Set([
+  "minLength",
+  "maxLength",
+  "minimum",
+  "maximum",
+  "exclusiveMinimum",
+  "exclusiveMaximum"
+])
+
+/**
+ * A refinement as a plain comparison, from effect's JSON Schema annotation of it: "int" for Schema.Int, a
+ * predicate for lengths and bounds, undefined for anything else.
+ */
+const boundOf = (refinement: SchemaAST.Refinement): "int" | ((u: unknown) => boolean) | undefined => {
+  const id = SchemaAST.getSchemaIdAnnotation(refinement)
+  if (id._tag === "Some" && id.value === Schema.IntSchemaId) return "int"
+  const json = SchemaAST.getJSONSchemaAnnotation(refinement)
+  if (json._tag === "None") return undefined
+  const entries = Object.entries(json.value as Record<string, unknown>)
+  if (entries.length === 0 || !entries.every(([k, v]) => recognized.has(k) && typeof v === "number")) {
+    return undefined
+  }
+  const limits = json.value as Partial<Record<string, number>>
+  const { minLength, maxLength, minimum, maximum, exclusiveMinimum, exclusiveMaximum } = limits
+  // Applied only after the base check: lengths to strings, bounds to numbers.
+  return (u: unknown) => {
+    const length = (u as string).length
+    const n = u as number
+    if (minLength !== undefined && length < minLength) return false
+    if (maxLength !== undefined && length > maxLength) return false
+    if (minimum !== undefined && n < minimum) return false
+    if (maximum !== undefined && n > maximum) return false
+    if (exclusiveMinimum !== undefined && n <= exclusiveMinimum) return false
+    if (exclusiveMaximum !== undefined && n >= exclusiveMaximum) return false
+    return true
+  }
+}
+
 /** The SQL type and fast check of a field's Schema, or why it cannot be stored. */
 const columnOf = (
   kind: string,
@@ -88,18 +126,20 @@ const columnOf = (
   const reference = SchemaAST.getAnnotation<string>(ast, ReferenceAnnotationId).pipe((o) =>
     o._tag === "Some" ? o.value : null
   )
-  let refined = false
+  // Refinements effect describes in its JSON Schema annotation (lengths, bounds, integers) are compiled into
+  // plain comparisons; any other refinement is checked by its Schema.
+  let bounds: Array<(u: unknown) => boolean> = []
+  let compiled = true
   let integer = false
   let base = ast
   while (SchemaAST.isRefinement(base)) {
-    refined = true
-    if (
-      SchemaAST.getSchemaIdAnnotation(base).pipe((o) => o._tag === "Some" && o.value === Schema.IntSchemaId)
-    ) {
-      integer = true
-    }
+    const bound = boundOf(base)
+    if (bound === "int") integer = true
+    else if (bound === undefined) compiled = false
+    else bounds.push(bound)
     base = base.from
   }
+  const refined = !compiled
   let type: ColumnType
   let baseCheck: (u: unknown) => boolean
   if (SchemaAST.isStringKeyword(base)) {
@@ -128,10 +168,11 @@ const columnOf = (
     // References are compared as uuids on every row of a page: the cached pattern check is cheap.
     const isUuid = uuidCheck()
     baseCheck = (u) => typeof u === "string" && isUuid(u)
-    refined = false
+    bounds = []
   }
-  const fullCheck = refined ? Schema.is(valueSchema) : baseCheck
-  const check = refined ? (u: unknown) => baseCheck(u) && fullCheck(u) : baseCheck
+  const byBounds = bounds.length === 0 ? baseCheck : (u: unknown) => baseCheck(u) && bounds.every((b) => b(u))
+  const bySchema = Schema.is(valueSchema)
+  const check = refined && reference === null ? (u: unknown) => byBounds(u) && bySchema(u) : byBounds
   return Either.right({
     name,
     type,
