@@ -28,7 +28,10 @@ export interface Column {
   readonly nullable: boolean
   /** The kind this field points to (a `Resource.ref`), or null. */
   readonly reference: string | null
-  /** Accepts exactly the values the field's Schema accepts. */
+  /**
+   * Accepts exactly the values the field's Schema accepts, except NaN and ±Infinity (which `Schema.Number`
+   * accepts): no column can hold them (JSON and SQLite store them as NULL), so `decodeFields` refuses them.
+   */
   readonly check: (u: unknown) => boolean
 }
 
@@ -60,6 +63,8 @@ export interface Catalog {
 
 /** Column names the envelope of every row takes. */
 const RESERVED = new Set(["seq", "uuid", "version", "deleted", "owner"])
+/** Kind names that are the fixed tables beside the kind tables in database.db (LibraryDbSchema), any prefix. */
+const RESERVED_KINDS = new Set(["seq_counter", "store_identity", "migrations", "tidemark_migrations"])
 const FIELD_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 
 const SUPPORTED =
@@ -208,6 +213,15 @@ const compileKind = (kind: AnyKind): Either.Either<CompiledKind, SchemaDefinitio
       })
     )
   }
+  if (RESERVED_KINDS.has(kind.name)) {
+    return Either.left(
+      new SchemaDefinitionError({
+        kind: kind.name,
+        field: null,
+        reason: `the name of a table Tidemark keeps beside the kinds' (${[...RESERVED_KINDS].join(", ")})`
+      })
+    )
+  }
   const columns: Array<Column> = []
   for (const [name, field] of Object.entries(kind.fields)) {
     const column = columnOf(kind.name, name, field)
@@ -235,15 +249,31 @@ const compileKind = (kind: AnyKind): Either.Either<CompiledKind, SchemaDefinitio
         : Either.right(fields as Record<string, unknown>)
     }
     // Only a refused row pays for the Schema: it says what is wrong, field by field.
-    return Either.mapBoth(decode(fields), {
-      onLeft: (e) =>
+    const decoded = decode(fields)
+    if (Either.isLeft(decoded)) {
+      return Either.left(
         new InvalidRowError({
           resource: kind.name,
           uuid,
-          reason: ParseResult.TreeFormatter.formatErrorSync(e)
-        }),
-      onRight: (f) => f as Record<string, unknown>
-    })
+          reason: ParseResult.TreeFormatter.formatErrorSync(decoded.left)
+        })
+      )
+    }
+    const row = decoded.right as Record<string, unknown>
+    // The Schema accepts a few values no column can hold (Schema.Number's NaN and ±Infinity would be stored
+    // as NULL): refuse them rather than store a row that reads back different.
+    const unstorable = columns.filter((c) => !c.check(row[c.name])).map((c) => c.name)
+    if (unstorable.length > 0) {
+      return Either.left(
+        new InvalidRowError({
+          resource: kind.name,
+          uuid,
+          reason: `${unstorable.join(", ")}: NaN and ±Infinity cannot be stored (declare the field Schema.Finite)`
+        })
+      )
+    }
+    const size = fieldsSize(row)
+    return size > MAX_ROW_SIZE ? Either.left(tooLarge(uuid, size)) : Either.right(row)
   }
   return Either.right({
     name: kind.name,

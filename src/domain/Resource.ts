@@ -41,7 +41,8 @@ const make = <const Name extends string, const Fields extends Schema.Struct.Fiel
  * it. Peers pull it by per-(peer, kind) cursors; the newest version wins.
  *
  * Field types: `Schema.String` (and refinements of it, `Schema.Literal` of strings), `Schema.Int`,
- * `Schema.Number`, `Schema.Boolean`, `Resource.ref(kind)`, and `Schema.NullOr` of any of these.
+ * `Schema.Number`, `Schema.Boolean`, `Resource.ref(kind)`, and `Schema.NullOr` of any of these. A number
+ * field refuses NaN and ±Infinity even where its Schema accepts them: no column can store them.
  */
 export const owned = <const Name extends string, const Fields extends Schema.Struct.Fields>(
   name: Name,

@@ -28,11 +28,16 @@ export const storeIdentityTable = (names: TableNames) => quote(`${names.prefix}s
 export const migrationsTable = (names: TableNames) =>
   names.prefix === "" ? "tidemark_migrations" : `${names.prefix}migrations`
 
+/**
+ * The declared type of each column. A boolean is stored as 0/1 but declared BOOLEAN (NUMERIC affinity, so
+ * 0/1 stay integers), so that reopening with an Int field where a Boolean was, or the reverse, is seen as
+ * the type change it is, not read back as `5 === 1`.
+ */
 const sqlType: Record<ColumnType, string> = {
   text: "TEXT",
   integer: "INTEGER",
   real: "REAL",
-  boolean: "INTEGER"
+  boolean: "BOOLEAN"
 }
 
 export const tableDdl = (kind: CompiledKind, names: TableNames = { prefix: "" }): string =>
