@@ -56,7 +56,7 @@ export class MemoryNetwork extends Context.Tag("tidemark/MemoryNetwork")<
   {
     readonly setFaults: (faults: Faults) => Effect.Effect<void>
     /** Devices in different groups cannot reach each other until `heal`; open connections across break. */
-    readonly partition: (groups: ReadonlyArray<ReadonlyArray<DeviceId>>) => Effect.Effect<void>
+    readonly partition: (groups: ReadonlyArray<ReadonlyArray<string>>) => Effect.Effect<void>
     readonly heal: Effect.Effect<void>
     /** Break every open connection (as if every socket died at once). */
     readonly cutAll: Effect.Effect<void>
@@ -71,7 +71,7 @@ export class MemoryNetwork extends Context.Tag("tidemark/MemoryNetwork")<
       readonly listeners: Map<string, Listener>
       readonly links: Set<Link>
       readonly faults: Ref.Ref<Faults>
-      readonly groups: Ref.Ref<ReadonlyArray<ReadonlyArray<DeviceId>>>
+      readonly groups: Ref.Ref<ReadonlyArray<ReadonlyArray<string>>>
       readonly count: Ref.Ref<number>
       readonly interceptor: Ref.Ref<Interceptor>
     }
@@ -84,7 +84,7 @@ export const makeNetwork: Effect.Effect<MemoryNetwork["Type"]> = Effect.gen(func
     listeners: new Map<string, Listener>(),
     links: new Set<Link>(),
     faults: yield* Ref.make(noFaults),
-    groups: yield* Ref.make<ReadonlyArray<ReadonlyArray<DeviceId>>>([]),
+    groups: yield* Ref.make<ReadonlyArray<ReadonlyArray<string>>>([]),
     count: yield* Ref.make(0),
     interceptor: yield* Ref.make<Interceptor>(() => Effect.void)
   }
@@ -114,7 +114,7 @@ type WireRequest = Schema.WithResult<unknown, unknown, unknown, unknown, never> 
   Schema.Serializable<unknown, unknown, never>
 const wire = (request: PeerRequest): WireRequest => request as unknown as WireRequest
 
-const separated = (groups: ReadonlyArray<ReadonlyArray<DeviceId>>, a: DeviceId, b: DeviceId) => {
+const separated = (groups: ReadonlyArray<ReadonlyArray<string>>, a: DeviceId, b: DeviceId) => {
   const ga = groups.findIndex((g) => g.includes(a))
   const gb = groups.findIndex((g) => g.includes(b))
   return ga !== -1 && gb !== -1 && ga !== gb
