@@ -70,6 +70,9 @@ const FIELD_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 const SUPPORTED =
   "use Schema.String, Schema.Int, Schema.Number, Schema.Boolean, Schema.Literal, Resource.ref, refinements of these, or Schema.NullOr of one of them"
 
+/** `String.prototype.isWellFormed` (Node 20; not in the ES2022 lib): no lone surrogate. */
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+
 const isNull = (ast: SchemaAST.AST) => SchemaAST.isLiteral(ast) && ast.literal === null
 
 const recognized = new Set([
@@ -149,7 +152,8 @@ const columnOf = (
   let baseCheck: (u: unknown) => boolean
   if (SchemaAST.isStringKeyword(base)) {
     type = "text"
-    baseCheck = (u) => typeof u === "string"
+    // A lone surrogate cannot cross JSON or SQLite unchanged (it comes back as U+FFFD): refused, not mangled.
+    baseCheck = (u) => typeof u === "string" && isWellFormed(u)
   } else if (SchemaAST.isNumberKeyword(base)) {
     type = integer ? "integer" : "real"
     baseCheck = integer ? (u) => Number.isSafeInteger(u) : (u) => typeof u === "number" && Number.isFinite(u)
@@ -268,7 +272,7 @@ const compileKind = (kind: AnyKind): Either.Either<CompiledKind, SchemaDefinitio
         new InvalidRowError({
           resource: kind.name,
           uuid,
-          reason: `${unstorable.join(", ")}: NaN and ±Infinity cannot be stored (declare the field Schema.Finite)`
+          reason: `${unstorable.join(", ")}: NaN, ±Infinity and strings with a lone surrogate cannot be stored as they are (declare numbers Schema.Finite)`
         })
       )
     }
