@@ -22,9 +22,8 @@ describe("the change stream", () => {
     Effect.gen(function* () {
       const library = yield* Library
       const changes = yield* Changes
-      const entries = yield* Effect.fork(Stream.runCollect(Stream.take(changes.subscribe("entry"), 3)))
-      const tags = yield* Effect.fork(Stream.runCollect(Stream.take(changes.subscribe("tag"), 2)))
-      yield* Effect.sleep("20 millis") // both subscriptions are open
+      const entries = yield* Effect.fork(Stream.runCollect(Stream.take(yield* changes.subscribe("entry"), 3)))
+      const tags = yield* Effect.fork(Stream.runCollect(Stream.take(yield* changes.subscribe("tag"), 2)))
       const page = [entry(1, 1_000), entry(2, 1_000)]
       yield* library.applyRemote("entry", page)
       yield* library.applyRemote("entry", page) // the same page again: no change

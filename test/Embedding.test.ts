@@ -21,9 +21,9 @@ const App = Tidemark.schema(Note, Label)
 /** Two devices that write, and each sees the other's change on its change Stream. */
 const exchangeChanges = (a: Tidemark.Database["Type"], b: Tidemark.Database["Type"]) =>
   Effect.gen(function* () {
-    const notesOnB = yield* Stream.take(b.changes(Note), 1).pipe(Stream.runCollect, Effect.fork)
-    const labelsOnA = yield* Stream.take(a.changes(Label), 1).pipe(Stream.runCollect, Effect.fork)
-    yield* Effect.sleep("50 millis") // both subscriptions are open before the writes
+    // Subscribed when `changes` returns: no sleep is needed before the writes.
+    const notesOnB = yield* Stream.take(yield* b.changes(Note), 1).pipe(Stream.runCollect, Effect.fork)
+    const labelsOnA = yield* Stream.take(yield* a.changes(Label), 1).pipe(Stream.runCollect, Effect.fork)
     const label = yield* b.write(Label, { name: "groceries" })
     const note = yield* a.write(Note, { title: "milk", done: false, label: label.uuid })
     const seenOnB = Chunk.toReadonlyArray(yield* Fiber.join(notesOnB))

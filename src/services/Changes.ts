@@ -2,7 +2,7 @@
 // application subscribes to per kind. Keeps: a change is published only after the transaction that applied
 // it committed, and only rows that changed the stored state are published (a row that lost to a newer
 // version, or a page received again, is not).
-import { Context, Effect, Layer, PubSub, Stream } from "effect"
+import { Context, Effect, Layer, PubSub, type Scope, Stream } from "effect"
 import type { HlcString } from "../domain/Hlc.js"
 import type { Uuid } from "../domain/Ids.js"
 import type { Row } from "../domain/Row.js"
@@ -29,8 +29,11 @@ export class Changes extends Context.Tag("tidemark/Changes")<
     ) => Effect.Effect<void>
     /** Whether a subscriber is watching `kind` now: only then is the exact set of changed rows worth computing. */
     readonly watching: (kind: string) => boolean
-    /** The changes of `kind` from the moment the stream starts, for as long as it runs. */
-    readonly subscribe: (kind: string) => Stream.Stream<Change>
+    /**
+     * Subscribe to the changes of `kind`: every change published after this effect returns is on the
+     * stream, for as long as the scope lives.
+     */
+    readonly subscribe: (kind: string) => Effect.Effect<Stream.Stream<Change>, never, Scope.Scope>
   }
 >() {}
 
@@ -57,15 +60,13 @@ export const make = Effect.gen(function* () {
           ),
     watching: (kind) => (watchers.get(kind) ?? 0) > 0,
     subscribe: (kind) =>
-      Stream.unwrapScoped(
-        Effect.gen(function* () {
-          yield* Effect.acquireRelease(count(kind, 1), () => count(kind, -1))
-          const queue = yield* PubSub.subscribe(hub)
-          return Stream.fromQueue(queue).pipe(
-            Stream.mapConcat((changes) => changes.filter((c) => c.kind === kind))
-          )
-        })
-      )
+      Effect.gen(function* () {
+        yield* Effect.acquireRelease(count(kind, 1), () => count(kind, -1))
+        const queue = yield* PubSub.subscribe(hub)
+        return Stream.fromQueue(queue).pipe(
+          Stream.mapConcat((changes) => changes.filter((c) => c.kind === kind))
+        )
+      })
   })
 })
 

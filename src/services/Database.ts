@@ -2,7 +2,7 @@
 // the changes of a kind. Every call names one of the application's declared kinds; the fields it takes and
 // returns are typed by that kind's Schema. Keeps: a write is checked by the kind's Schema before anything is
 // stored, and a kind the engine was not built with is refused with UnknownKindError, never written.
-import { Context, Effect, Layer, Option, Stream } from "effect"
+import { Context, Effect, Layer, Option, type Scope, type Stream } from "effect"
 import {
   InvalidRowError,
   type NotOwnerError,
@@ -72,8 +72,13 @@ export class Database extends Context.Tag("tidemark/Database")<
      * that converged give identical dumps.
      */
     readonly dump: Effect.Effect<ReadonlyArray<string>, StoreError>
-    /** The changes of `kind` applied from the moment the stream starts: local writes and rows from peers. */
-    readonly changes: <K extends AnyKind>(kind: K) => Stream.Stream<KindChange<K>, UnknownKindError>
+    /**
+     * Subscribe to the changes of `kind`, local writes and rows from peers: every change applied after this
+     * effect returns is on the stream, for as long as the scope lives.
+     */
+    readonly changes: <K extends AnyKind>(
+      kind: K
+    ) => Effect.Effect<Stream.Stream<KindChange<K>>, UnknownKindError, Scope.Scope>
   }
 >() {}
 
@@ -143,7 +148,10 @@ export const make = Effect.gen(function* () {
         return rows.map((r) => entity(r))
       }),
     changes: <K extends AnyKind>(kind: K) =>
-      Stream.unwrap(Effect.as(declared(kind), changes.subscribe(kind.name) as Stream.Stream<KindChange<K>>))
+      Effect.zipRight(
+        declared(kind),
+        changes.subscribe(kind.name) as Effect.Effect<Stream.Stream<KindChange<K>>, never, Scope.Scope>
+      )
   })
 })
 
