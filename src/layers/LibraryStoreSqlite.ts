@@ -134,10 +134,38 @@ export const make = (names: TableNames = { prefix: "" }) =>
      * caller's transaction, one statement per chunk of rows passed as one JSONB array: a statement through the
      * client costs about 40 µs, more than SQLite's work for one row (docs/benchmarks.md).
      */
+    /** Upsert rows (seq assigned from `firstSeq` on); returns how many changed the table. */
     const upsert = (resource: ResourceType, rows: ReadonlyArray<Row>, firstSeq: number) =>
+      upsertChunks(resource, rows, firstSeq, (statement, json) =>
+        Effect.zipRight(
+          sql.unsafe(statement, [json]),
+          // changes() counts rows inserted or updated; an upsert whose WHERE refused the update is not one.
+          Effect.map(sql.unsafe<{ n: number }>("SELECT changes() AS n"), (r) => r[0]!.n)
+        )
+      ).pipe(Effect.map((counts) => counts.reduce((a, b) => a + b, 0)))
+
+    /** The same upsert; returns the uuids of the rows that changed the table (RETURNING skips refused rows). */
+    const upsertReturning = (resource: ResourceType, rows: ReadonlyArray<Row>, firstSeq: number) =>
+      upsertChunks(resource, rows, firstSeq, (statement, json) =>
+        Effect.map(sql.unsafe<{ uuid: string }>(`${statement} RETURNING uuid`, [json]), (r) =>
+          r.map((x) => x.uuid)
+        )
+      ).pipe(Effect.map((chunks) => chunks.flat()))
+
+    /**
+     * Run `run` on each chunk of rows, passed as one JSONB array of value arrays, inside the caller's
+     * transaction: a statement through the client costs about 40 µs, more than SQLite's work for one row
+     * (docs/benchmarks.md).
+     */
+    const upsertChunks = <A>(
+      resource: ResourceType,
+      rows: ReadonlyArray<Row>,
+      firstSeq: number,
+      run: (statement: string, json: string) => Effect.Effect<A, SqlError.SqlError>
+    ) =>
       Effect.gen(function* () {
         const table = tableOf(resource)
-        let changed = 0
+        const results: Array<A> = []
         for (let start = 0; start < rows.length; start += UPSERT_CHUNK_ROWS) {
           const end = Math.min(start + UPSERT_CHUNK_ROWS, rows.length)
           const values: Array<Array<unknown>> = new Array(end - start)
@@ -152,12 +180,9 @@ export const make = (names: TableNames = { prefix: "" }) =>
             for (let c = 5; c < table.columns.length; c++) v[c] = columnValue(row.fields[table.columns[c]!])
             values[i - start] = v
           }
-          yield* sql.unsafe(table.upsert, [JSON.stringify(values)])
-          // changes() counts rows inserted or updated; an upsert whose WHERE refused the update is not one.
-          const counted = yield* sql.unsafe<{ n: number }>("SELECT changes() AS n")
-          changed += counted[0]!.n
+          results.push(yield* run(table.upsert, JSON.stringify(values)))
         }
-        return changed
+        return results
       })
 
     const inTransaction = <A, E>(operation: string, effect: Effect.Effect<A, E | SqlError.SqlError, never>) =>
@@ -253,6 +278,14 @@ export const make = (names: TableNames = { prefix: "" }) =>
           }
         }
       })
+
+    const applyChanged = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+      rows.length === 0
+        ? Effect.succeed([])
+        : inTransaction(
+            "apply",
+            Effect.flatMap(takeSeqs(rows.length), (firstSeq) => upsertReturning(resource, rows, firstSeq))
+          )
 
     const apply = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
       rows.length === 0
@@ -372,6 +405,7 @@ export const make = (names: TableNames = { prefix: "" }) =>
       storeId,
       writeLocal: suspended(writeLocal),
       apply: suspended(apply),
+      applyChanged: suspended(applyChanged),
       readAfter: suspended(readAfter),
       readPage: suspended(readPage),
       fingerprint: suspended(fingerprint),

@@ -65,12 +65,29 @@ export const make = Effect.gen(function* () {
   const notifyIf = (changed: number, resources?: ReadonlyArray<ResourceType>) =>
     changed > 0 ? feed.publish(resources) : Effect.void
 
+  /**
+   * Apply rows from a peer; returns how many changed the table. When an application watches the kind, the
+   * store says exactly which rows changed it (in the same transaction), and the newest of each is published.
+   */
+  const applyAndPublish = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+    changes.watching(resource)
+      ? Effect.gen(function* () {
+          const changed = new Set(yield* store.applyChanged(resource, rows))
+          yield* changes.publish(
+            resource,
+            winners(rows, new Map()).filter((r) => changed.has(r.uuid)),
+            "remote"
+          )
+          return changed.size
+        })
+      : store.apply(resource, rows)
+
   /** Log, apply, mark applied: the write-ahead order for shared rows. */
-  const logAndApply = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+  const logAndApply = (resource: ResourceType, rows: ReadonlyArray<Row>, apply = store.apply) =>
     Effect.gen(function* () {
       if (rows.length === 0) return 0
       const seqs = yield* log.append(rows.map((row) => ({ resource, row })))
-      const changed = yield* store.apply(resource, rows)
+      const changed = yield* apply(resource, rows)
       yield* log.markApplied(seqs)
       return changed
     })
@@ -116,28 +133,12 @@ export const make = Effect.gen(function* () {
   const applyRemote = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
     Effect.gen(function* () {
       if (rows.length === 0) return 0
-      if (!catalog.isShared(resource)) {
-        // Which rows win is worked out only when an application watches the kind: it costs a read per page.
-        if (!changes.watching(resource)) return yield* store.apply(resource, rows)
-        const won = winners(
-          rows,
-          yield* store.versionsOf(
-            resource,
-            rows.map((r) => r.uuid)
-          )
-        )
-        const changed = yield* store.apply(resource, won)
-        yield* changes.publish(resource, won, "remote")
-        return changed
-      }
+      if (!catalog.isShared(resource)) return yield* applyAndPublish(resource, rows)
       const stored = yield* store.versionsOf(
         resource,
         rows.map((r) => r.uuid)
       )
-      const won = winners(rows, stored)
-      const changed = yield* logAndApply(resource, won)
-      yield* changes.publish(resource, won, "remote")
-      return changed
+      return yield* logAndApply(resource, winners(rows, stored), applyAndPublish)
     }).pipe(Effect.tap((changed) => notifyIf(changed, [resource])))
 
   const recover = Effect.gen(function* () {

@@ -29,6 +29,11 @@ export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
     ) => Effect.Effect<ReadonlyArray<StoredRow>, InvalidRowError | NotOwnerError | StoreError>
     /** Apply rows from elsewhere, last writer wins on `version`, in one transaction. Returns rows changed. */
     readonly apply: (resource: ResourceType, rows: ReadonlyArray<Row>) => Effect.Effect<number, StoreError>
+    /** `apply`, returning the uuids of the rows that changed the table (in page order, repeats included). */
+    readonly applyChanged: (
+      resource: ResourceType,
+      rows: ReadonlyArray<Row>
+    ) => Effect.Effect<ReadonlyArray<string>, StoreError>
     /** Up to `limit` rows with `seq > after`, in seq order. */
     readonly readAfter: (
       resource: ResourceType,
