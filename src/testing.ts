@@ -1,7 +1,7 @@
 // tidemark/testing: run N devices of an application's schema in one process, over an in-process network
 // that can drop, delay, duplicate and reorder messages and partition devices, so an application can
 // property-test its own sync (for example with @effect/vitest's `it.prop` and `it.scoped`).
-import { Context, Duration, Effect, Layer, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Schema, type Scope } from "effect"
 import type { AppSchema } from "./domain/Catalog.js"
 import { newDeviceId, newLibraryId } from "./domain/Ids.js"
 import * as Engine from "./layers/Engine.js"
@@ -75,8 +75,13 @@ export const devices = (options: {
   })
 
 /** Devices did not converge within the time given. */
-export class NotConverged extends Error {
-  readonly _tag = "NotConverged"
+export class NotConverged extends Schema.TaggedError<NotConverged>()("NotConverged", {
+  devices: Schema.Number,
+  timeout: Schema.String
+}) {
+  get message() {
+    return `${this.devices} devices did not converge within ${this.timeout}`
+  }
 }
 
 /**
@@ -91,6 +96,7 @@ export const converged = (
   }
 ): Effect.Effect<ReadonlyArray<string>, NotConverged> =>
   Effect.gen(function* () {
+    if (devices.length === 0) return []
     for (;;) {
       const dumps = yield* Effect.forEach(devices, (d) => Effect.orDie(d.database.dump))
       const first = dumps[0]!.join("\n")
@@ -101,6 +107,10 @@ export const converged = (
   }).pipe(
     Effect.timeoutFail({
       duration: options?.timeout ?? Duration.seconds(20),
-      onTimeout: () => new NotConverged("devices did not converge in time")
+      onTimeout: () =>
+        new NotConverged({
+          devices: devices.length,
+          timeout: Duration.format(Duration.decode(options?.timeout ?? Duration.seconds(20)))
+        })
     })
   )

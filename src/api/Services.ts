@@ -7,3 +7,5 @@ export { type PeerConnection, type PeerHandler, PeerTransport } from "../service
 export { Credentials } from "../services/Credentials.js"
 export { LocalDevice } from "../services/LocalDevice.js"
 export type { Overrides } from "../layers/Device.js"
+export type { Hlc, HlcString } from "../domain/Hlc.js"
+export type { PeerRequest } from "../domain/Protocol.js"

@@ -9,6 +9,7 @@ export { type Config, Engine, layer, type LibraryKey, type StartError } from "..
 export { Database, type Entity, type KindChange, type WriteError } from "../services/Database.js"
 export type { Change } from "../services/Changes.js"
 export type { Backfill } from "../services/BackfillProgress.js"
+export { defaultEngineOptions, type EngineOptions } from "../services/SyncEngine.js"
 
 /** A new library: a random id and a random secret, to share with every device that joins it. */
 export const newLibrary = (): LibraryKey => ({

@@ -75,6 +75,17 @@ const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): 
 
 const isNull = (ast: SchemaAST.AST) => SchemaAST.isLiteral(ast) && ast.literal === null
 
+const boundFilters = new Set<unknown>([
+  Schema.MinLengthSchemaId,
+  Schema.MaxLengthSchemaId,
+  Schema.LengthSchemaId,
+  Schema.GreaterThanSchemaId,
+  Schema.GreaterThanOrEqualToSchemaId,
+  Schema.LessThanSchemaId,
+  Schema.LessThanOrEqualToSchemaId,
+  Schema.BetweenSchemaId
+])
+
 const recognized = new Set([
   "minLength",
   "maxLength",
@@ -91,6 +102,9 @@ const recognized = new Set([
 const boundOf = (refinement: SchemaAST.Refinement): "int" | ((u: unknown) => boolean) | undefined => {
   const id = SchemaAST.getSchemaIdAnnotation(refinement)
   if (id._tag === "Some" && id.value === Schema.IntSchemaId) return "int"
+  // Only effect's own length and bound filters: a custom filter may carry a JSON Schema annotation that
+  // describes less than its predicate checks.
+  if (id._tag === "None" || !boundFilters.has(id.value)) return undefined
   const json = SchemaAST.getJSONSchemaAnnotation(refinement)
   if (json._tag === "None") return undefined
   const entries = Object.entries(json.value as Record<string, unknown>)

@@ -9,6 +9,7 @@ import { ClockDriftError } from "./Errors.js"
 export const MAX_WALL = 2 ** 48 - 1
 export const MAX_COUNTER = 0xffff
 
+/** A hybrid logical clock value: wall milliseconds (48 bits), a counter (16 bits), the device that issued it. */
 export const Hlc = Schema.Struct({
   wall: Schema.Int.pipe(Schema.between(0, MAX_WALL)),
   counter: Schema.Int.pipe(Schema.between(0, MAX_COUNTER)),

@@ -170,5 +170,6 @@ export class PullRange extends Schema.TaggedRequest<PullRange>()("PullRange", {
 /** Every request a peer may send after the handshake; transports derive their tables from this list. */
 export const requestClasses = [Exchange, Pull, PullLog, Ack, Ping, Summarize, PullRange] as const
 
+/** Every request a device sends a peer after the handshake. */
 export const PeerRequest = Schema.Union(...requestClasses)
 export type PeerRequest = typeof PeerRequest.Type

@@ -68,6 +68,7 @@ export interface LibraryKey {
   readonly secret: string
 }
 
+/** What `layer` runs: the application's kinds, the library, this device, its storage and its peers. */
 export interface Config<S extends Storage = Storage> {
   /** The kinds the application syncs (`schema(...)`). */
   readonly schema: AppSchema
@@ -126,12 +127,20 @@ export function layer(
 export function layer(
   config: Config<DirectoryStorage | MemoryStorage>
 ): Layer.Layer<Database.Database | Engine, StartError>
+export function layer(config: Config): Layer.Layer<Database.Database | Engine, StartError, SqlClient>
 export function layer(config: Config): Layer.Layer<Database.Database | Engine, StartError, SqlClient> {
   return Layer.unwrapEffect(
     Effect.gen(function* () {
       const kinds = yield* compile(config.schema)
       yield* checkUuid("device", config.device)
       yield* checkUuid("library.id", config.library.id)
+      const storage = config.storage
+      if (storage._tag === "Client" && !/^[a-z_][a-z0-9_]{0,30}$/.test(storage.prefix)) {
+        return yield* new ConfigError({
+          setting: "storage.prefix",
+          reason: `expected lower-case letters, digits and underscores, got ${JSON.stringify(storage.prefix)}`
+        })
+      }
       if (config.library.secret.length === 0) {
         return yield* new ConfigError({ setting: "library.secret", reason: "the library secret is empty" })
       }
@@ -140,7 +149,6 @@ export function layer(config: Config): Layer.Layer<Database.Database | Engine, S
         libraryId: LibraryId.make(config.library.id)
       }
       const options = { kinds, ...(config.overrides === undefined ? {} : { overrides: config.overrides }) }
-      const storage = config.storage
       if (storage._tag !== "Memory") {
         const dir = storage._tag === "Directory" ? storage.path : storage.syncDirectory
         yield* Effect.try({

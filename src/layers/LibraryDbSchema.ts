@@ -143,7 +143,9 @@ export const layerClient = (
   Layer.effect(
     LibraryDb,
     Effect.gen(function* () {
-      const client = yield* SqlClient.SqlClient
+      // Rows are read by their column names: an application's result-name transforms (snake → camel) must
+      // not apply to Tidemark's statements.
+      const client = (yield* SqlClient.SqlClient).withoutTransforms()
       const catalog = yield* Kinds
       const fail = (e: { readonly cause?: unknown; readonly message: string }) =>
         new DatabaseOpenError({ file: "the application's SqlClient", reason: String(e.cause ?? e.message) })

@@ -14,6 +14,7 @@ import {
   PeerUnavailable
 } from "../services/PeerTransport.js"
 
+/** What the in-process network does wrong, on purpose: loss, duplication, delay, cut connections. */
 export interface Faults {
   /** Probability that a request or a response is lost (the sender times out). */
   readonly dropRate: number

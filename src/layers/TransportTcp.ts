@@ -10,6 +10,7 @@ import { PeerTransport } from "../services/PeerTransport.js"
 import { type ClientOptions, connect } from "./TransportTcpClient.js"
 import { listen, type ServerOptions } from "./TransportTcpServer.js"
 
+/** Timeouts, heartbeat and frame limit of the TCP transport; every field has a default (`defaults`). */
 export type TransportTcpOptions = Partial<ClientOptions & ServerOptions>
 
 export const defaults: ClientOptions & ServerOptions = {

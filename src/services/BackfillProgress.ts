@@ -7,6 +7,7 @@ import { Context, Effect, Layer, Stream, SubscriptionRef } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 
+/** How far the backfill of one kind from one peer is. */
 export interface Backfill {
   readonly peer: DeviceId
   readonly resource: ResourceType

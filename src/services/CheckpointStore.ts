@@ -5,6 +5,7 @@ import type { StoreError } from "../domain/Errors.js"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 
+/** The progress of an unfinished backfill of one kind from one peer. */
 export interface Checkpoint {
   readonly peer: DeviceId
   readonly resource: ResourceType
@@ -20,8 +21,10 @@ export interface Checkpoint {
   readonly updatedAt: number
 }
 
+/** What a page moves forward in a checkpoint. */
 export type CheckpointProgress = Pick<Checkpoint, "cursor" | "recordsDone" | "totalExpected" | "logStart">
 
+/** Backfill checkpoints per (peer, kind). Replace it with `overrides.checkpoints`. */
 export class CheckpointStore extends Context.Tag("tidemark/CheckpointStore")<
   CheckpointStore,
   {

@@ -2,6 +2,7 @@
 import { Context, Layer } from "effect"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
 
+/** The identity and library secret a transport authenticates with. */
 export class Credentials extends Context.Tag("tidemark/Credentials")<
   Credentials,
   { readonly libraryId: LibraryId; readonly deviceId: DeviceId; readonly secret: string }

@@ -39,6 +39,7 @@ export interface KindChange<K extends AnyKind> extends Omit<Change, "fields" | "
 /** What a write can fail with: its fields break the Schema, it is another device's row, or storage failed. */
 export type WriteError = InvalidRowError | NotOwnerError | StoreError | UnknownKindError
 
+/** The application's synced data on this device: typed writes, reads and change streams per kind. */
 export class Database extends Context.Tag("tidemark/Database")<
   Database,
   {

@@ -11,6 +11,10 @@ export const DEFAULT_MAX_DRIFT_MILLIS = 5 * 60_000
 /** How far ahead of the last issued wall time the persisted high-water mark is set (one write per lease). */
 export const LEASE_MILLIS = 1_000
 
+/**
+ * The hybrid logical clock that versions this device's writes: strictly increasing, also across restarts,
+ * and refusing a remote clock beyond the drift limit. Replace it with `overrides.clock`.
+ */
 export class HlcClock extends Context.Tag("tidemark/HlcClock")<
   HlcClock,
   {

@@ -2,6 +2,7 @@
 import { Context, Layer } from "effect"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
 
+/** Which device this is and which library it belongs to. */
 export class LocalDevice extends Context.Tag("tidemark/LocalDevice")<
   LocalDevice,
   { readonly deviceId: DeviceId; readonly libraryId: LibraryId }

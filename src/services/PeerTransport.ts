@@ -57,6 +57,10 @@ export interface PeerHandler {
   readonly disconnected: (peer: DeviceId, address: string) => Effect.Effect<void>
 }
 
+/**
+ * How devices reach each other: listen for peers, connect to one, and send it requests. Replace it with
+ * `Tidemark.layer`'s `transport` (`Transport.tcp`, `Transport.memory`, or an implementation of this).
+ */
 export class PeerTransport extends Context.Tag("tidemark/PeerTransport")<
   PeerTransport,
   {

@@ -19,6 +19,7 @@ import * as PullStream from "./PullStream.js"
 import * as SyncServer from "./SyncServer.js"
 import { WatermarkStore } from "./WatermarkStore.js"
 
+/** How the engine pulls and reconnects: page size, live wait, backoff (defaults: `defaultEngineOptions`). */
 export interface EngineOptions extends PullStream.StreamOptions {
   readonly reconnectBaseMillis: number
   readonly reconnectCapMillis: number
@@ -27,6 +28,7 @@ export interface EngineOptions extends PullStream.StreamOptions {
   readonly spreadSettleMillis?: number
 }
 
+/** The engine's defaults: pages of 10,000 rows, a 20 s live wait, reconnects from 250 ms to 30 s. */
 export const defaultEngineOptions: EngineOptions = {
   // Each page is one transaction on the receiver, and random uuids make a transaction's cost mostly the
   // index pages it dirties: pages of 10,000 backfill 1M entries about 1.2× faster than pages of 5,000 and
@@ -68,12 +70,19 @@ const session = (address: string, options: EngineOptions, self: Self) =>
       )
       let state = yield* conn.send(new Exchange({ holds, listen: self.listen }))
       const replaced = yield* watermarks.rebase(conn.peer, state.storeId)
-      // We hold positions past the peer's end: its database went back (restored from a backup).
-      const rolledBack = holds.some(({ resource, seq }) => seq > peerEnd(catalog, state, resource))
+      // We hold positions past the peer's end: its database went back (restored from a backup). Only kinds
+      // the peer declares count: for another kind its end is unknown, not 0.
+      const declared = (resource: ResourceType) => state.tables.some((t) => t.resource === resource)
+      const rolledBack = holds.some(
+        ({ resource, seq }) => declared(resource) && seq > peerEnd(catalog, state, resource)
+      )
       if (replaced || rolledBack) {
         // Our cursors point into data the peer no longer has: start over from what it has now (streams
-        // reconcile what we already hold instead of pulling it all again).
+        // reconcile what we already hold instead of pulling it all again). The checkpoints go too, whatever
+        // store holds them (an application's own CheckpointStore included): they are cursors as well.
         if (rolledBack) yield* watermarks.forget(conn.peer)
+        const stale = (yield* checkpoints.list).filter((c) => c.peer === conn.peer)
+        yield* Effect.forEach(stale, (c) => checkpoints.clear(conn.peer, c.resource), { discard: true })
         yield* Effect.logWarning(
           `Peer ${conn.peer} has ${replaced ? "a new" : "an older"} database (it was replaced or restored): forgetting its old positions and reconciling`
         )

@@ -66,12 +66,15 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
      */
     const toFollow = new Map<DeviceId, string>()
     const liveKinds = new Map<DeviceId, Set<ResourceType>>()
+    /** The owned kinds both sides declare, per peer (from its exchange): the ones it pulls from us. */
+    const sharedOwnedKinds = new Map<DeviceId, ReadonlyArray<ResourceType>>()
     const followWhenCaughtUp = (peer: DeviceId) =>
       Effect.suspend(() => {
         const listen = toFollow.get(peer)
         const live = liveKinds.get(peer)
         if (listen === undefined || options.discovered === undefined) return Effect.void
-        if (!catalog.ownedNames.every((r) => live?.has(r))) return Effect.void
+        const kinds = sharedOwnedKinds.get(peer) ?? catalog.ownedNames
+        if (!kinds.every((r) => live?.has(r))) return Effect.void
         toFollow.delete(peer)
         return options.discovered(peer, listen)
       })
@@ -190,6 +193,10 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
       switch (request._tag) {
         case "Exchange":
           if (request.listen !== null) toFollow.set(peer, reachable(request.listen, remoteHosts.get(peer)))
+          sharedOwnedKinds.set(
+            peer,
+            catalog.ownedNames.filter((r) => request.holds.some((h) => h.resource === r))
+          )
           return Effect.zipLeft(exchange(request.holds), followWhenCaughtUp(peer))
         case "Pull":
           if (request.waitMillis > 0)

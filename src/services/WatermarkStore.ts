@@ -6,6 +6,7 @@ import type { StoreError } from "../domain/Errors.js"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 
+/** How far this device has pulled one kind from one peer: the peer's seq of the last row applied. */
 export interface Watermark {
   readonly peer: DeviceId
   readonly resource: ResourceType
@@ -13,6 +14,7 @@ export interface Watermark {
   readonly updatedAt: number
 }
 
+/** The cursors of this device per (peer, kind). Replace it with `overrides.watermarks`. */
 export class WatermarkStore extends Context.Tag("tidemark/WatermarkStore")<
   WatermarkStore,
   {
