@@ -389,9 +389,28 @@ export const validateRow = (kind: CompiledKind, row: Row): Either.Either<Row, In
   if (row.owner !== null && !row.version.endsWith(row.owner)) {
     return fail("a device-owned row must be versioned by its owner's clock")
   }
-  return Either.map(kind.decodeFields(row.uuid, row.fields), (fields) =>
+  return Either.map(kind.decodeFields(row.uuid, fromOtherVersion(kind, row.fields)), (fields) =>
     fields === row.fields ? row : { ...row, fields }
   )
+}
+
+/**
+ * A peer may run another version of the application: its rows may lack a nullable field this version added
+ * (it reads as null, as in rows stored before the field existed) or carry fields this version does not
+ * declare (dropped). Anything else is left for the kind's check to refuse. Rows that already match are
+ * returned as they are, so the common case costs one key count.
+ */
+const fromOtherVersion = (kind: CompiledKind, fields: Record<string, unknown>): Record<string, unknown> => {
+  let keys = 0
+  for (const _ in fields) keys++
+  if (keys === kind.columns.length && kind.columns.every((c) => c.name in fields)) return fields
+  const adapted: Record<string, unknown> = {}
+  for (const c of kind.columns) {
+    if (c.name in fields) adapted[c.name] = fields[c.name]
+    else if (c.nullable) adapted[c.name] = null
+    else return fields
+  }
+  return adapted
 }
 
 const decodeEnvelope = Schema.decodeUnknownEither(RowStruct)
