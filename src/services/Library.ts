@@ -71,15 +71,17 @@ export const make = Effect.gen(function* () {
    */
   const applyAndPublish = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
     changes.watching(resource)
-      ? Effect.gen(function* () {
-          const changed = new Set(yield* store.applyChanged(resource, rows))
-          yield* changes.publish(
-            resource,
-            winners(rows, new Map()).filter((r) => changed.has(r.uuid)),
-            "remote"
-          )
-          return changed.size
-        })
+      ? Effect.uninterruptible(
+          Effect.gen(function* () {
+            const changed = new Set(yield* store.applyChanged(resource, rows))
+            yield* changes.publish(
+              resource,
+              winners(rows, new Map()).filter((r) => changed.has(r.uuid)),
+              "remote"
+            )
+            return changed.size
+          })
+        )
       : store.apply(resource, rows)
 
   /** Log, apply, mark applied: the write-ahead order for shared rows. */
@@ -115,11 +117,14 @@ export const make = Effect.gen(function* () {
   const write = (resource: ResourceType, writes: ReadonlyArray<LocalWrite>) =>
     writes.length === 0
       ? Effect.succeed([])
-      : Effect.tap(
-          catalog.isShared(resource)
-            ? writeShared(resource, writes)
-            : (store.writeLocal(resource, writes) as Effect.Effect<ReadonlyArray<Row>, WriteError>),
-          (rows) => Effect.zipRight(feed.publish([resource]), changes.publish(resource, rows, "local"))
+      : // Uninterruptible from commit to publish: a committed write is always announced.
+        Effect.uninterruptible(
+          Effect.tap(
+            catalog.isShared(resource)
+              ? writeShared(resource, writes)
+              : (store.writeLocal(resource, writes) as Effect.Effect<ReadonlyArray<Row>, WriteError>),
+            (rows) => Effect.zipRight(feed.publish([resource]), changes.publish(resource, rows, "local"))
+          )
         )
 
   const remove = (resource: ResourceType, uuid: Uuid) =>
