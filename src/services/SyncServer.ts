@@ -193,10 +193,13 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
       switch (request._tag) {
         case "Exchange":
           if (request.listen !== null) toFollow.set(peer, reachable(request.listen, remoteHosts.get(peer)))
-          sharedOwnedKinds.set(
-            peer,
-            catalog.ownedNames.filter((r) => request.holds.some((h) => h.resource === r))
-          )
+          // A state transfer asks with no holds: only a session's exchange says which kinds the peer has.
+          if (request.holds.length > 0) {
+            sharedOwnedKinds.set(
+              peer,
+              catalog.ownedNames.filter((r) => request.holds.some((h) => h.resource === r))
+            )
+          }
           return Effect.zipLeft(exchange(request.holds), followWhenCaughtUp(peer))
         case "Pull":
           if (request.waitMillis > 0)
