@@ -176,6 +176,37 @@ describe("an application embedding tidemark", () => {
     })
   )
 
+  it.scopedLive(
+    "bad settings fail the Layer with a ConfigError naming the setting, before anything opens",
+    () =>
+      Effect.gen(function* () {
+        const network = yield* Transport.memoryNetwork
+        const base = {
+          schema: App,
+          library: Tidemark.newLibrary(),
+          device: Tidemark.newDevice(),
+          storage: Storage.memory,
+          listen: "memory:config",
+          transport: Transport.memory(network)
+        }
+        const settingOf = <A, E>(layer: Layer.Layer<A, E>) =>
+          Effect.map(Effect.flip(Layer.build(layer)), (e) =>
+            e instanceof Errors.ConfigError ? e.setting : e
+          )
+        expect(yield* settingOf(Tidemark.layer({ ...base, device: "DEVICE-1" }))).toBe("device")
+        expect(
+          yield* settingOf(Tidemark.layer({ ...base, library: { id: base.library.id, secret: "" } }))
+        ).toBe("library.secret")
+        const prefixed = Tidemark.layer({
+          ...base,
+          storage: Storage.client({ syncDirectory: "/nonexistent", prefix: 'x"; DROP' })
+        })
+        expect(
+          yield* settingOf(prefixed.pipe(Layer.provide(SqliteClient.layer({ filename: ":memory:" }))))
+        ).toBe("storage.prefix")
+      })
+  )
+
   it.scopedLive("a schema the engine cannot store fails the Layer with a typed error", () =>
     Effect.gen(function* () {
       const Bad = Resource.owned("bad", { when: Schema.Date })
