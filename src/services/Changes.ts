@@ -37,35 +37,49 @@ export class Changes extends Context.Tag("tidemark/Changes")<
   }
 >() {}
 
-export const make = Effect.gen(function* () {
-  // Unbounded: sync never waits for an application's consumer; a consumer that stops reading holds memory.
-  const hub = yield* PubSub.unbounded<ReadonlyArray<Change>>()
+export const make = Effect.sync(() => {
+  // One hub per kind, so a consumer of one kind never holds another kind's changes. Unbounded: sync never
+  // waits for an application's consumer; a consumer that stops reading holds memory.
+  const hubs = new Map<string, PubSub.PubSub<ReadonlyArray<Change>>>()
   const watchers = new Map<string, number>()
   const count = (kind: string, by: number) =>
     Effect.sync(() => watchers.set(kind, (watchers.get(kind) ?? 0) + by))
+  const hubOf = (kind: string) =>
+    Effect.suspend(() => {
+      const hub = hubs.get(kind)
+      return hub !== undefined
+        ? Effect.succeed(hub)
+        : // Whichever fiber sets the kind's hub first wins; a hub made concurrently is dropped unused.
+          Effect.map(PubSub.unbounded<ReadonlyArray<Change>>(), (created) => {
+            const first = hubs.get(kind)
+            if (first !== undefined) return first
+            hubs.set(kind, created)
+            return created
+          })
+    })
   return Changes.of({
     publish: (kind, rows, origin) =>
       rows.length === 0 || (watchers.get(kind) ?? 0) === 0
         ? Effect.void
-        : PubSub.publish(
-            hub,
-            rows.map((row) => ({
-              kind,
-              uuid: row.uuid,
-              version: row.version,
-              deleted: row.deleted,
-              fields: row.fields,
-              origin
-            }))
+        : Effect.flatMap(hubOf(kind), (hub) =>
+            PubSub.publish(
+              hub,
+              rows.map((row) => ({
+                kind,
+                uuid: row.uuid,
+                version: row.version,
+                deleted: row.deleted,
+                fields: row.fields,
+                origin
+              }))
+            )
           ),
     watching: (kind) => (watchers.get(kind) ?? 0) > 0,
     subscribe: (kind) =>
       Effect.gen(function* () {
         yield* Effect.acquireRelease(count(kind, 1), () => count(kind, -1))
-        const queue = yield* PubSub.subscribe(hub)
-        return Stream.fromQueue(queue).pipe(
-          Stream.mapConcat((changes) => changes.filter((c) => c.kind === kind))
-        )
+        const queue = yield* PubSub.subscribe(yield* hubOf(kind))
+        return Stream.flattenIterables(Stream.fromQueue(queue))
       })
   })
 })
