@@ -21,6 +21,7 @@ import * as Database from "../services/Database.js"
 import { PeerTransport } from "../services/PeerTransport.js"
 import * as SyncEngine from "../services/SyncEngine.js"
 import * as Device from "./Device.js"
+import * as ExternalWrites from "./ExternalWrites.js"
 import * as TransportTcp from "./TransportTcp.js"
 
 /** Where a device keeps its data. */
@@ -181,6 +182,8 @@ export function layer(config: Config): Layer.Layer<Database.Database | Engine, S
             peers: config.peers ?? [],
             options: { ...SyncEngine.defaultEngineOptions, ...config.options }
           })
+          // Another process (a CLI, a second instance) writing the same directory wakes the peers' pulls.
+          if (storage._tag === "Directory") yield* Effect.forkScoped(ExternalWrites.watch())
           const { changes } = yield* BackfillProgress
           return { device: identity.deviceId, address, progress: changes }
         })
