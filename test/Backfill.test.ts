@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { type Context, Deferred, Effect, Exit, Fiber, Layer, Logger, LogLevel, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Logger, LogLevel, Scope } from "effect"
+import { StoreError } from "../src/domain/Errors.js"
 import type { DeviceId } from "../src/domain/Ids.js"
 import { FileLibraryCatalog } from "../src/domain/FileLibrary.js"
 import * as TransportMemory from "../src/layers/TransportMemory.js"
@@ -415,6 +416,40 @@ describe("backfill and catch-up", () => {
         yield* Sim.converged([a, b], (l) => l.length === 2_013)
       })
     )
+  )
+
+  it.live(
+    "an apply that fails mid-backfill moves no cursor: the page is pulled again and no entry is lost",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const net = yield* Layer.build(Sim.networkLayer)
+          const a = yield* Sim.device(net, deviceA)
+          const built = yield* Sim.device(net, deviceB)
+          // B's Library fails the third entry page once, as a crash between the apply and its commit would.
+          const library = Context.get(built, Library)
+          let entryPages = 0
+          const b = Context.add(built, Library, {
+            ...library,
+            applyRemote: (resource, rows) =>
+              resource === "entry" && ++entryPages === 3
+                ? Effect.fail(
+                    new StoreError({ store: "database.db", operation: "apply", reason: "injected" })
+                  )
+                : library.applyRemote(resource, rows)
+          })
+          yield* writeLocations(a, 1, 1)
+          yield* writeEntries(a, 0, 5_000)
+          yield* Sim.startEngine(a, "memory:a", [])
+          yield* Sim.startEngine(b, "memory:b", ["memory:a"], options(1_000))
+          yield* waitUntil(
+            "the backfill",
+            Effect.map(count(b, "entry"), (n) => n === 5_000)
+          )
+          expect(entryPages).toBeGreaterThan(5)
+          expect(yield* Sim.dump(b)).toEqual(yield* Sim.dump(a))
+        })
+      )
   )
 
   it.live("50 locations and 12,000 entries backfilled, then 3,000 more entries caught up", () =>
