@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, FastCheck as fc } from "effect"
 import * as Hlc from "../src/domain/Hlc.js"
+import * as HlcClockMemory from "../src/layers/HlcClockMemory.js"
 import * as HlcClockTest from "../src/layers/HlcClockTest.js"
 import { HlcClock } from "../src/services/HlcClock.js"
 import { deviceA, deviceB } from "./support/fixtures.js"
@@ -65,7 +66,7 @@ describe("HlcClock", () => {
     "a restarted clock starts above everything issued before, even with the wall clock set back",
     () =>
       Effect.gen(function* () {
-        const highWater = HlcClockTest.memoryHighWater()
+        const highWater = HlcClockMemory.memoryHighWater()
         const issued = yield* Effect.flatMap(HlcClock, (c) => c.nowBatch(1000)).pipe(
           Effect.provide(HlcClockTest.layer({ device: deviceA, startMillis: START, highWater }))
         )

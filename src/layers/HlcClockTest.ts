@@ -3,6 +3,7 @@
 import { Context, Effect, Layer, Ref } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import * as HlcClock from "../services/HlcClock.js"
+import { memoryHighWater } from "./HlcClockMemory.js"
 
 /** The hand-set physical clock of the test HLC. */
 export class TestWallClock extends Context.Tag("tidemark/TestWallClock")<
@@ -12,15 +13,6 @@ export class TestWallClock extends Context.Tag("tidemark/TestWallClock")<
     readonly adjust: (millis: number) => Effect.Effect<void>
   }
 >() {}
-
-export const memoryHighWater = (initial = 0): HlcClock.HighWaterMark & { readonly value: () => number } => {
-  let mark = initial
-  return {
-    load: Effect.sync(() => mark),
-    save: (millis) => Effect.sync(() => void (mark = Math.max(mark, millis))),
-    value: () => mark
-  }
-}
 
 export const layer = (options: {
   readonly device: DeviceId
