@@ -16,6 +16,7 @@ import * as SyncMetricsSqlite from "./SyncMetricsSqlite.js"
 import { LocalDevice } from "../services/LocalDevice.js"
 import type { HlcClock } from "../services/HlcClock.js"
 import type { CheckpointStore } from "../services/CheckpointStore.js"
+import type { LibraryStore } from "../services/LibraryStore.js"
 import type { SharedLog } from "../services/SharedLog.js"
 import type { WatermarkStore } from "../services/WatermarkStore.js"
 import { Kinds } from "../services/Kinds.js"
@@ -29,6 +30,7 @@ import * as HlcClockMemory from "./HlcClockMemory.js"
 import * as HlcClockTest from "./HlcClockTest.js"
 import * as LibraryDbSchema from "./LibraryDbSchema.js"
 import * as LibraryStoreSqlite from "./LibraryStoreSqlite.js"
+import * as Hub from "./Hub.js"
 import * as ProgressRecordSqlite from "./ProgressRecordSqlite.js"
 import * as SharedLogMemory from "./SharedLogMemory.js"
 import * as SharedLogSqlite from "./SharedLogSqlite.js"
@@ -82,12 +84,14 @@ const assemble = <E1, E2, E3, R1, R2, R3, Extra>(parts: {
   readonly syncStores: Layer.Layer<SyncStores, E3, R3>
   readonly tables: TableNames | undefined
   readonly overrides: Overrides | undefined
+  /** Default: the SQLite one. */
+  readonly libraryStore?: Layer.Layer<LibraryStore, never, LibraryDb | HlcClock | LocalDevice | Kinds>
 }) => {
   const clock =
     parts.overrides?.clock === undefined
       ? parts.clock
       : Layer.merge(parts.clock, parts.overrides.clock.pipe(Layer.provide(parts.device)))
-  const libraryStore = LibraryStoreSqlite.layer(parts.tables).pipe(
+  const libraryStore = (parts.libraryStore ?? LibraryStoreSqlite.layer(parts.tables)).pipe(
     Layer.provide(Layer.merge(clock, parts.device)),
     Layer.provideMerge(parts.libraryDb.pipe(Layer.provide(parts.device)))
   )
@@ -163,6 +167,31 @@ export const layerClient = (
     syncStores: sqliteSyncStores(syncDb, device, true),
     tables: options.tables,
     overrides: options.overrides
+  })
+}
+
+/**
+ * A hub: every store of the device in one schema of a PostgreSQL database, which several processes may serve
+ * at once (see Hub.ts for what keeps them consistent). The device's identity stays with the caller.
+ */
+export const layerPostgres = (
+  location: Hub.PostgresLocation,
+  identity: DeviceIdentity,
+  options?: { readonly maxDriftMillis?: number; readonly overrides?: Overrides } & Omit<
+    DeviceSchema,
+    "tables"
+  >
+) => {
+  const device = Layer.merge(LocalDevice.layer(identity.deviceId, identity.libraryId), kindsLayer(options))
+  const storage = Hub.storage(location).pipe(Layer.provide(device))
+  return assemble({
+    device,
+    clock: Hub.clock(options).pipe(Layer.provide(Layer.merge(storage, device))),
+    libraryDb: storage,
+    syncStores: Hub.syncStores.pipe(Layer.provide(Layer.merge(storage, device))),
+    tables: undefined,
+    overrides: options?.overrides,
+    libraryStore: Hub.libraryStore
   })
 }
 

@@ -97,3 +97,78 @@ export const make = (options: ClockOptions): Effect.Effect<HlcClock["Type"], Sto
       last: Effect.sync(() => last)
     }
   })
+
+/**
+ * The newest timestamp issued by any process of a device that several processes run at once (a hub on
+ * PostgreSQL), kept where all of them see it.
+ */
+export interface SharedHighWater {
+  /**
+   * Run `step` on the stored newest timestamp (undefined before the first) while holding a lock that keeps
+   * every other process of the device out, store the timestamp it returns as the newest, and release the
+   * lock. When `step` fails, nothing is stored.
+   */
+  readonly advance: <A, E>(
+    step: (stored: Hlc.Hlc | undefined) => Either.Either<{ readonly newest: Hlc.Hlc; readonly result: A }, E>
+  ) => Effect.Effect<A, E | StoreError>
+}
+
+/**
+ * A clock shared by the processes of one device: each timestamp is computed from the newest one any process
+ * issued, under that value's lock, so timestamps are unique and increasing across the processes (and across
+ * restarts), not only within one. Costs one short transaction per batch of local events or received page.
+ */
+export const makeShared = (options: {
+  readonly device: DeviceId
+  readonly wallClock: Effect.Effect<number>
+  readonly shared: SharedHighWater
+  readonly maxDriftMillis?: number
+}): Effect.Effect<HlcClock["Type"], StoreError> =>
+  Effect.gen(function* () {
+    const maxDriftMillis = options.maxDriftMillis ?? DEFAULT_MAX_DRIFT_MILLIS
+    let last = Hlc.zero(options.device)
+    const lock = yield* Effect.makeSemaphore(1)
+    const floor = (stored: Hlc.Hlc | undefined) => (stored === undefined ? last : Hlc.max(last, stored))
+
+    const nowBatch = (n: number) =>
+      lock.withPermits(1)(
+        Effect.gen(function* () {
+          const wall = yield* options.wallClock
+          const out = yield* options.shared.advance((stored) => {
+            const issued: Array<Hlc.Hlc> = []
+            let next = floor(stored)
+            for (let i = 0; i < n; i++) {
+              next = Hlc.tick(next, wall)
+              issued.push(next)
+            }
+            return Either.right({ newest: next, result: issued as ReadonlyArray<Hlc.Hlc> })
+          })
+          last = out[out.length - 1] ?? last
+          return out
+        })
+      )
+
+    const receive = (remote: Hlc.Hlc) =>
+      lock.withPermits(1)(
+        Effect.gen(function* () {
+          const wall = yield* options.wallClock
+          const merged = yield* options.shared.advance((stored) =>
+            Either.map(Hlc.receive(floor(stored), remote, wall, maxDriftMillis), (h) => ({
+              newest: h,
+              result: h
+            }))
+          )
+          last = merged
+          return merged
+        })
+      )
+
+    return {
+      device: options.device,
+      maxDriftMillis,
+      now: Effect.map(nowBatch(1), (hs) => hs[0]!),
+      nowBatch,
+      receive,
+      last: Effect.sync(() => last)
+    }
+  })
