@@ -1,4 +1,5 @@
-// Where a device keeps its data: a directory (database.db and sync.db) or memory.
+// Where a device keeps its data: a directory (database.db and sync.db), the application's SqlClient, a
+// PostgreSQL schema (a hub), or memory.
 export {
   client,
   type ClientStorage,
@@ -6,5 +7,7 @@ export {
   type DirectoryStorage,
   memory,
   type MemoryStorage,
+  postgres,
+  type PostgresStorage,
   type Storage
 } from "../layers/Engine.js"

@@ -22,10 +22,12 @@ import { PeerTransport } from "../services/PeerTransport.js"
 import * as SyncEngine from "../services/SyncEngine.js"
 import * as Device from "./Device.js"
 import * as ExternalWrites from "./ExternalWrites.js"
+import * as Hub from "./Hub.js"
+import { isSchemaName } from "./Postgres.js"
 import * as TransportTcp from "./TransportTcp.js"
 
 /** Where a device keeps its data. */
-export type Storage = DirectoryStorage | MemoryStorage | ClientStorage
+export type Storage = DirectoryStorage | MemoryStorage | ClientStorage | PostgresStorage
 
 /** See `directory`. */
 export interface DirectoryStorage {
@@ -42,6 +44,27 @@ export interface ClientStorage {
   readonly prefix: string
   readonly syncDirectory: string
 }
+
+/** See `postgres`. */
+export interface PostgresStorage {
+  readonly _tag: "Postgres"
+  readonly url: string
+  readonly schema: string
+}
+
+/**
+ * Every store of the device (its rows and its coordination state) in one schema of a PostgreSQL database
+ * (created if missing), the storage of a hub: several processes may run the same device on the same schema
+ * at once and serve peers side by side, and one database can hold the hubs of several libraries, one schema
+ * each. `url` is a `postgres://user:password@host:port/database` connection URL; `schema` defaults to
+ * "tidemark" and must be lower-case letters, digits and underscores. The device's id and library key are
+ * the caller's to keep, as with the other storages.
+ */
+export const postgres = (options: { readonly url: string; readonly schema?: string }): PostgresStorage => ({
+  _tag: "Postgres",
+  url: options.url,
+  schema: options.schema ?? "tidemark"
+})
 
 /** database.db and sync.db in the directory `path` (created if missing): data that survives restarts. */
 export const directory = (path: string): DirectoryStorage => ({ _tag: "Directory", path })
@@ -126,7 +149,7 @@ export function layer(
   config: Config<ClientStorage>
 ): Layer.Layer<Database.Database | Engine, StartError, SqlClient>
 export function layer(
-  config: Config<DirectoryStorage | MemoryStorage>
+  config: Config<DirectoryStorage | MemoryStorage | PostgresStorage>
 ): Layer.Layer<Database.Database | Engine, StartError>
 export function layer(config: Config): Layer.Layer<Database.Database | Engine, StartError, SqlClient>
 export function layer(config: Config): Layer.Layer<Database.Database | Engine, StartError, SqlClient> {
@@ -142,6 +165,12 @@ export function layer(config: Config): Layer.Layer<Database.Database | Engine, S
           reason: `expected lower-case letters, digits and underscores, got ${JSON.stringify(storage.prefix)}`
         })
       }
+      if (storage._tag === "Postgres" && !isSchemaName(storage.schema)) {
+        return yield* new ConfigError({
+          setting: "storage.schema",
+          reason: `expected lower-case letters, digits and underscores, got ${JSON.stringify(storage.schema)}`
+        })
+      }
       if (config.library.secret.length === 0) {
         return yield* new ConfigError({ setting: "library.secret", reason: "the library secret is empty" })
       }
@@ -150,7 +179,7 @@ export function layer(config: Config): Layer.Layer<Database.Database | Engine, S
         libraryId: LibraryId.make(config.library.id)
       }
       const options = { kinds, ...(config.overrides === undefined ? {} : { overrides: config.overrides }) }
-      if (storage._tag !== "Memory") {
+      if (storage._tag === "Directory" || storage._tag === "Client") {
         const dir = storage._tag === "Directory" ? storage.path : storage.syncDirectory
         yield* Effect.try({
           try: () => mkdirSync(dir, { recursive: true }),
@@ -170,7 +199,9 @@ export function layer(config: Config): Layer.Layer<Database.Database | Engine, S
                 ...options,
                 tables: { prefix: storage.prefix }
               })
-            : Device.layerInMemory(identity, options)
+            : storage._tag === "Postgres"
+              ? Device.layerPostgres({ url: storage.url, schema: storage.schema }, identity, options)
+              : Device.layerInMemory(identity, options)
       const transport = (config.transport ?? TransportTcp.layer()).pipe(
         Layer.provide(Credentials.layer({ ...identity, secret: config.library.secret }))
       )
@@ -184,6 +215,8 @@ export function layer(config: Config): Layer.Layer<Database.Database | Engine, S
           })
           // Another process (a CLI, a second instance) writing the same directory wakes the peers' pulls.
           if (storage._tag === "Directory") yield* Effect.forkScoped(ExternalWrites.watch())
+          // The other processes of a hub write the same schema: their commits wake the peers' pulls here too.
+          if (storage._tag === "Postgres") yield* Effect.forkScoped(Hub.watchOtherProcesses())
           const { changes } = yield* BackfillProgress
           return { device: identity.deviceId, address, progress: changes }
         })

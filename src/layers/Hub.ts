@@ -8,7 +8,11 @@
 // - shared state: watermarks, checkpoints, acks, the shared log and the store id are the same rows for every
 //   process, updated with statements that only move forward (GREATEST / conditional upserts), and pruning
 //   and peer-store rebasing take row locks first (SharedLogPg, WatermarkStorePg).
-import { Layer } from "effect"
+import { Duration, Effect, Layer, Schedule } from "effect"
+import { ChangeFeed } from "../services/ChangeFeed.js"
+import { seqCounterTable } from "./LibraryDbSchema.js"
+import { PG_TABLES } from "./LibraryDbSchemaPg.js"
+import { LibraryDb } from "./Sqlite.js"
 import * as CheckpointStorePg from "./CheckpointStorePg.js"
 import * as HlcClockPg from "./HlcClockPg.js"
 import * as LibraryStorePg from "./LibraryStorePg.js"
@@ -43,3 +47,39 @@ export const syncStores = Layer.mergeAll(
   SyncMetricsPg.layer,
   ProgressRecordSqlite.layer
 )
+
+/** How often a hub process looks for commits by its other processes. */
+export const WATCH_INTERVAL_MILLIS = 250
+
+/**
+ * Commits by another process of the hub reach the peers this process serves: poll the seq counter and the
+ * shared log's end (every write moves one of them) and, when either moved, publish on the ChangeFeed, which
+ * wakes the pulls that peers hold open here. Keeps: another process's commit is noticed within one interval.
+ * Runs until interrupted (fork it in the engine's scope); a failed poll is logged and retried.
+ */
+export const watchOtherProcesses = (intervalMillis: number = WATCH_INTERVAL_MILLIS) =>
+  Effect.gen(function* () {
+    const sql = yield* LibraryDb
+    const feed = yield* ChangeFeed
+    const read = Effect.map(
+      sql.unsafe<{ seq: number; log: number }>(
+        `SELECT (SELECT next FROM ${seqCounterTable(PG_TABLES)} WHERE id = 1) AS seq,
+                (SELECT last_seq FROM shared_log_state WHERE id = 1) AS log`
+      ),
+      (rows) => `${rows[0]?.seq}/${rows[0]?.log}`
+    )
+    let last = yield* read
+    const poll = read.pipe(
+      Effect.flatMap((now) => {
+        if (now === last) return Effect.void
+        last = now
+        return feed.publish()
+      }),
+      Effect.catchAll((e) =>
+        Effect.logWarning(`Could not check the hub for other processes' writes: ${e.message}`)
+      )
+    )
+    return yield* Effect.repeat(poll, Schedule.spaced(Duration.millis(intervalMillis))).pipe(
+      Effect.zipRight(Effect.never)
+    )
+  })
