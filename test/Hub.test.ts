@@ -31,7 +31,7 @@ describePostgres("a hub on PostgreSQL", () => {
     const schema = freshSchema()
     const start = (
       device: string,
-      storage: Storage.Storage,
+      storage: Storage.DirectoryStorage | Storage.PostgresStorage,
       listen: string,
       peers: ReadonlyArray<string>
     ): Effect.Effect<Testing.TestDevice, Tidemark.StartError, Scope.Scope> =>
