@@ -54,16 +54,25 @@ const session = (address: string, options: EngineOptions, self: Self) =>
       if (conn.peer === deviceId) {
         return yield* new PeerUnavailable({ address, reason: "that address is this device itself" })
       }
-      yield* Effect.acquireRelease(
-        Effect.zipRight(
-          status.connected(conn.peer, address),
-          Effect.sync(() => self.pulling.add(conn.peer))
-        ),
-        (_, exit) =>
-          Effect.zipRight(
-            status.disconnected(conn.peer, address, failureMessage(exit)),
-            Effect.sync(() => self.pulling.delete(conn.peer))
-          )
+      // One session per peer device: a device reached at several addresses (the processes of a hub) is
+      // pulled through one of them at a time. The others keep retrying, so when that one fails, another
+      // takes over from the same watermarks and checkpoints.
+      const claimed = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          if (self.pulling.has(conn.peer)) return false
+          self.pulling.add(conn.peer)
+          return true
+        }),
+        (claimed) => Effect.sync(() => (claimed ? self.pulling.delete(conn.peer) : undefined))
+      )
+      if (!claimed) {
+        return yield* new PeerUnavailable({
+          address,
+          reason: `already syncing with ${conn.peer} at another of its addresses`
+        })
+      }
+      yield* Effect.acquireRelease(status.connected(conn.peer, address), (_, exit) =>
+        status.disconnected(conn.peer, address, failureMessage(exit))
       )
       const holds = yield* Effect.forEach(catalog.names, (resource) =>
         Effect.map(watermarks.get(conn.peer, resource), (seq) => ({ resource, seq }))
