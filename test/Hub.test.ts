@@ -7,6 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Resource, Storage, Tidemark, Transport } from "tidemark"
 import * as Testing from "tidemark/testing"
+import { freePort } from "./support/daemons.js"
 import { describePostgres, freshSchema, serverForFile } from "./support/postgres.js"
 
 const Note = Resource.owned("note", { title: Schema.String })
@@ -140,5 +141,31 @@ describePostgres("a hub on PostgreSQL", () => {
             expect(dump.some((l) => l.includes(`"title":"${who} ${i}"`))).toBe(true)
         }
       })
+  )
+
+  it.scopedLive("a bad schema name or an unreachable server fails the Layer with a typed error", () =>
+    Effect.gen(function* () {
+      const start = (storage: Storage.PostgresStorage) =>
+        Layer.build(
+          Tidemark.layer({
+            schema: App,
+            library: Tidemark.newLibrary(),
+            device: Tidemark.newDevice(),
+            storage,
+            listen: "memory:nowhere",
+            transport: Transport.memory(network)
+          })
+        ).pipe(Effect.flip)
+      const network = yield* Transport.memoryNetwork
+      const badSchema = yield* start(Storage.postgres({ url: server.url(), schema: "Robert'); DROP" }))
+      expect(badSchema).toMatchObject({ _tag: "ConfigError", setting: "storage.schema" })
+      // A port nobody listens on, with a password that must not be shown.
+      const port = yield* freePort
+      const url = `postgres://postgres:hunter2@127.0.0.1:${port}/postgres`
+      const unreachable = yield* start(Storage.postgres({ url, schema: "hub" }))
+      expect(unreachable._tag).toBe("DatabaseOpenError")
+      expect(unreachable.message).toContain(`127.0.0.1:${port}`)
+      expect(unreachable.message).not.toContain("hunter2")
+    })
   )
 })
