@@ -2,13 +2,14 @@
 // would. Devices A and B keep SQLite directories; they meet only through the hub.
 import { expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Resource, Storage, Tidemark, Transport } from "tidemark"
 import * as Testing from "tidemark/testing"
 import { freePort } from "./support/daemons.js"
-import { describePostgres, freshSchema, serverForFile } from "./support/postgres.js"
+import { describePostgres, freshSchema, postgresBinDir, serverForFile } from "./support/postgres.js"
 
 const Note = Resource.owned("note", { title: Schema.String })
 const Label = Resource.shared("label", { name: Schema.String })
@@ -56,6 +57,7 @@ describePostgres("a hub on PostgreSQL", () => {
       sqlite: (name: string, device: string, peers: ReadonlyArray<string>) =>
         start(device, Storage.directory(join(dir, name)), `memory:${name}`, peers),
       /** A process of the hub, listening at memory:`name`. */
+      schema,
       hub: (name: string) =>
         start(hubId, Storage.postgres({ url: server.url(), schema }), `memory:${name}`, [])
     }
@@ -166,6 +168,74 @@ describePostgres("a hub on PostgreSQL", () => {
       expect(unreachable._tag).toBe("DatabaseOpenError")
       expect(unreachable.message).toContain(`127.0.0.1:${port}`)
       expect(unreachable.message).not.toContain("hunter2")
+    })
+  )
+
+  // The restore procedure of docs/hub.md: pg_dump of the hub's schema, pg_restore, a new store id.
+  it.scopedLive("a hub restored from a backup and given a new store id is detected by its peers", () =>
+    Effect.gen(function* () {
+      const { hub, sqlite, schema } = yield* setup
+      const backupDir = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "tidemark-backup-"))),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+      const backup = join(backupDir, "hub.dump")
+      const pg = (tool: string, ...args: ReadonlyArray<string>) =>
+        Effect.sync(() =>
+          execFileSync(join(postgresBinDir!, tool), [
+            "-h",
+            "127.0.0.1",
+            "-p",
+            String(server.port()),
+            "-U",
+            "postgres",
+            ...args
+          ])
+        )
+      const [a, b, c] = [Tidemark.newDevice(), Tidemark.newDevice(), Tidemark.newDevice()]
+      const writeNotes = (d: Testing.TestDevice, who: string, n: number) =>
+        Effect.forEach(
+          Array.from({ length: n }, (_, i) => i),
+          (i) => d.database.write(Note, { title: `${who} ${i}` }),
+          {
+            discard: true
+          }
+        )
+      // A writes 30 rows; the hub is backed up; A writes 30 more and B pulls all 60 from the hub.
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const h = yield* hub("hub")
+          const dA = yield* sqlite("a", a, [h.address])
+          yield* writeNotes(dA, "A", 30)
+          yield* Testing.converged([dA, h], { check: (d) => titles(d) === 30 })
+          yield* pg("pg_dump", "-n", schema, "-Fc", "-f", backup, "postgres")
+          yield* writeNotes(dA, "A later", 30)
+          const dB = yield* sqlite("b", b, [h.address])
+          yield* Testing.converged([dA, dB, h], { check: (d) => titles(d) === 60 })
+        })
+      )
+      // The hub's schema is restored from the backup, and (the step hub.md asks for) gets a new store id.
+      yield* pg("psql", "-q", "-c", `DROP SCHEMA ${schema} CASCADE`, "postgres")
+      yield* pg("pg_restore", "-d", "postgres", backup)
+      yield* pg(
+        "psql",
+        "-q",
+        "-c",
+        `UPDATE ${schema}.kind_store_identity SET store_id = gen_random_uuid()::text`,
+        "postgres"
+      )
+      const h = yield* hub("hub")
+      // C's new rows reach the restored hub first: they take seqs that B's old cursor has already passed.
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const dC = yield* sqlite("c", c, [h.address])
+          yield* writeNotes(dC, "C", 40)
+          yield* Testing.converged([dC, h], { check: (d) => titles(d) === 70 })
+        })
+      )
+      // B comes back: it must not trust its cursor into the old hub, and ends with every row.
+      const dB = yield* sqlite("b", b, [h.address])
+      yield* Testing.converged([dB, h], { check: (d) => titles(d) === 100, timeout: "30 seconds" })
     })
   )
 })
