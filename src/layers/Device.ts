@@ -195,6 +195,17 @@ export const layerPostgres = (
   })
 }
 
+/** A hub process over TCP: its stores in a PostgreSQL schema (`layerPostgres`), its credentials, TCP. */
+export const layerHub = (
+  location: Hub.PostgresLocation,
+  identity: DeviceIdentity & { readonly secret: string },
+  options?: DeviceSchema
+) =>
+  Layer.merge(
+    layerPostgres(location, identity, options),
+    TransportTcp.layer().pipe(Layer.provide(Credentials.layer(identity)))
+  )
+
 /** The stores of a device kept in memory (database.db is a SQLite database in memory), on the real clock. */
 export const layerInMemory = (
   identity: DeviceIdentity,

@@ -9,6 +9,8 @@ import * as ControlServerHttp from "../layers/ControlServerHttp.js"
 import * as DataDir from "../layers/DataDir.js"
 import * as Device from "../layers/Device.js"
 import * as ExternalWrites from "../layers/ExternalWrites.js"
+import * as Hub from "../layers/Hub.js"
+import { describe as describeDatabase, isSchemaName } from "../layers/Postgres.js"
 import { parseAddress } from "../layers/TcpTls.js"
 import * as LiveMetrics from "../services/LiveMetrics.js"
 import * as LocationWatcher from "../services/LocationWatcher.js"
@@ -28,6 +30,10 @@ Options:
   --batch-size N        rows per page pulled from a peer (1-10000, default: ${SyncEngine.defaultEngineOptions.batchSize})
   --control HOST:PORT   serve GET /metrics (Prometheus) and GET /status (JSON) there
   --location PATH       a folder to keep indexed as a location; repeat for several
+  --database URL        run the device as a hub: its stores in this PostgreSQL database
+                        (postgres://user:password@host:port/db) instead of the data directory's SQLite
+                        files; the identity stays in the data directory. Several daemons may serve one hub.
+  --schema NAME         the hub's schema in that database (default: tidemark)
   --help                show this help
 
 Environment: TIDEMARK_LOG=debug for more detail in the log.`
@@ -39,6 +45,7 @@ interface Args {
   readonly batchSize: number
   readonly control: string | undefined
   readonly locations: ReadonlyArray<string>
+  readonly database: Hub.PostgresLocation | undefined
 }
 
 class UsageError extends Error {}
@@ -49,6 +56,8 @@ const parseArgs = (argv: ReadonlyArray<string>): Args | "help" => {
   let listen = "127.0.0.1:7470"
   let batchSize = SyncEngine.defaultEngineOptions.batchSize
   let control: string | undefined
+  let database: string | undefined
+  let schema = "tidemark"
   const peers: Array<string> = []
   const locations: Array<string> = []
   const address = (flag: string, value: string) => {
@@ -82,6 +91,17 @@ const parseArgs = (argv: ReadonlyArray<string>): Args | "help" => {
       case "--location":
         locations.push(value())
         break
+      case "--database":
+        database = value()
+        if (!/^postgres(ql)?:\/\//.test(database))
+          throw new UsageError("--database: expected a postgres:// URL")
+        break
+      case "--schema":
+        schema = value()
+        if (!isSchemaName(schema)) {
+          throw new UsageError(`--schema ${schema}: expected lower-case letters, digits and underscores`)
+        }
+        break
       case "--batch-size": {
         const raw = value()
         const n = Number(raw)
@@ -97,7 +117,20 @@ const parseArgs = (argv: ReadonlyArray<string>): Args | "help" => {
         )
     }
   }
-  return { dataDir: dataDir ?? DataDir.defaultDataDir(), listen, peers, batchSize, control, locations }
+  if (database !== undefined && locations.length > 0) {
+    throw new UsageError(
+      "--location indexes into the data directory's files: it cannot be used with --database"
+    )
+  }
+  return {
+    dataDir: dataDir ?? DataDir.defaultDataDir(),
+    listen,
+    peers,
+    batchSize,
+    control,
+    locations,
+    database: database === undefined ? undefined : { url: database, schema }
+  }
 }
 
 /** One line per log event on stderr: time, level, what happened. */
@@ -119,11 +152,21 @@ const run = (args: Args) =>
       ...SyncEngine.defaultEngineOptions,
       batchSize: args.batchSize
     }
-    const device = Layer.merge(Device.layerDataDir(args.dataDir, identity), LiveMetrics.layer)
+    if (args.database !== undefined) {
+      yield* Effect.logInfo(`Serving as a hub: stores in ${describeDatabase(args.database)}`)
+    }
+    const stores =
+      args.database === undefined
+        ? Device.layerDataDir(args.dataDir, identity)
+        : Device.layerHub(args.database, identity)
+    const device = Layer.merge(stores, LiveMetrics.layer)
     yield* Effect.gen(function* () {
       yield* SyncEngine.start({ listen: args.listen, peers: args.peers, options })
       if (args.peers.length > 0) yield* Effect.logInfo(`Syncing with ${args.peers.join(", ")}`)
-      yield* Effect.forkScoped(ExternalWrites.watch())
+      // Other writers of the same stores (a CLI; a hub's other processes) wake the peers' pulls.
+      yield* Effect.forkScoped(
+        args.database === undefined ? ExternalWrites.watch() : Hub.watchOtherProcesses()
+      )
       if (args.control !== undefined) {
         const at = yield* ControlServerHttp.serve(args.control)
         yield* Effect.logInfo(`Control server at http://${at} (/metrics, /status)`)
