@@ -5,9 +5,10 @@ import { Effect, Either, Schema } from "effect"
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
-import * as Auth from "../domain/Auth.js"
-import { DeviceId, LibraryId, newDeviceId, newLibraryId } from "../domain/Ids.js"
-import * as JoinCode from "../domain/JoinCode.js"
+import { FileLibrary } from "../domain/FileLibrary.js"
+import { Storage, Tidemark } from "../index.js"
+import * as JoinCode from "./JoinCode.js"
+import { DeviceId, LibraryId } from "./Uuid.js"
 
 export const DEVICE_FILE = "device.json"
 
@@ -70,14 +71,34 @@ const create = (dir: string, identity: Identity): Effect.Effect<Identity, DataDi
   })
 
 /** A new library with this device as its first member. */
-export const initLibrary = (dir: string, name: string) =>
-  create(dir, { libraryId: newLibraryId(), deviceId: newDeviceId(), secret: Auth.randomToken(), name })
+export const initLibrary = (dir: string, name: string) => {
+  const library = Tidemark.newLibrary()
+  return create(dir, {
+    libraryId: LibraryId.make(library.id),
+    deviceId: DeviceId.make(Tidemark.newDevice()),
+    secret: library.secret,
+    name
+  })
+}
 
 /** A new device of the library named by a join code. */
 export const joinLibrary = (dir: string, code: string, name: string) =>
   Effect.flatMap(JoinCode.decode(code), (c) =>
-    create(dir, { libraryId: c.libraryId, deviceId: newDeviceId(), secret: c.secret, name })
+    create(dir, {
+      libraryId: LibraryId.make(c.libraryId),
+      deviceId: DeviceId.make(Tidemark.newDevice()),
+      secret: c.secret,
+      name
+    })
   )
 
 export const joinCodeOf = (identity: Identity): string =>
   JoinCode.encode({ libraryId: identity.libraryId, secret: identity.secret })
+
+/** What the engine needs to open the device of `dir`: the file library's kinds, its library, its id, the directory. */
+export const deviceConfig = (dir: string, identity: Identity) => ({
+  schema: FileLibrary,
+  library: { id: identity.libraryId, secret: identity.secret },
+  device: identity.deviceId,
+  storage: Storage.directory(dir)
+})

@@ -1,12 +1,12 @@
 // The join code: what a new device needs to join a library (its id and secret) in one copy-pasteable string.
 // It carries the secret, so it is as sensitive as the secret itself.
 import { Either, Schema } from "effect"
-import { LibraryId } from "./Ids.js"
+import { Uuid } from "./Uuid.js"
 
 const PREFIX = "tidemark1-"
 
 export const JoinCode = Schema.Struct({
-  libraryId: LibraryId,
+  libraryId: Uuid,
   secret: Schema.String.pipe(Schema.minLength(16))
 })
 export type JoinCode = typeof JoinCode.Type

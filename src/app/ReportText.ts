@@ -1,7 +1,9 @@
 // Human-readable renderings of the status report and the sync.db inspection, for `tidemark status` and
 // `tidemark inspect` without --json. Pure: the same report and clock give the same text.
-import type { Inspection } from "./Inspect.js"
-import type { StatusReport } from "./StatusReport.js"
+import type { Tidemark } from "../index.js"
+
+type Inspection = Tidemark.Inspection
+type StatusReport = Tidemark.Status
 
 const short = (id: string) => id.slice(0, 8)
 
