@@ -10,16 +10,20 @@ import { Storage, Tidemark } from "../index.js"
 import * as JoinCode from "./JoinCode.js"
 import { DeviceId, LibraryId } from "./Uuid.js"
 
+/** The file in a data directory that says which device it holds. */
 export const DEVICE_FILE = "device.json"
 
+/** What device.json holds: the library, this device, the library secret, the device's name. */
 export const Identity = Schema.Struct({
   libraryId: LibraryId,
   deviceId: DeviceId,
   secret: Schema.String,
   name: Schema.String
 })
+/** See `Identity`. */
 export type Identity = typeof Identity.Type
 
+/** The data directory is missing, not a directory, or holds no (or a damaged) device. */
 export class DataDirError extends Schema.TaggedError<DataDirError>()("DataDirError", {
   dir: Schema.String,
   reason: Schema.String
@@ -34,6 +38,7 @@ export const defaultDataDir = (): string =>
   process.env.TIDEMARK_DATA_DIR ??
   join(process.env.XDG_DATA_HOME ?? join(homedir(), ".local", "share"), "tidemark")
 
+/** The identity of the device that `dir` holds. */
 export const load = (dir: string): Effect.Effect<Identity, DataDirError> =>
   Effect.suspend(() => {
     const fail = (reason: string) => Effect.fail(new DataDirError({ dir, reason }))
@@ -92,6 +97,7 @@ export const joinLibrary = (dir: string, code: string, name: string) =>
     })
   )
 
+/** The join code of the library of `identity`, for `tidemark join`. */
 export const joinCodeOf = (identity: Identity): string =>
   JoinCode.encode({ libraryId: identity.libraryId, secret: identity.secret })
 

@@ -181,6 +181,7 @@ interface Tree {
   files: number
 }
 
+/** Write synthetic locations, entries and tags as this device, in batches; see `GenerateOptions`. */
 export const generate = Effect.fn("Generator.generate")(function* (options: GenerateOptions) {
   const db = yield* Tidemark.Database
   const deviceId = (yield* Tidemark.Replica).device

@@ -46,6 +46,7 @@ const table = (rows: ReadonlyArray<ReadonlyArray<string>>): Array<string> => {
   )
 }
 
+/** `tidemark status` without --json: device, peers, backfill, watermarks, counters, last errors. */
 export const formatStatus = (report: StatusReport, now: number): string => {
   const out: Array<string> = [`device   ${report.deviceId}`, `library  ${report.libraryId}`, ""]
   out.push(`peers (${report.peers.length})`)
@@ -106,6 +107,7 @@ export const formatStatus = (report: StatusReport, now: number): string => {
   return out.join("\n")
 }
 
+/** `tidemark inspect` without --json: what sync.db holds and the rows per kind. */
 export const formatInspection = (i: Inspection): string => {
   const out: Array<string> = [`device   ${i.deviceId}`, `library  ${i.libraryId}`, ""]
   out.push(

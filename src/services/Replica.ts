@@ -74,6 +74,7 @@ export class Replica extends Context.Tag("tidemark/Replica")<
   }
 >() {}
 
+/** The replica over the device's stores, its transport and its clock state. */
 export const make = Effect.gen(function* () {
   const context = yield* Effect.context<
     | Effect.Effect.Context<typeof makeStatus>
