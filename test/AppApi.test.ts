@@ -201,6 +201,10 @@ describe("the public API for applications", () => {
         const after = yield* replica.verify("memory:a")
         expect(after.kinds.every((k) => k.same)).toBe(true)
         expect(yield* dumpOf).toEqual(yield* dbA.dump)
+        // In memory the clock's state is the clock itself: it has seen the peer's versions.
+        const inspection = yield* replica.inspect
+        expect(inspection.hlc.highWaterMillis).toBeGreaterThan(0)
+        expect(inspection.library).toContainEqual(expect.objectContaining({ resource: "note", rows: 2 }))
       }).pipe(Effect.provide(b))
     })
   )

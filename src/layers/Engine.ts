@@ -23,7 +23,6 @@ import * as SyncEngine from "../services/SyncEngine.js"
 import * as LiveMetrics from "../services/LiveMetrics.js"
 import * as MetricsReport from "../services/MetricsReport.js"
 import * as Replica from "../services/Replica.js"
-import * as ClockStateSqlite from "./ClockStateSqlite.js"
 import * as Device from "./Device.js"
 import * as ExternalWrites from "./ExternalWrites.js"
 import * as TransportTcp from "./TransportTcp.js"
@@ -257,14 +256,11 @@ const open = (config: OfflineConfig, serving: boolean) =>
               ...options,
               tables: { prefix: storage.prefix }
             })
-          : Device.layerInMemory(identity, options)
+          : // sync.db's stores include the clock's persisted state; a clock in memory persists nothing: ask it.
+            Layer.provideMerge(Replica.clockStateOfClock, Device.layerInMemory(identity, options))
     const transport = (config.transport ?? TransportTcp.layer()).pipe(
       Layer.provide(Credentials.layer({ ...identity, secret: config.library.secret }))
     )
-    const clockState =
-      storage._tag === "Memory"
-        ? Replica.clockStateOfClock
-        : ClockStateSqlite.layerDataDir(storage._tag === "Directory" ? storage.path : storage.syncDirectory)
-    const device = Layer.provideMerge(clockState, Layer.merge(stores, transport))
+    const device = Layer.merge(stores, transport)
     return { device, identity, storage }
   })
