@@ -159,15 +159,15 @@ export function layer(
         Engine,
         Effect.gen(function* () {
           const liveMetrics = yield* LiveMetrics.make
-          const address = yield* SyncEngine.start({
+          const start = SyncEngine.start({
             listen: config.listen,
             peers: config.peers ?? [],
             options: { ...SyncEngine.defaultEngineOptions, ...config.options }
-          }).pipe(
-            config.liveMetrics === true
-              ? Effect.provideService(LiveMetrics.LiveMetrics, liveMetrics)
-              : identityOf
-          )
+          })
+          // The engine records into LiveMetrics only where it is provided.
+          const address = yield* config.liveMetrics === true
+            ? Effect.provideService(start, LiveMetrics.LiveMetrics, liveMetrics)
+            : start
           // Another process (a CLI, a second instance) writing the same directory wakes the peers' pulls.
           if (storage._tag === "Directory") yield* Effect.forkScoped(ExternalWrites.watch())
           const { changes } = yield* BackfillProgress
@@ -210,8 +210,6 @@ export function layerOffline(
     )
   )
 }
-
-const identityOf = <A>(a: A): A => a
 
 /**
  * Check the configuration, then the Layer of the device's stores, clock state and transport. `serving`: this
