@@ -293,6 +293,15 @@ describe("tidemark CLI", () => {
         "--json"
       ])
       expect(inspection.sharedLog).toMatchObject({ count: 5, last: 5, unapplied: 0 })
+      // Deleting it again is a no-op (no new version to sync); a tag never held exits 1.
+      expect(yield* cliOk(["tag", "delete", "--data-dir", dir, old])).toBe("")
+      const again = yield* cliJson<{ sharedLog: { count: number } }>(["inspect", "--data-dir", dir, "--json"])
+      expect(again.sharedLog.count).toBe(5)
+      expectCleanFailure(
+        yield* runCli(["tag", "delete", "--data-dir", dir, "00000000-0000-4000-8000-000000000000"]),
+        1,
+        "no tag with uuid"
+      )
 
       expectCleanFailure(
         yield* runCli(["tag", "rename", "--data-dir", dir, old, "x"]),

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { join } from "node:path"
-import * as DataDir from "../src/layers/DataDir.js"
+import * as DataDir from "../src/app/DataDir.js"
 import * as D from "./support/daemons.js"
 import { tempDir } from "./support/tempDir.js"
 

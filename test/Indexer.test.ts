@@ -2,23 +2,51 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option } from "effect"
 import { chmodSync, mkdirSync, rmSync, utimesSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import * as Device from "../src/layers/Device.js"
-import type { Uuid } from "../src/domain/Ids.js"
-import * as Indexer from "../src/services/Indexer.js"
-import { LibraryStore } from "../src/services/LibraryStore.js"
-import type { StoredRow } from "../src/domain/Row.js"
-import { deviceA, libraryId } from "./support/fixtures.js"
+import * as Indexer from "../src/app/Indexer.js"
+import { FileLibrary, Location } from "../src/domain/FileLibrary.js"
+import { Storage, Tidemark } from "../src/index.js"
+import { deviceA } from "./support/fixtures.js"
 import { tempDir } from "./support/tempDir.js"
 
-const device = Device.layerMemory({ deviceId: deviceA, libraryId })
+// The file library's indexer sees only the public API: a device opened offline, in memory.
+const device = Tidemark.layerOffline({
+  schema: FileLibrary,
+  library: Tidemark.newLibrary(),
+  device: deviceA,
+  storage: Storage.memory
+})
 
-const entriesOf = (location: Uuid) =>
+interface DumpedRow {
+  readonly uuid: string
+  readonly version: string
+  readonly deleted: boolean
+  readonly fields: Record<string, unknown>
+}
+
+/** The entry rows of `location`, tombstones included, as the canonical dump shows them. */
+const entriesOf = (location: string) =>
   Effect.gen(function* () {
-    const store = yield* LibraryStore
-    const rows = yield* store.readAfter("entry", 0, 100_000)
-    return new Map<string, StoredRow>(
-      rows.filter((r) => r.fields.location === location).map((r) => [r.uuid as string, r])
-    )
+    const lines = yield* Effect.flatMap(Tidemark.Database, (db) => db.dump)
+    const rows = new Map<string, DumpedRow>()
+    for (const line of lines) {
+      const {
+        resource,
+        uuid,
+        version,
+        deleted,
+        owner: _owner,
+        ...fields
+      } = JSON.parse(line) as Record<string, unknown>
+      if (resource === "entry" && fields.location === location) {
+        rows.set(uuid as string, {
+          uuid: uuid as string,
+          version: version as string,
+          deleted: deleted as boolean,
+          fields
+        })
+      }
+    }
+    return rows
   })
 
 const put = (path: string, content: string, mtime = 1_700_000_000) => {
@@ -41,7 +69,7 @@ describe("Indexer", () => {
       expect(first).toMatchObject({ entries: 6, added: 6, updated: 0, removed: 0, unchanged: 0 })
       const location = Indexer.locationUuidOf(deviceA, root)
       expect(first.location).toBe(location)
-      const loc = yield* Effect.flatMap(LibraryStore, (s) => s.get("location", location))
+      const loc = yield* Effect.flatMap(Tidemark.Database, (db) => db.get(Location, location))
       expect(Option.getOrThrow(loc).fields).toEqual({
         volume: null,
         path: root,
@@ -118,7 +146,7 @@ describe("Indexer", () => {
       put(join(root, "file"), "x")
       const file = yield* Effect.either(Indexer.indexFolder(join(root, "file")))
       expect(Either.isLeft(file) && file.left.message).toContain("not a directory")
-      expect(yield* Effect.flatMap(LibraryStore, (s) => s.countAfter("entry", 0))).toBe(0)
+      expect(yield* Effect.flatMap(Tidemark.Database, (db) => db.dump)).toEqual([])
     }).pipe(Effect.provide(device))
   )
 
@@ -206,8 +234,6 @@ describe("Indexer", () => {
     ])
     const plan = Indexer.planIndex(location, scanned, stored)
     expect(plan).toMatchObject({ added: 0, updated: 0, unchanged: 1, removed: 1 })
-    expect(plan.writes).toEqual([
-      { uuid: Indexer.entryUuidOf(location, "b"), fields: fieldsOf("b"), deleted: true }
-    ])
+    expect(plan.writes).toEqual([{ uuid: Indexer.entryUuidOf(location, "b"), deleted: true }])
   })
 })

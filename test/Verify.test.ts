@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { Uuid } from "../src/domain/Ids.js"
-import * as DataDir from "../src/layers/DataDir.js"
+import * as DataDir from "../src/app/DataDir.js"
 import * as Device from "../src/layers/Device.js"
 import { Library } from "../src/services/Library.js"
 import { PeerTransport } from "../src/services/PeerTransport.js"

@@ -12,3 +12,4 @@ export {
   UnknownKindError
 } from "../domain/Errors.js"
 export { AuthenticationFailed, PeerUnavailable, ProtocolViolation } from "../services/PeerTransport.js"
+export { RequestRefused } from "../domain/Protocol.js"

@@ -2,6 +2,7 @@
 // PostgreSQL schema (a hub), or memory.
 export {
   client,
+  describe,
   type ClientStorage,
   directory,
   type DirectoryStorage,

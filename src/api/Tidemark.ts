@@ -5,8 +5,25 @@ import { randomBytes } from "node:crypto"
 import type { LibraryKey } from "../layers/Engine.js"
 
 export { type AppSchema, schema } from "../domain/Catalog.js"
-export { type Config, Engine, layer, type LibraryKey, type StartError } from "../layers/Engine.js"
-export { Database, type Entity, type KindChange, type WriteError } from "../services/Database.js"
+export {
+  type Config,
+  Engine,
+  layer,
+  layerOffline,
+  type LibraryKey,
+  type OfflineConfig,
+  type StartError
+} from "../layers/Engine.js"
+export {
+  type BatchWrite,
+  Database,
+  type Entity,
+  type KindChange,
+  type WriteError
+} from "../services/Database.js"
+export { type KindComparison, Replica, type Verification, type VerifyError } from "../services/Replica.js"
+export type { Progress, StatusReport as Status } from "../services/StatusReport.js"
+export type { Inspection } from "../services/Inspect.js"
 export type { Change } from "../services/Changes.js"
 export type { Backfill } from "../services/BackfillProgress.js"
 export { defaultEngineOptions, type EngineOptions } from "../services/SyncEngine.js"

@@ -1,7 +1,8 @@
 // How devices reach each other: TCP with TLS between processes and machines, or a network inside one process.
-import { Effect, Layer } from "effect"
+import { Effect, Layer, type Option } from "effect"
 import * as TransportMemory from "../layers/TransportMemory.js"
 import * as TransportTcp from "../layers/TransportTcp.js"
+import * as TcpTls from "../layers/TcpTls.js"
 import type { Credentials } from "../services/Credentials.js"
 import type { PeerTransport } from "../services/PeerTransport.js"
 
@@ -25,3 +26,8 @@ export const memory = (network: MemoryNetwork): Layer.Layer<PeerTransport, never
 
 /** No faults: every message arrives once, in order. */
 export const noFaults: TransportMemory.Faults = TransportMemory.noFaults
+
+/** The host and port of a TCP address, "host:port" or "[ipv6]:port"; none when it is not one. */
+export const parseAddress = (
+  address: string
+): Option.Option<{ readonly host: string; readonly port: number }> => TcpTls.parseAddress(address)

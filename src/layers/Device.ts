@@ -25,6 +25,7 @@ import { FileLibraryCatalog } from "../domain/FileLibrary.js"
 import type { TableNames } from "./LibraryDbSchema.js"
 import * as CheckpointStoreMemory from "./CheckpointStoreMemory.js"
 import * as CheckpointStoreSqlite from "./CheckpointStoreSqlite.js"
+import * as ClockStateSqlite from "./ClockStateSqlite.js"
 import * as HlcClockSqlite from "./HlcClockSqlite.js"
 import * as HlcClockMemory from "./HlcClockMemory.js"
 import * as HlcClockTest from "./HlcClockTest.js"
@@ -77,11 +78,11 @@ type SyncStores =
  * A device from its parts: who it is and which kinds it syncs, its clock, its database.db client, and its
  * coordination stores. The Library and the change feeds go on top; overrides replace the parts they name.
  */
-const assemble = <E1, E2, E3, R1, R2, R3, Extra>(parts: {
+const assemble = <E1, E2, E3, R1, R2, R3, Extra, ExtraSync = never>(parts: {
   readonly device: Layer.Layer<LocalDevice | Kinds>
   readonly clock: Layer.Layer<HlcClock | Extra, E1, R1>
   readonly libraryDb: Layer.Layer<LibraryDb, E2, Kinds | R2>
-  readonly syncStores: Layer.Layer<SyncStores, E3, R3>
+  readonly syncStores: Layer.Layer<SyncStores | ExtraSync, E3, R3>
   readonly tables: TableNames | undefined
   readonly overrides: Overrides | undefined
   /** Default: the SQLite one. */
@@ -124,7 +125,8 @@ const sqliteSyncStores = <E>(
     SharedLogSqlite.layer,
     daemon ? PeerStatusSqlite.layerDaemon : PeerStatusSqlite.layer,
     SyncMetricsSqlite.layer,
-    ProgressRecordSqlite.layer
+    ProgressRecordSqlite.layer,
+    ClockStateSqlite.layer
   ).pipe(Layer.provide(Layer.merge(syncDb, device)))
 
 /** Every store of a device whose files live in `dataDir`, and the database.db client itself. */

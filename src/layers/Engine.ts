@@ -20,10 +20,13 @@ import { Credentials } from "../services/Credentials.js"
 import * as Database from "../services/Database.js"
 import { PeerTransport } from "../services/PeerTransport.js"
 import * as SyncEngine from "../services/SyncEngine.js"
+import * as LiveMetrics from "../services/LiveMetrics.js"
+import * as MetricsReport from "../services/MetricsReport.js"
+import * as Replica from "../services/Replica.js"
 import * as Device from "./Device.js"
 import * as ExternalWrites from "./ExternalWrites.js"
 import * as Hub from "./Hub.js"
-import { isSchemaName } from "./Postgres.js"
+import { describe as describePostgres, isSchemaName } from "./Postgres.js"
 import * as TransportTcp from "./TransportTcp.js"
 
 /** Where a device keeps its data. */
@@ -65,6 +68,16 @@ export const postgres = (options: { readonly url: string; readonly schema?: stri
   url: options.url,
   schema: options.schema ?? "tidemark"
 })
+
+/** Where `storage` keeps the data, for logs and status: a path, or a database URL without its password. */
+export const describe = (storage: Storage): string =>
+  storage._tag === "Directory"
+    ? storage.path
+    : storage._tag === "Memory"
+      ? "memory"
+      : storage._tag === "Client"
+        ? `the application's SqlClient (prefix ${storage.prefix}), sync.db in ${storage.syncDirectory}`
+        : describePostgres({ url: storage.url, schema: storage.schema })
 
 /** database.db and sync.db in the directory `path` (created if missing): data that survives restarts. */
 export const directory = (path: string): DirectoryStorage => ({ _tag: "Directory", path })
@@ -110,7 +123,18 @@ export interface Config<S extends Storage = Storage> {
   readonly overrides?: Device.Overrides
   /** Page size, live wait, reconnect backoff: defaults suit most applications. */
   readonly options?: Partial<SyncEngine.EngineOptions>
+  /**
+   * Record page-apply latency, lag per (peer, kind) and each peer's clock drift (a ping every 10 s per
+   * connection) for `Engine.prometheus`. Default: off.
+   */
+  readonly liveMetrics?: boolean
 }
+
+/** What `layerOffline` opens: the device and its storage; the transport only for `Replica.verify`. */
+export type OfflineConfig<S extends Storage = Storage> = Omit<
+  Config<S>,
+  "listen" | "peers" | "options" | "liveMetrics"
+>
 
 /** What an application can observe of a running engine. */
 export class Engine extends Context.Tag("tidemark/Engine")<
@@ -122,6 +146,11 @@ export class Engine extends Context.Tag("tidemark/Engine")<
     readonly address: string
     /** Backfills of this process per (peer, kind): done, total, rate, ETA, caught up; now, then at every page. */
     readonly progress: Stream.Stream<ReadonlyArray<Backfill>>
+    /**
+     * The device's status and live measurements (with `liveMetrics`) in the Prometheus text format, every
+     * name starting with `tidemark_`: what the daemon serves at /metrics.
+     */
+    readonly prometheus: Effect.Effect<string, StoreError>
   }
 >() {}
 
@@ -147,81 +176,132 @@ const checkUuid = (setting: string, value: string) =>
  */
 export function layer(
   config: Config<ClientStorage>
-): Layer.Layer<Database.Database | Engine, StartError, SqlClient>
+): Layer.Layer<Database.Database | Engine | Replica.Replica, StartError, SqlClient>
 export function layer(
   config: Config<DirectoryStorage | MemoryStorage | PostgresStorage>
-): Layer.Layer<Database.Database | Engine, StartError>
-export function layer(config: Config): Layer.Layer<Database.Database | Engine, StartError, SqlClient>
-export function layer(config: Config): Layer.Layer<Database.Database | Engine, StartError, SqlClient> {
+): Layer.Layer<Database.Database | Engine | Replica.Replica, StartError>
+export function layer(
+  config: Config
+): Layer.Layer<Database.Database | Engine | Replica.Replica, StartError, SqlClient>
+export function layer(
+  config: Config
+): Layer.Layer<Database.Database | Engine | Replica.Replica, StartError, SqlClient> {
   return Layer.unwrapEffect(
-    Effect.gen(function* () {
-      const kinds = yield* compile(config.schema)
-      yield* checkUuid("device", config.device)
-      yield* checkUuid("library.id", config.library.id)
-      const storage = config.storage
-      if (storage._tag === "Client" && !/^[a-z_][a-z0-9_]{0,30}$/.test(storage.prefix)) {
-        return yield* new ConfigError({
-          setting: "storage.prefix",
-          reason: `expected lower-case letters, digits and underscores, got ${JSON.stringify(storage.prefix)}`
-        })
-      }
-      if (storage._tag === "Postgres" && !isSchemaName(storage.schema)) {
-        return yield* new ConfigError({
-          setting: "storage.schema",
-          reason: `expected lower-case letters, digits and underscores, got ${JSON.stringify(storage.schema)}`
-        })
-      }
-      if (config.library.secret.length === 0) {
-        return yield* new ConfigError({ setting: "library.secret", reason: "the library secret is empty" })
-      }
-      const identity = {
-        deviceId: DeviceId.make(config.device),
-        libraryId: LibraryId.make(config.library.id)
-      }
-      const options = { kinds, ...(config.overrides === undefined ? {} : { overrides: config.overrides }) }
-      if (storage._tag === "Directory" || storage._tag === "Client") {
-        const dir = storage._tag === "Directory" ? storage.path : storage.syncDirectory
-        yield* Effect.try({
-          try: () => mkdirSync(dir, { recursive: true }),
-          catch: (e) =>
-            new DatabaseOpenError({ file: dir, reason: e instanceof Error ? e.message : String(e) })
-        })
-      }
-      const stores =
-        storage._tag === "Directory"
-          ? Device.layerSqliteWithDb(storage.path, identity, {
-              ...options,
-              tables: { prefix: "" },
-              daemon: true
-            })
-          : storage._tag === "Client"
-            ? Device.layerClient(storage.syncDirectory, identity, {
-                ...options,
-                tables: { prefix: storage.prefix }
-              })
-            : storage._tag === "Postgres"
-              ? Device.layerPostgres({ url: storage.url, schema: storage.schema }, identity, options)
-              : Device.layerInMemory(identity, options)
-      const transport = (config.transport ?? TransportTcp.layer()).pipe(
-        Layer.provide(Credentials.layer({ ...identity, secret: config.library.secret }))
-      )
+    Effect.map(open(config, true), ({ device, identity, storage }) => {
       const engine = Layer.scoped(
         Engine,
         Effect.gen(function* () {
-          const address = yield* SyncEngine.start({
+          const liveMetrics = yield* LiveMetrics.make
+          const start = SyncEngine.start({
             listen: config.listen,
             peers: config.peers ?? [],
             options: { ...SyncEngine.defaultEngineOptions, ...config.options }
           })
+          // The engine records into LiveMetrics only where it is provided.
+          const address = yield* config.liveMetrics === true
+            ? Effect.provideService(start, LiveMetrics.LiveMetrics, liveMetrics)
+            : start
           // Another process (a CLI, a second instance) writing the same directory wakes the peers' pulls.
           if (storage._tag === "Directory") yield* Effect.forkScoped(ExternalWrites.watch())
           // The other processes of a hub write the same schema: their commits wake the peers' pulls here too.
           if (storage._tag === "Postgres") yield* Effect.forkScoped(Hub.watchOtherProcesses())
           const { changes } = yield* BackfillProgress
-          return { device: identity.deviceId, address, progress: changes }
+          const context =
+            yield* Effect.context<
+              Exclude<Effect.Effect.Context<typeof MetricsReport.make>, LiveMetrics.LiveMetrics>
+            >()
+          const prometheus = MetricsReport.make.pipe(
+            Effect.provide(context),
+            Effect.provideService(LiveMetrics.LiveMetrics, liveMetrics)
+          )
+          return { device: identity.deviceId, address, progress: changes, prometheus }
         })
       )
-      return Layer.merge(engine, Database.layer).pipe(Layer.provide(Layer.merge(stores, transport)))
+      return Layer.mergeAll(engine, Database.layer, Replica.layer).pipe(Layer.provide(device))
     })
   )
 }
+
+/**
+ * A device's storage opened without serving or syncing, for as long as the Layer's scope lives: read and
+ * write its rows (`Database`), look at its sync state and compare it with a peer (`Replica`). Another process
+ * may run the engine on the same directory at the same time (SQLite's WAL); its peers hear of these writes.
+ */
+export function layerOffline(
+  config: OfflineConfig<ClientStorage>
+): Layer.Layer<Database.Database | Replica.Replica, StartError, SqlClient>
+export function layerOffline(
+  config: OfflineConfig<DirectoryStorage | MemoryStorage | PostgresStorage>
+): Layer.Layer<Database.Database | Replica.Replica, StartError>
+export function layerOffline(
+  config: OfflineConfig
+): Layer.Layer<Database.Database | Replica.Replica, StartError, SqlClient>
+export function layerOffline(
+  config: OfflineConfig
+): Layer.Layer<Database.Database | Replica.Replica, StartError, SqlClient> {
+  return Layer.unwrapEffect(
+    Effect.map(open(config, false), ({ device }) =>
+      Layer.merge(Database.layer, Replica.layer).pipe(Layer.provide(device))
+    )
+  )
+}
+
+/**
+ * Check the configuration, then the Layer of the device's stores, clock state and transport. `serving`: this
+ * process holds the peer connections (their persisted state is reset when it starts).
+ */
+const open = (config: OfflineConfig, serving: boolean) =>
+  Effect.gen(function* () {
+    const kinds = yield* compile(config.schema)
+    yield* checkUuid("device", config.device)
+    yield* checkUuid("library.id", config.library.id)
+    const storage = config.storage
+    if (storage._tag === "Client" && !/^[a-z_][a-z0-9_]{0,30}$/.test(storage.prefix)) {
+      return yield* new ConfigError({
+        setting: "storage.prefix",
+        reason: `expected lower-case letters, digits and underscores, got ${JSON.stringify(storage.prefix)}`
+      })
+    }
+    if (storage._tag === "Postgres" && !isSchemaName(storage.schema)) {
+      return yield* new ConfigError({
+        setting: "storage.schema",
+        reason: `expected lower-case letters, digits and underscores, got ${JSON.stringify(storage.schema)}`
+      })
+    }
+    if (config.library.secret.length === 0) {
+      return yield* new ConfigError({ setting: "library.secret", reason: "the library secret is empty" })
+    }
+    const identity = {
+      deviceId: DeviceId.make(config.device),
+      libraryId: LibraryId.make(config.library.id)
+    }
+    const options = { kinds, ...(config.overrides === undefined ? {} : { overrides: config.overrides }) }
+    if (storage._tag === "Directory" || storage._tag === "Client") {
+      const dir = storage._tag === "Directory" ? storage.path : storage.syncDirectory
+      yield* Effect.try({
+        try: () => mkdirSync(dir, { recursive: true }),
+        catch: (e) => new DatabaseOpenError({ file: dir, reason: e instanceof Error ? e.message : String(e) })
+      })
+    }
+    const stores =
+      storage._tag === "Directory"
+        ? Device.layerSqliteWithDb(storage.path, identity, {
+            ...options,
+            tables: { prefix: "" },
+            daemon: serving
+          })
+        : storage._tag === "Client"
+          ? Device.layerClient(storage.syncDirectory, identity, {
+              ...options,
+              tables: { prefix: storage.prefix }
+            })
+          : storage._tag === "Postgres"
+            ? Device.layerPostgres({ url: storage.url, schema: storage.schema }, identity, options)
+            : // sync.db's stores include the clock's persisted state; a clock in memory persists nothing: ask it.
+              Layer.provideMerge(Replica.clockStateOfClock, Device.layerInMemory(identity, options))
+    const transport = (config.transport ?? TransportTcp.layer()).pipe(
+      Layer.provide(Credentials.layer({ ...identity, secret: config.library.secret }))
+    )
+    const device = Layer.merge(stores, transport)
+    return { device, identity, storage }
+  })

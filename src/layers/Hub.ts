@@ -45,7 +45,8 @@ export const syncStores = Layer.mergeAll(
   SharedLogPg.layer,
   PeerStatusPg.layer,
   SyncMetricsPg.layer,
-  ProgressRecordSqlite.layer
+  ProgressRecordSqlite.layer,
+  HlcClockPg.clockStateLayer
 )
 
 /** How often a hub process looks for commits by its other processes. */

@@ -4,17 +4,11 @@
 // /status on the control address. Only argument parsing and wiring live here; SIGINT/SIGTERM interrupt the
 // main fiber (NodeRuntime.runMain), every scope closes, and the process exits 0.
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit, FiberRef, HashSet, Layer, Logger, LogLevel, Option } from "effect"
-import * as ControlServerHttp from "../layers/ControlServerHttp.js"
-import * as DataDir from "../layers/DataDir.js"
-import * as Device from "../layers/Device.js"
-import * as ExternalWrites from "../layers/ExternalWrites.js"
-import * as Hub from "../layers/Hub.js"
-import { describe as describeDatabase, isSchemaName } from "../layers/Postgres.js"
-import { parseAddress } from "../layers/TcpTls.js"
-import * as LiveMetrics from "../services/LiveMetrics.js"
-import * as LocationWatcher from "../services/LocationWatcher.js"
-import * as SyncEngine from "../services/SyncEngine.js"
+import { Cause, Effect, Exit, FiberRef, HashSet, Logger, LogLevel, Option } from "effect"
+import * as ControlServer from "../app/ControlServer.js"
+import * as DataDir from "../app/DataDir.js"
+import * as LocationWatcher from "../app/LocationWatcher.js"
+import { Storage, Tidemark, Transport } from "../index.js"
 import { limitHeapGrowth } from "./daemon/heap.js"
 import { indexLocation } from "./daemon/locations.js"
 
@@ -27,7 +21,7 @@ Options:
                         create one with \`tidemark init\` or \`tidemark join\`)
   --listen HOST:PORT    where peers reach this device (default: 127.0.0.1:7470)
   --peer HOST:PORT      a peer to sync with; repeat for several
-  --batch-size N        rows per page pulled from a peer (1-10000, default: ${SyncEngine.defaultEngineOptions.batchSize})
+  --batch-size N        rows per page pulled from a peer (1-10000, default: ${Tidemark.defaultEngineOptions.batchSize})
   --control HOST:PORT   serve GET /metrics (Prometheus) and GET /status (JSON) there
   --location PATH       a folder to keep indexed as a location; repeat for several
   --database URL        run the device as a hub: its stores in this PostgreSQL database
@@ -45,7 +39,7 @@ interface Args {
   readonly batchSize: number
   readonly control: string | undefined
   readonly locations: ReadonlyArray<string>
-  readonly database: Hub.PostgresLocation | undefined
+  readonly database: { readonly url: string; readonly schema: string } | undefined
 }
 
 class UsageError extends Error {}
@@ -54,14 +48,15 @@ class Failure extends Error {}
 const parseArgs = (argv: ReadonlyArray<string>): Args | "help" => {
   let dataDir: string | undefined
   let listen = "127.0.0.1:7470"
-  let batchSize = SyncEngine.defaultEngineOptions.batchSize
+  let batchSize = Tidemark.defaultEngineOptions.batchSize
   let control: string | undefined
   let database: string | undefined
   let schema = "tidemark"
   const peers: Array<string> = []
   const locations: Array<string> = []
   const address = (flag: string, value: string) => {
-    if (Option.isNone(parseAddress(value))) throw new UsageError(`${flag} ${value}: expected HOST:PORT`)
+    if (Option.isNone(Transport.parseAddress(value)))
+      throw new UsageError(`${flag} ${value}: expected HOST:PORT`)
     return value
   }
   for (let i = 0; i < argv.length; i++) {
@@ -98,9 +93,6 @@ const parseArgs = (argv: ReadonlyArray<string>): Args | "help" => {
         break
       case "--schema":
         schema = value()
-        if (!isSchemaName(schema)) {
-          throw new UsageError(`--schema ${schema}: expected lower-case letters, digits and underscores`)
-        }
         break
       case "--batch-size": {
         const raw = value()
@@ -148,27 +140,23 @@ const run = (args: Args) =>
     yield* Effect.logInfo(
       `Tidemark daemon for device ${identity.name} (${identity.deviceId}) of library ${identity.libraryId}, data in ${args.dataDir}`
     )
-    const options: SyncEngine.EngineOptions = {
-      ...SyncEngine.defaultEngineOptions,
-      batchSize: args.batchSize
-    }
     if (args.database !== undefined) {
-      yield* Effect.logInfo(`Serving as a hub: stores in ${describeDatabase(args.database)}`)
-    }
-    const stores =
-      args.database === undefined
-        ? Device.layerDataDir(args.dataDir, identity)
-        : Device.layerHub(args.database, identity)
-    const device = Layer.merge(stores, LiveMetrics.layer)
-    yield* Effect.gen(function* () {
-      yield* SyncEngine.start({ listen: args.listen, peers: args.peers, options })
-      if (args.peers.length > 0) yield* Effect.logInfo(`Syncing with ${args.peers.join(", ")}`)
-      // Other writers of the same stores (a CLI; a hub's other processes) wake the peers' pulls.
-      yield* Effect.forkScoped(
-        args.database === undefined ? ExternalWrites.watch() : Hub.watchOtherProcesses()
+      yield* Effect.logInfo(
+        `Serving as a hub: stores in ${Storage.describe(Storage.postgres(args.database))}`
       )
+    }
+    const engine = Tidemark.layer({
+      ...DataDir.deviceConfig(args.dataDir, identity),
+      ...(args.database === undefined ? {} : { storage: Storage.postgres(args.database) }),
+      listen: args.listen,
+      peers: args.peers,
+      options: { batchSize: args.batchSize },
+      liveMetrics: true
+    })
+    yield* Effect.gen(function* () {
+      if (args.peers.length > 0) yield* Effect.logInfo(`Syncing with ${args.peers.join(", ")}`)
       if (args.control !== undefined) {
-        const at = yield* ControlServerHttp.serve(args.control)
+        const at = yield* ControlServer.serve(args.control)
         yield* Effect.logInfo(`Control server at http://${at} (/metrics, /status)`)
       }
       for (const location of args.locations) {
@@ -182,7 +170,7 @@ const run = (args: Args) =>
       // Finalizers run last-in first-out: this line comes first when the daemon is asked to stop.
       yield* Effect.addFinalizer(() => Effect.logInfo("Shutting down: closing peer connections and stores"))
       return yield* Effect.never
-    }).pipe(Effect.scoped, Effect.provide(device))
+    }).pipe(Effect.scoped, Effect.provide(engine))
   }).pipe(
     Effect.onInterrupt(() => Effect.logInfo("Stopped")),
     Effect.catchAll((e) => Effect.fail(new Failure(e.message)))

@@ -6,19 +6,19 @@ import { Context, Effect, Layer, Option, type Scope, type Stream } from "effect"
 import {
   InvalidRowError,
   type NotOwnerError,
-  type RowNotFoundError,
+  RowNotFoundError,
   type StoreError,
   UnknownKindError
 } from "../domain/Errors.js"
 import type { HlcString } from "../domain/Hlc.js"
 import { type DeviceId, isUuid, newUuid, type Uuid } from "../domain/Ids.js"
 import type { AnyKind, FieldsOf } from "../domain/Resource.js"
-import type { Row } from "../domain/Row.js"
+import type { Row, StoredRow } from "../domain/Row.js"
 import { type Change, Changes } from "./Changes.js"
 import { dumpLines } from "./Dump.js"
 import { Kinds } from "./Kinds.js"
 import { Library } from "./Library.js"
-import { LibraryStore } from "./LibraryStore.js"
+import { LibraryStore, type LocalWrite } from "./LibraryStore.js"
 
 /** A stored row of kind `K`. */
 export interface Entity<K extends AnyKind> {
@@ -39,6 +39,14 @@ export interface KindChange<K extends AnyKind> extends Omit<Change, "fields" | "
 /** What a write can fail with: its fields break the Schema, it is another device's row, or storage failed. */
 export type WriteError = InvalidRowError | NotOwnerError | StoreError | UnknownKindError
 
+/**
+ * One row of `writeMany`: set a row's fields (a new row when `uuid` is absent), or delete the row `uuid`
+ * (`deleted: true`).
+ */
+export type BatchWrite<K extends AnyKind> =
+  | { readonly uuid?: string; readonly fields: FieldsOf<K>; readonly deleted?: undefined }
+  | { readonly uuid: string; readonly deleted: true }
+
 /** The application's synced data on this device: typed writes, reads and change streams per kind. */
 export class Database extends Context.Tag("tidemark/Database")<
   Database,
@@ -52,7 +60,19 @@ export class Database extends Context.Tag("tidemark/Database")<
       fields: FieldsOf<K>,
       uuid?: string
     ) => Effect.Effect<Entity<K>, WriteError>
-    /** Delete a row: a tombstone with its own version, so no older write can bring it back. */
+    /**
+     * Write and delete rows of one kind in one transaction, as this device: all of them are stored, or none
+     * (a row that breaks the Schema fails the whole batch). Returns the uuids in the order given. Deleting a
+     * row that is already deleted writes nothing for it.
+     */
+    readonly writeMany: <K extends AnyKind>(
+      kind: K,
+      writes: ReadonlyArray<BatchWrite<K>>
+    ) => Effect.Effect<ReadonlyArray<string>, WriteError | RowNotFoundError>
+    /**
+     * Delete a row: a tombstone with its own version, so no older write can bring it back. Deleting a row
+     * that is already deleted writes nothing; a row this device never held fails with RowNotFoundError.
+     */
     readonly remove: <K extends AnyKind>(
       kind: K,
       uuid: string
@@ -68,6 +88,12 @@ export class Database extends Context.Tag("tidemark/Database")<
       field: F,
       value: FieldsOf<K>[F] & (string | number | boolean)
     ) => Effect.Effect<ReadonlyArray<Entity<K>>, StoreError | UnknownKindError>
+    /** Every row (not deleted) of `kind`, in uuid order. */
+    readonly list: <K extends AnyKind>(
+      kind: K
+    ) => Effect.Effect<ReadonlyArray<Entity<K>>, StoreError | UnknownKindError>
+    /** How many rows of `kind` this device holds, deleted ones included (a tombstone is a row too). */
+    readonly count: (kind: AnyKind) => Effect.Effect<number, StoreError | UnknownKindError>
     /**
      * Every row of every kind, tombstones included, one JSON line per row in a canonical order: two devices
      * that converged give identical dumps.
@@ -115,8 +141,51 @@ export const make = Effect.gen(function* () {
     Effect.provideService(Kinds, catalog)
   )
 
+  const LIST_PAGE = 10_000
+
+  /** A batch as the Library takes it: deletions become tombstones carrying the stored fields. */
+  const localWrites = (kind: AnyKind, writes: ReadonlyArray<BatchWrite<AnyKind>>) =>
+    Effect.gen(function* () {
+      const local: Array<LocalWrite> = []
+      const uuids: Array<string> = []
+      for (const w of writes) {
+        const id = yield* uuidOf(kind, w.uuid)
+        uuids.push(id)
+        if (w.deleted !== true) {
+          local.push({ uuid: id, fields: w.fields as Record<string, unknown> })
+          continue
+        }
+        const held = yield* store.get(kind.name, id)
+        if (Option.isNone(held)) return yield* new RowNotFoundError({ resource: kind.name, uuid: id })
+        if (!held.value.deleted) local.push({ uuid: id, fields: held.value.fields, deleted: true })
+      }
+      return { local, uuids }
+    })
+
   return Database.of({
     dump,
+    writeMany: (kind, writes) =>
+      Effect.gen(function* () {
+        yield* declared(kind)
+        const { local, uuids } = yield* localWrites(kind, writes as ReadonlyArray<BatchWrite<AnyKind>>)
+        yield* library.write(kind.name, local)
+        return uuids
+      }),
+    list: (kind) =>
+      Effect.gen(function* () {
+        yield* declared(kind)
+        const rows: Array<StoredRow> = []
+        let after = 0
+        for (;;) {
+          const page = yield* store.readAfter(kind.name, after, LIST_PAGE)
+          for (const row of page) if (!row.deleted) rows.push(row)
+          if (page.length < LIST_PAGE) break
+          after = page.at(-1)!.seq
+        }
+        rows.sort((a, b) => (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0))
+        return rows.map((r) => entity(r))
+      }),
+    count: (kind) => Effect.zipRight(declared(kind), store.countAfter(kind.name, 0)),
     write: (kind, fields, uuid) =>
       Effect.gen(function* () {
         yield* declared(kind)
@@ -129,8 +198,8 @@ export const make = Effect.gen(function* () {
     remove: (kind, uuid) =>
       Effect.gen(function* () {
         yield* declared(kind)
-        const id = yield* uuidOf(kind, uuid)
-        yield* library.remove(kind.name, id)
+        const { local } = yield* localWrites(kind, [{ uuid, deleted: true }])
+        yield* library.write(kind.name, local)
       }),
     get: (kind, uuid) =>
       Effect.gen(function* () {

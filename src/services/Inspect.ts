@@ -24,6 +24,7 @@ export class ClockState extends Context.Tag("tidemark/ClockState")<
 /** Unapplied shared-log entries are counted up to this many. */
 const UNAPPLIED_CAP = 10_000
 
+/** What a device's coordination store holds (see `make`). */
 export interface Inspection {
   readonly deviceId: DeviceId
   readonly libraryId: LibraryId

@@ -34,7 +34,8 @@ export interface ReconcileResult {
 }
 
 type SendError = RequestRefused | PeerUnavailable | ProtocolViolation
-type Deps = LibraryStore | Library | SyncMetrics | HlcClock | Kinds
+/** What reconciling needs of the device. */
+export type Deps = LibraryStore | Library | SyncMetrics | HlcClock | Kinds
 
 /** Pull every row of `range` from the peer, page by page, and apply it. */
 const pullRange = (

@@ -16,6 +16,7 @@ import { WatermarkStore } from "./WatermarkStore.js"
 /** An unfinished backfill as status shows it: done, total, rate, time left (see BackfillProgress). */
 export type Progress = Omit<Backfill, "caughtUp">
 
+/** A device's sync state: peers, watermarks per (peer, kind), unfinished backfills, counters per peer. */
 export interface StatusReport {
   readonly deviceId: DeviceId
   readonly libraryId: LibraryId

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Uuid } from "../../domain/Ids.js"
-import * as DataDir from "../../layers/DataDir.js"
+import * as DataDir from "../../app/DataDir.js"
 import * as Device from "../../layers/Device.js"
 import { Library } from "../../services/Library.js"
 

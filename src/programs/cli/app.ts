@@ -11,21 +11,14 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Clock, type Console, Context, Effect, Either, Layer, Logger, Option, Schema } from "effect"
 import { createRequire } from "node:module"
 import { hostname } from "node:os"
-import { Uuid } from "../../domain/Ids.js"
-import * as ClockStateSqlite from "../../layers/ClockStateSqlite.js"
-import * as DataDir from "../../layers/DataDir.js"
-import * as Device from "../../layers/Device.js"
-import * as Dump from "../../services/Dump.js"
-import * as Generator from "../../services/Generator.js"
-import * as Indexer from "../../services/Indexer.js"
-import * as Inspect from "../../services/Inspect.js"
-import { Library } from "../../services/Library.js"
-import * as ReportText from "../../services/ReportText.js"
-import * as StatusReport from "../../services/StatusReport.js"
-import * as Tags from "../../services/Tags.js"
-import { PeerTransport } from "../../services/PeerTransport.js"
-import { Kinds } from "../../services/Kinds.js"
-import * as Reconcile from "../../services/Reconcile.js"
+import * as DataDir from "../../app/DataDir.js"
+import * as Generator from "../../app/Generator.js"
+import * as Indexer from "../../app/Indexer.js"
+import * as ReportText from "../../app/ReportText.js"
+import * as Tags from "../../app/Tags.js"
+import { Uuid } from "../../app/Uuid.js"
+import { Device } from "../../domain/FileLibrary.js"
+import { Tidemark } from "../../index.js"
 
 /** The package's version (package.json sits three folders up from both src/programs/cli and dist/programs/cli). */
 const VERSION: string = (createRequire(import.meta.url)("../../../package.json") as { version: string })
@@ -113,19 +106,17 @@ const count = (name: string, description: string) =>
 // ---------------------------------------------------------------------------------------------------------
 // Opening a device.
 
-/** The device of `dir` with its stores open for the duration of `use`. */
+/** The device of `dir` with its storage open (not serving, not syncing) for the duration of `use`. */
 const withDevice = <A, E, R>(dir: string, use: (identity: DataDir.Identity) => Effect.Effect<A, E, R>) =>
   Effect.flatMap(DataDir.load(dir), (identity) =>
-    Effect.provide(use(identity), Device.layerSqlite(dir, identity))
+    Effect.provide(use(identity), Tidemark.layerOffline(DataDir.deviceConfig(dir, identity)))
   )
 
 /** A freshly created data directory: create both databases and this device's own `device` row. */
 const registerDevice = (dir: string, identity: DataDir.Identity) =>
   withDevice(dir, () =>
-    Effect.flatMap(Library, (library) =>
-      library.write("device", [
-        { uuid: Uuid.make(identity.deviceId), fields: { name: identity.name, address: null } }
-      ])
+    Effect.flatMap(Tidemark.Database, (db) =>
+      db.write(Device, { name: identity.name, address: null }, identity.deviceId)
     )
   )
 
@@ -286,7 +277,7 @@ const tag = Command.make("tag").pipe(
 const dump = Command.make("dump", { dataDir }, ({ dataDir }) =>
   withDevice(dataDir, () =>
     Effect.gen(function* () {
-      const lines = yield* Dump.dumpLines
+      const lines = yield* Effect.flatMap(Tidemark.Database, (db) => db.dump)
       for (let start = 0; start < lines.length; start += 10_000) {
         yield* out(lines.slice(start, start + 10_000).join("\n"))
       }
@@ -297,7 +288,7 @@ const dump = Command.make("dump", { dataDir }, ({ dataDir }) =>
 const status = Command.make("status", { dataDir, json: json_ }, ({ dataDir, json: asJson }) =>
   withDevice(dataDir, () =>
     Effect.gen(function* () {
-      const report = yield* StatusReport.make
+      const report = yield* Effect.flatMap(Tidemark.Replica, (r) => r.status)
       if (asJson) return yield* json(report)
       yield* out(ReportText.formatStatus(report, yield* Clock.currentTimeMillis))
     })
@@ -307,7 +298,7 @@ const status = Command.make("status", { dataDir, json: json_ }, ({ dataDir, json
 const inspect = Command.make("inspect", { dataDir, json: json_ }, ({ dataDir, json: asJson }) =>
   withDevice(dataDir, () =>
     Effect.gen(function* () {
-      const inspection = yield* Inspect.make.pipe(Effect.provide(ClockStateSqlite.layerDataDir(dataDir)))
+      const inspection = yield* Effect.flatMap(Tidemark.Replica, (r) => r.inspect)
       yield* asJson ? json(inspection) : out(ReportText.formatInspection(inspection))
     })
   )
@@ -330,43 +321,29 @@ const verify = Command.make(
   "verify",
   { dataDir, peer: peerAddress, repair, json: json_ },
   ({ dataDir, peer, repair, json: asJson }) =>
-    Effect.flatMap(DataDir.load(dataDir), (identity) =>
-      Effect.scoped(
-        Effect.gen(function* () {
-          const transport = yield* PeerTransport
-          const conn = yield* transport.connect(peer)
-          const kinds = yield* Effect.forEach((yield* Kinds).names, (resource) =>
-            Effect.map(
-              repair ? Reconcile.reconcile(conn, resource, 1_000) : Reconcile.compare(conn, resource),
-              (r) => ({
-                resource,
-                same: r.differingRanges === 0,
-                differingRanges: r.differingRanges,
-                peerRows: r.peerRows,
-                pulled: r.pulled
-              })
+    withDevice(dataDir, () =>
+      Effect.gen(function* () {
+        const verification = yield* Effect.flatMap(Tidemark.Replica, (r) => r.verify(peer, { repair }))
+        const kinds = verification.kinds.map(({ kind, ...k }) => ({ resource: kind, ...k }))
+        const differing = kinds.filter((k) => !k.same)
+        if (asJson) {
+          yield* json({ peer: verification.peer, address: peer, same: differing.length === 0, kinds })
+        } else {
+          for (const k of kinds) {
+            yield* out(
+              k.same
+                ? `${k.resource}: same (${k.peerRows} rows on the peer)`
+                : `${k.resource}: ${k.differingRanges} range(s) differ` +
+                    (repair ? `, ${k.pulled} row(s) pulled` : "")
             )
-          )
-          const differing = kinds.filter((k) => !k.same)
-          if (asJson) {
-            yield* json({ peer: conn.peer, address: peer, same: differing.length === 0, kinds })
-          } else {
-            for (const k of kinds) {
-              yield* out(
-                k.same
-                  ? `${k.resource}: same (${k.peerRows} rows on the peer)`
-                  : `${k.resource}: ${k.differingRanges} range(s) differ` +
-                      (repair ? `, ${k.pulled} row(s) pulled` : "")
-              )
-            }
           }
-          if (differing.length > 0 && !repair) {
-            return yield* new LibrariesDiffer({
-              reason: `${differing.map((k) => k.resource).join(", ")} differ from ${peer} (run again with --repair to pull them)`
-            })
-          }
-        })
-      ).pipe(Effect.provide(Device.layerDataDir(dataDir, identity)))
+        }
+        if (differing.length > 0 && !repair) {
+          return yield* new LibrariesDiffer({
+            reason: `${differing.map((k) => k.resource).join(", ")} differ from ${peer} (run again with --repair to pull them)`
+          })
+        }
+      })
     )
 ).pipe(
   Command.withDescription(

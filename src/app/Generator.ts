@@ -4,14 +4,17 @@
 // how many rows the library already held (two fresh devices given the same seed get the same names, sizes
 // and tree; only uuids and owners differ), uuids also depend on the device id so devices never collide, and
 // a re-run on the same device adds new rows instead of overwriting the previous run's.
-import { Duration, Effect, Schema } from "effect"
-import { derivedUuid } from "../domain/DerivedId.js"
-import type { InvalidRowError, NotOwnerError, StoreError } from "../domain/Errors.js"
-import type { Uuid } from "../domain/Ids.js"
-import type { EntryFields, LocationFields, TagFields } from "../domain/FileLibrary.js"
-import { Library } from "./Library.js"
-import { LibraryStore, type LocalWrite } from "./LibraryStore.js"
-import { LocalDevice } from "./LocalDevice.js"
+import { Clock, Duration, Effect, Schema } from "effect"
+import {
+  Entry,
+  type EntryFields,
+  Location,
+  type LocationFields,
+  Tag,
+  type TagFields
+} from "../domain/FileLibrary.js"
+import { type Errors, Tidemark } from "../index.js"
+import { derivedUuid } from "./DerivedId.js"
 
 /** The request cannot be generated (for example no locations to add entries under). Nothing was written. */
 export class GenerateError extends Schema.TaggedError<GenerateError>()("GenerateError", {
@@ -22,6 +25,7 @@ export class GenerateError extends Schema.TaggedError<GenerateError>()("Generate
   }
 }
 
+/** What to generate. */
 export interface GenerateOptions {
   /** New locations to create; 0 puts the new entries under this device's existing locations. */
   readonly locations: number
@@ -29,12 +33,13 @@ export interface GenerateOptions {
   readonly entries: number
   readonly tags?: number
   readonly seed?: string
-  /** Rows per Library.write (default 10,000). */
+  /** Rows per write transaction (default 10,000). */
   readonly batchSize?: number
   /** Called after each committed batch of entries. */
   readonly onProgress?: (done: number, total: number) => Effect.Effect<void>
 }
 
+/** What was generated, and how fast. */
 export interface GenerateSummary {
   readonly seed: string
   readonly locations: number
@@ -166,30 +171,27 @@ const MAX_DEPTH = 7
 const ENTRIES_PER_DIR = 12
 
 interface Dir {
-  readonly uuid: Uuid | null
+  readonly uuid: string | null
   readonly depth: number
 }
 
 interface Tree {
-  readonly location: Uuid
+  readonly location: string
   readonly dirs: Array<Dir>
   files: number
 }
 
+/** Write synthetic locations, entries and tags as this device, in batches; see `GenerateOptions`. */
 export const generate = Effect.fn("Generator.generate")(function* (options: GenerateOptions) {
-  const library = yield* Library
-  const store = yield* LibraryStore
-  const { deviceId } = yield* LocalDevice
-  const started = Date.now()
+  const db = yield* Tidemark.Database
+  const deviceId = (yield* Tidemark.Replica).device
+  const started = yield* Clock.currentTimeMillis
   const seed = options.seed ?? "0"
   const batchSize = Math.max(1, options.batchSize ?? 10_000)
   const tagCount = options.tags ?? 0
 
   // How much the library already holds: part of the uuid namespace and of the PRNG seed, so a re-run adds.
-  const held =
-    (yield* store.countAfter("location", 0)) +
-    (yield* store.countAfter("entry", 0)) +
-    (yield* store.countAfter("tag", 0))
+  const held = (yield* db.count(Location)) + (yield* db.count(Entry)) + (yield* db.count(Tag))
   const random = prng(seedOf(`${seed}/${held}`))
   const pick = <A>(xs: ReadonlyArray<A>): A => xs[Math.floor(random() * xs.length)]!
   const uuid = (kind: string, n: number) =>
@@ -198,7 +200,7 @@ export const generate = Effect.fn("Generator.generate")(function* (options: Gene
   // Locations: new ones, or this device's existing live ones.
   const trees: Array<Tree> = []
   if (options.locations > 0) {
-    const writes: Array<LocalWrite> = []
+    const writes: Array<Tidemark.BatchWrite<typeof Location>> = []
     for (let i = 0; i < options.locations; i++) {
       const location = uuid("location", i)
       const name = `${pick(WORDS)}-${held}-${i}`
@@ -207,18 +209,12 @@ export const generate = Effect.fn("Generator.generate")(function* (options: Gene
       trees.push({ location, dirs: [{ uuid: null, depth: 0 }], files: 0 })
     }
     for (let start = 0; start < writes.length; start += batchSize) {
-      yield* library.write("location", writes.slice(start, start + batchSize))
+      yield* db.writeMany(Location, writes.slice(start, start + batchSize))
     }
   } else if (options.entries > 0) {
-    let after = 0
-    for (;;) {
-      const page = yield* store.readAfter("location", after, 10_000)
-      for (const row of page) {
-        if (row.owner === deviceId && !row.deleted)
-          trees.push({ location: row.uuid, dirs: [{ uuid: null, depth: 0 }], files: 0 })
-      }
-      if (page.length < 10_000) break
-      after = page.at(-1)!.seq
+    for (const row of yield* db.list(Location)) {
+      if (row.owner === deviceId)
+        trees.push({ location: row.uuid, dirs: [{ uuid: null, depth: 0 }], files: 0 })
     }
     trees.sort((a, b) => (a.location < b.location ? -1 : 1))
     if (trees.length === 0) {
@@ -232,7 +228,7 @@ export const generate = Effect.fn("Generator.generate")(function* (options: Gene
   // folders so the tree grows deep as well as wide.
   let dirs = 0
   let files = 0
-  const entry = (n: number): LocalWrite => {
+  const entry = (n: number): Tidemark.BatchWrite<typeof Entry> => {
     const tree = trees.length === 1 ? trees[0]! : pick(trees)
     const recent = tree.dirs.length > 8 && random() < 0.7
     const parent = recent ? tree.dirs[tree.dirs.length - 1 - Math.floor(random() * 8)]! : pick(tree.dirs)
@@ -276,25 +272,25 @@ export const generate = Effect.fn("Generator.generate")(function* (options: Gene
   let done = 0
   while (done < options.entries) {
     const n = Math.min(batchSize, options.entries - done)
-    const writes: Array<LocalWrite> = []
+    const writes: Array<Tidemark.BatchWrite<typeof Entry>> = []
     for (let i = 0; i < n; i++) writes.push(entry(done + i))
-    yield* library.write("entry", writes)
+    yield* db.writeMany(Entry, writes)
     // Give the event loop a turn between batches (writes are synchronous): signals and other I/O get served.
     yield* Effect.sleep(Duration.zero)
     done += n
     if (options.onProgress) yield* options.onProgress(done, options.entries)
   }
 
-  const tagWrites: Array<LocalWrite> = []
+  const tagWrites: Array<Tidemark.BatchWrite<typeof Tag>> = []
   for (let i = 0; i < tagCount; i++) {
     const fields: TagFields = { name: `${pick(TAG_NAMES)}-${i}`, color: pick(COLORS) }
     tagWrites.push({ uuid: uuid("tag", i), fields })
   }
   for (let start = 0; start < tagWrites.length; start += batchSize) {
-    yield* library.write("tag", tagWrites.slice(start, start + batchSize))
+    yield* db.writeMany(Tag, tagWrites.slice(start, start + batchSize))
   }
 
-  const elapsedMs = Date.now() - started
+  const elapsedMs = (yield* Clock.currentTimeMillis) - started
   const rows = options.locations + options.entries + tagCount
   const summary: GenerateSummary = {
     seed,
@@ -312,6 +308,6 @@ export const generate = Effect.fn("Generator.generate")(function* (options: Gene
   options: GenerateOptions
 ) => Effect.Effect<
   GenerateSummary,
-  GenerateError | InvalidRowError | NotOwnerError | StoreError,
-  Library | LibraryStore | LocalDevice
+  GenerateError | Tidemark.WriteError | Errors.RowNotFoundError,
+  Tidemark.Database | Tidemark.Replica
 >

@@ -5,20 +5,25 @@ import { Effect, Either, Schema } from "effect"
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
-import * as Auth from "../domain/Auth.js"
-import { DeviceId, LibraryId, newDeviceId, newLibraryId } from "../domain/Ids.js"
-import * as JoinCode from "../domain/JoinCode.js"
+import { FileLibrary } from "../domain/FileLibrary.js"
+import { Storage, Tidemark } from "../index.js"
+import * as JoinCode from "./JoinCode.js"
+import { DeviceId, LibraryId } from "./Uuid.js"
 
+/** The file in a data directory that says which device it holds. */
 export const DEVICE_FILE = "device.json"
 
+/** What device.json holds: the library, this device, the library secret, the device's name. */
 export const Identity = Schema.Struct({
   libraryId: LibraryId,
   deviceId: DeviceId,
   secret: Schema.String,
   name: Schema.String
 })
+/** See `Identity`. */
 export type Identity = typeof Identity.Type
 
+/** The data directory is missing, not a directory, or holds no (or a damaged) device. */
 export class DataDirError extends Schema.TaggedError<DataDirError>()("DataDirError", {
   dir: Schema.String,
   reason: Schema.String
@@ -33,6 +38,7 @@ export const defaultDataDir = (): string =>
   process.env.TIDEMARK_DATA_DIR ??
   join(process.env.XDG_DATA_HOME ?? join(homedir(), ".local", "share"), "tidemark")
 
+/** The identity of the device that `dir` holds. */
 export const load = (dir: string): Effect.Effect<Identity, DataDirError> =>
   Effect.suspend(() => {
     const fail = (reason: string) => Effect.fail(new DataDirError({ dir, reason }))
@@ -70,14 +76,35 @@ const create = (dir: string, identity: Identity): Effect.Effect<Identity, DataDi
   })
 
 /** A new library with this device as its first member. */
-export const initLibrary = (dir: string, name: string) =>
-  create(dir, { libraryId: newLibraryId(), deviceId: newDeviceId(), secret: Auth.randomToken(), name })
+export const initLibrary = (dir: string, name: string) => {
+  const library = Tidemark.newLibrary()
+  return create(dir, {
+    libraryId: LibraryId.make(library.id),
+    deviceId: DeviceId.make(Tidemark.newDevice()),
+    secret: library.secret,
+    name
+  })
+}
 
 /** A new device of the library named by a join code. */
 export const joinLibrary = (dir: string, code: string, name: string) =>
   Effect.flatMap(JoinCode.decode(code), (c) =>
-    create(dir, { libraryId: c.libraryId, deviceId: newDeviceId(), secret: c.secret, name })
+    create(dir, {
+      libraryId: LibraryId.make(c.libraryId),
+      deviceId: DeviceId.make(Tidemark.newDevice()),
+      secret: c.secret,
+      name
+    })
   )
 
+/** The join code of the library of `identity`, for `tidemark join`. */
 export const joinCodeOf = (identity: Identity): string =>
   JoinCode.encode({ libraryId: identity.libraryId, secret: identity.secret })
+
+/** What the engine needs to open the device of `dir`: the file library's kinds, its library, its id, the directory. */
+export const deviceConfig = (dir: string, identity: Identity) => ({
+  schema: FileLibrary,
+  library: { id: identity.libraryId, secret: identity.secret },
+  device: identity.deviceId,
+  storage: Storage.directory(dir)
+})

@@ -1,16 +1,19 @@
 // The join code: what a new device needs to join a library (its id and secret) in one copy-pasteable string.
 // It carries the secret, so it is as sensitive as the secret itself.
 import { Either, Schema } from "effect"
-import { LibraryId } from "./Ids.js"
+import { Uuid } from "./Uuid.js"
 
 const PREFIX = "tidemark1-"
 
+/** What a join code carries: the library's id and secret. */
 export const JoinCode = Schema.Struct({
-  libraryId: LibraryId,
+  libraryId: Uuid,
   secret: Schema.String.pipe(Schema.minLength(16))
 })
+/** See `JoinCode`. */
 export type JoinCode = typeof JoinCode.Type
 
+/** The text is not a join code: cut, mistyped or damaged. */
 export class InvalidJoinCodeError extends Schema.TaggedError<InvalidJoinCodeError>()("InvalidJoinCodeError", {
   reason: Schema.String
 }) {
@@ -19,9 +22,11 @@ export class InvalidJoinCodeError extends Schema.TaggedError<InvalidJoinCodeErro
   }
 }
 
+/** The join code of a library: "tidemark1-" and base64url JSON. */
 export const encode = (code: JoinCode): string =>
   PREFIX + Buffer.from(JSON.stringify({ l: code.libraryId, s: code.secret })).toString("base64url")
 
+/** The library a join code names, or why it is not one. */
 export const decode = (text: string): Either.Either<JoinCode, InvalidJoinCodeError> => {
   const fail = (reason: string) => Either.left(new InvalidJoinCodeError({ reason }))
   const trimmed = text.trim()

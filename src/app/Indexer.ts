@@ -7,14 +7,9 @@ import { Duration, Effect, Schema } from "effect"
 import type { Dirent, Stats } from "node:fs"
 import { lstat, readdir } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
-import { derivedUuid } from "../domain/DerivedId.js"
-import type { InvalidRowError, NotOwnerError, StoreError } from "../domain/Errors.js"
-import type { DeviceId, Uuid } from "../domain/Ids.js"
-import type { EntryFields, LocationFields } from "../domain/FileLibrary.js"
-import type { StoredRow } from "../domain/Row.js"
-import { Library } from "./Library.js"
-import { LibraryStore, type LocalWrite } from "./LibraryStore.js"
-import { LocalDevice } from "./LocalDevice.js"
+import { Entry, type EntryFields, Location, type LocationFields } from "../domain/FileLibrary.js"
+import { type Errors, Tidemark } from "../index.js"
+import { derivedUuid } from "./DerivedId.js"
 
 /** The folder to index is missing, not a folder, or unreadable. Nothing was written. */
 export class IndexError extends Schema.TaggedError<IndexError>()("IndexError", {
@@ -26,8 +21,9 @@ export class IndexError extends Schema.TaggedError<IndexError>()("IndexError", {
   }
 }
 
+/** What one run of the indexer found and wrote. */
 export interface IndexSummary {
-  readonly location: Uuid
+  readonly location: string
   readonly path: string
   /** Files and folders found under the location. */
   readonly entries: number
@@ -39,8 +35,9 @@ export interface IndexSummary {
   readonly skipped: number
 }
 
+/** How the indexer writes, and what it leaves out. */
 export interface IndexOptions {
-  /** Rows per Library.write (default 10,000). */
+  /** Rows per write transaction (default 10,000). */
   readonly batchSize?: number
   /** Absolute paths not to index (and whose stored entries are tombstoned), e.g. a data directory inside. */
   readonly exclude?: ReadonlyArray<string>
@@ -56,6 +53,7 @@ export interface ScannedEntry {
   readonly modifiedAt: number
 }
 
+/** What a scan of a folder found. */
 export interface Scan {
   readonly root: string
   /** Parents before their children. */
@@ -66,14 +64,16 @@ export interface Scan {
   readonly skipped: number
 }
 
-export const locationUuidOf = (device: DeviceId, absolutePath: string): Uuid =>
+/** The uuid of the location of `absolutePath` on `device`: the same on every run. */
+export const locationUuidOf = (device: string, absolutePath: string): string =>
   derivedUuid("location", device, absolutePath)
 
-export const entryUuidOf = (location: Uuid, relPath: string): Uuid => derivedUuid("entry", location, relPath)
+/** The uuid of the entry at `relPath` under `location`: the same on every run. */
+export const entryUuidOf = (location: string, relPath: string): string =>
+  derivedUuid("entry", location, relPath)
 
 const DEFAULT_BATCH = 10_000
 const STAT_CONCURRENCY = 16
-const READ_PAGE = 10_000
 
 const reasonOf = (e: unknown): string =>
   typeof e === "object" && e !== null && "code" in e && typeof e.code === "string"
@@ -168,27 +168,29 @@ export const scanFolder = (
     return { root, entries, unreadable, skipped }
   })
 
-/** The stored location row and entry rows of one location that this device owns. */
-const storedRowsOf = (location: Uuid) =>
+/** A stored entry as the planner compares it; `deleted` only for a tombstone. */
+export interface StoredEntry {
+  readonly uuid: string
+  readonly deleted?: boolean
+  readonly fields: Readonly<Record<string, unknown>>
+}
+
+/** The stored location row and the live entry rows of one location that this device owns. */
+const storedRowsOf = (location: string) =>
   Effect.gen(function* () {
-    const store = yield* LibraryStore
-    const locationRow = yield* store.get("location", location)
-    const entries = new Map<string, StoredRow>()
-    let after = 0
-    for (;;) {
-      const page = yield* store.readAfter("entry", after, READ_PAGE)
-      for (const row of page) if (row.fields.location === location) entries.set(row.uuid, row)
-      if (page.length < READ_PAGE) break
-      after = page.at(-1)!.seq
-    }
+    const db = yield* Tidemark.Database
+    const locationRow = yield* db.get(Location, location)
+    const entries = new Map<string, StoredEntry>()
+    for (const row of yield* db.listBy(Entry, "location", location)) entries.set(row.uuid, row)
     return { locationRow, entries }
   })
 
 const sameFields = (stored: Readonly<Record<string, unknown>>, fields: Readonly<Record<string, unknown>>) =>
   Object.keys(fields).every((k) => stored[k] === fields[k])
 
+/** What to write for one run: new and changed entries, then deletions. */
 export interface IndexPlan {
-  readonly writes: ReadonlyArray<LocalWrite>
+  readonly writes: ReadonlyArray<Tidemark.BatchWrite<typeof Entry>>
   readonly added: number
   readonly updated: number
   readonly removed: number
@@ -201,11 +203,11 @@ export interface IndexPlan {
  * folders. Pure.
  */
 export const planIndex = (
-  location: Uuid,
+  location: string,
   scan: Pick<Scan, "entries" | "unreadable">,
-  stored: ReadonlyMap<string, Pick<StoredRow, "uuid" | "deleted" | "fields">>
+  stored: ReadonlyMap<string, StoredEntry>
 ): IndexPlan => {
-  const writes: Array<LocalWrite> = []
+  const writes: Array<Tidemark.BatchWrite<typeof Entry>> = []
   const seen = new Set<string>()
   let added = 0
   let updated = 0
@@ -223,11 +225,11 @@ export const planIndex = (
       content_hash: null
     }
     const held = stored.get(uuid)
-    if (held !== undefined && !held.deleted && sameFields(held.fields, fields)) {
+    if (held !== undefined && held.deleted !== true && sameFields(held.fields, fields)) {
       unchanged++
       continue
     }
-    if (held === undefined || held.deleted) added++
+    if (held === undefined || held.deleted === true) added++
     else updated++
     writes.push({ uuid, fields })
   }
@@ -246,8 +248,9 @@ export const planIndex = (
   }
   let removed = 0
   for (const row of stored.values()) {
-    if (row.deleted || seen.has(row.uuid) || keptParents.has(row.uuid) || underUnreadable(row.uuid)) continue
-    writes.push({ uuid: row.uuid, fields: row.fields, deleted: true })
+    if (row.deleted === true || seen.has(row.uuid) || keptParents.has(row.uuid) || underUnreadable(row.uuid))
+      continue
+    writes.push({ uuid: row.uuid, deleted: true })
     removed++
   }
   return { writes, added, updated, removed, unchanged }
@@ -259,10 +262,10 @@ export const planIndex = (
  * (the daemon's folder watcher calls it after each burst of changes).
  */
 export const indexFolder = Effect.fn("Indexer.indexFolder")(function* (path: string, options?: IndexOptions) {
-  const library = yield* Library
-  const { deviceId } = yield* LocalDevice
+  const db = yield* Tidemark.Database
+  const { device } = yield* Tidemark.Replica
   const scan = yield* scanFolder(path, options?.exclude)
-  const location = locationUuidOf(deviceId, scan.root)
+  const location = locationUuidOf(device, scan.root)
   const stored = yield* storedRowsOf(location)
 
   const locationFields: LocationFields = {
@@ -271,18 +274,14 @@ export const indexFolder = Effect.fn("Indexer.indexFolder")(function* (path: str
     name: basename(scan.root) || scan.root
   }
   const heldLocation = stored.locationRow
-  if (
-    heldLocation._tag === "None" ||
-    heldLocation.value.deleted ||
-    !sameFields(heldLocation.value.fields, locationFields)
-  ) {
-    yield* library.write("location", [{ uuid: location, fields: locationFields }])
+  if (heldLocation._tag === "None" || !sameFields(heldLocation.value.fields, locationFields)) {
+    yield* db.write(Location, locationFields, location)
   }
 
   const plan = planIndex(location, scan, stored.entries)
   const batch = Math.max(1, options?.batchSize ?? DEFAULT_BATCH)
   for (let start = 0; start < plan.writes.length; start += batch) {
-    yield* library.write("entry", plan.writes.slice(start, start + batch))
+    yield* db.writeMany(Entry, plan.writes.slice(start, start + batch))
     // Give the event loop a turn between batches (writes are synchronous): signals and other I/O get served.
     yield* Effect.sleep(Duration.zero)
   }
@@ -302,6 +301,6 @@ export const indexFolder = Effect.fn("Indexer.indexFolder")(function* (path: str
   options?: IndexOptions
 ) => Effect.Effect<
   IndexSummary,
-  IndexError | InvalidRowError | NotOwnerError | StoreError,
-  Library | LibraryStore | LocalDevice
+  IndexError | Tidemark.WriteError | Errors.RowNotFoundError,
+  Tidemark.Database | Tidemark.Replica
 >

@@ -1,7 +1,9 @@
 // Human-readable renderings of the status report and the sync.db inspection, for `tidemark status` and
 // `tidemark inspect` without --json. Pure: the same report and clock give the same text.
-import type { Inspection } from "./Inspect.js"
-import type { StatusReport } from "./StatusReport.js"
+import type { Tidemark } from "../index.js"
+
+type Inspection = Tidemark.Inspection
+type StatusReport = Tidemark.Status
 
 const short = (id: string) => id.slice(0, 8)
 
@@ -44,6 +46,7 @@ const table = (rows: ReadonlyArray<ReadonlyArray<string>>): Array<string> => {
   )
 }
 
+/** `tidemark status` without --json: device, peers, backfill, watermarks, counters, last errors. */
 export const formatStatus = (report: StatusReport, now: number): string => {
   const out: Array<string> = [`device   ${report.deviceId}`, `library  ${report.libraryId}`, ""]
   out.push(`peers (${report.peers.length})`)
@@ -104,6 +107,7 @@ export const formatStatus = (report: StatusReport, now: number): string => {
   return out.join("\n")
 }
 
+/** `tidemark inspect` without --json: what sync.db holds and the rows per kind. */
 export const formatInspection = (i: Inspection): string => {
   const out: Array<string> = [`device   ${i.deviceId}`, `library  ${i.libraryId}`, ""]
   out.push(

@@ -7,6 +7,7 @@ import { Duration, Effect, Fiber, Queue, Schedule, Stream } from "effect"
 import * as Fs from "node:fs"
 import { join, resolve, sep } from "node:path"
 
+/** How a folder is watched. */
 export interface WatchOptions {
   /** Quiet time after the last change before re-indexing. */
   readonly debounceMillis: number
@@ -16,6 +17,7 @@ export interface WatchOptions {
   readonly ignore: ReadonlyArray<string>
 }
 
+/** Re-index 500 ms after the last change; rescan every 30 s when the folder cannot be watched. */
 export const defaultWatchOptions: WatchOptions = { debounceMillis: 500, rescanMillis: 30_000, ignore: [] }
 
 const within = (path: string, dir: string) =>
