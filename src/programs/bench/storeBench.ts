@@ -12,6 +12,7 @@ import * as Device from "../../layers/Device.js"
 import { FileLibraryCatalog } from "../../domain/FileLibrary.js"
 import { tableDdl } from "../../layers/LibraryDbSchema.js"
 import { LibraryStore, type LocalWrite } from "../../services/LibraryStore.js"
+import type { Report } from "./report.js"
 
 const BATCH = 10_000
 
@@ -81,7 +82,7 @@ const engineWrite = (dir: string, writes: ReadonlyArray<LocalWrite>, device: Dev
     Effect.provide(Device.layerSqlite(dir, { deviceId: device, libraryId: LibraryId.make(randomUUID()) }))
   )
 
-export const run = (rows: number) =>
+export const run = (rows: number, report: Report) =>
   Effect.gen(function* () {
     const device = DeviceId.make(randomUUID())
     yield* Effect.log(`store: generating ${rows} entry rows`)
@@ -99,7 +100,12 @@ export const run = (rows: number) =>
         `  LibraryStore.writeLocal (validate, HLC, seq, LWW upsert):       ${Math.round(engineRate)} rows/s (${engineSeconds.toFixed(2)} s)`,
         `  ratio engine/raw: ${(engineRate / rawRate).toFixed(2)} (target >= 0.40)`
       ]
-      for (const l of lines) console.log(l)
+      for (const l of lines) report.line(l)
+      report.result({
+        rows,
+        tidemarkRowsPerSec: Math.round(engineRate),
+        rawRowsPerSec: Math.round(rawRate)
+      })
       return { rawRate, engineRate }
     } finally {
       rmSync(rawDir, { recursive: true, force: true })
