@@ -10,7 +10,7 @@ import { DeviceId, LibraryId, Uuid } from "../../domain/Ids.js"
 import * as Hlc from "../../domain/Hlc.js"
 import * as Device from "../../layers/Device.js"
 import { FileLibraryCatalog } from "../../domain/FileLibrary.js"
-import { tableDdl } from "../../layers/LibraryDbSchema.js"
+import { tableDdl, uuidIndexDdl } from "../../layers/LibraryDbSchema.js"
 import { LibraryStore, type LocalWrite } from "../../services/LibraryStore.js"
 import type { Report } from "./report.js"
 
@@ -37,6 +37,7 @@ const rawInsert = (dir: string, writes: ReadonlyArray<LocalWrite>, device: Devic
   db.pragma("journal_mode = WAL")
   for (const p of ["synchronous = NORMAL", "cache_size = -65536", "wal_autocheckpoint = 10000"]) db.pragma(p)
   db.exec(tableDdl(FileLibraryCatalog.kind("entry")))
+  db.exec(uuidIndexDdl("entry"))
   const insert = db.prepare(
     `INSERT INTO entry (seq, uuid, version, deleted, owner, location, parent, name, kind, size, modified_at, content_hash)
      VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`
