@@ -4,18 +4,22 @@
 // the same kind — every read during the load and the table after it are what plain upserts of the same
 // rows, in the same order, would have left.
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Exit, FastCheck as fc, Layer, Option, Scope } from "effect"
+import { Effect, Either, Exit, FastCheck as fc, Layer, Option, Schedule, Scope } from "effect"
 import Database from "better-sqlite3"
 import { join } from "node:path"
 import type { DeviceId } from "../src/domain/Ids.js"
 import * as Hlc from "../src/domain/Hlc.js"
 import type { Row } from "../src/domain/Row.js"
 import * as Device from "../src/layers/Device.js"
+import * as TransportMemory from "../src/layers/TransportMemory.js"
+import { Library } from "../src/services/Library.js"
 import { LibraryStore } from "../src/services/LibraryStore.js"
 import { deviceA, deviceB, deviceC, entryFields, libraryId, uuidN } from "./support/fixtures.js"
+import * as Sim from "./support/sim.js"
 import { tempDir } from "./support/tempDir.js"
 
 const LOCATION = uuidN(999)
+const ENTRIES = 300
 
 /** An entry row; its fields follow from its version, as a real write's do. */
 const entry = (uuid: number, wall: number, counter: number, owner: DeviceId, deleted: boolean): Row => ({
@@ -156,5 +160,109 @@ describe("bulk load", () => {
         expect(uniqueIndexes(dir)).toEqual(["entry-uuid"])
       }).pipe(Effect.scoped),
     { timeout: 120_000, fastCheck: { numRuns: 60 } }
+  )
+
+  /**
+   * A backfills ENTRIES entries to B (on disk, pages of 50). When B asks for its third page of entries,
+   * `midLoad` runs once: by then B holds two pages, loaded without the uuid index.
+   */
+  const backfillWith = (midLoad: (a: Sim.Ctx, b: Sim.Ctx, dirB: string) => Effect.Effect<void>) =>
+    Effect.gen(function* () {
+      const net = yield* Layer.build(Sim.networkLayer)
+      const a = yield* Sim.device(net, deviceA)
+      yield* Effect.provide(
+        Effect.flatMap(Library, (library) =>
+          library.write(
+            "entry",
+            Array.from({ length: ENTRIES }, (_, i) => ({
+              uuid: uuidN(10_000 + i),
+              fields: entryFields(i, LOCATION)
+            }))
+          )
+        ),
+        a
+      )
+      yield* Sim.startEngine(a, "memory:a", [])
+      const dirB = yield* tempDir("tidemark-bulk-b-")
+      const b = yield* Sim.deviceOnDisk(net, deviceB, dirB)
+      let requests = 0
+      let indexesMidLoad: ReadonlyArray<string> | undefined
+      yield* Effect.flatMap(Effect.provide(TransportMemory.MemoryNetwork, net), (n) =>
+        n.intercept((request) => {
+          if (request._tag !== "Pull" || request.resource !== "entry" || ++requests !== 3) return Effect.void
+          return Effect.suspend(() => {
+            indexesMidLoad = uniqueIndexes(dirB)
+            return midLoad(a, b, dirB)
+          })
+        })
+      )
+      yield* Sim.startEngine(b, "memory:b", ["memory:a"])
+      return { a, b, dirB, indexesMidLoad: () => indexesMidLoad }
+    })
+
+  /** B's entry table once its uuid index is built (polled: the index is built right after the last page). */
+  const indexedEntries = (b: Sim.Ctx, dirB: string) =>
+    Effect.gen(function* () {
+      yield* Effect.suspend(() =>
+        uniqueIndexes(dirB).length === 1 ? Effect.void : Effect.fail("not indexed yet")
+      ).pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 500 }))
+      expect(uniqueIndexes(dirB)).toEqual(["entry-uuid"])
+      return yield* Effect.provide(
+        Effect.flatMap(LibraryStore, (store) => store.readAfter("entry", 0, 100_000)),
+        b
+      )
+    })
+
+  it.live(
+    "a row that changes on the peer mid-load arrives twice and is kept once, at its newest version",
+    () =>
+      Effect.gen(function* () {
+        const changed = uuidN(10_000)
+        const { a, b, dirB, indexesMidLoad } = yield* backfillWith((a) =>
+          Effect.provide(
+            Effect.flatMap(Library, (library) =>
+              library.write("entry", [{ uuid: changed, fields: entryFields(77_777, LOCATION) }])
+            ),
+            a
+          ).pipe(Effect.orDie, Effect.asVoid)
+        )
+        yield* Sim.converged([a, b], (lines) => lines.some((l) => l.includes("file-77777.txt")))
+        // The load really ran without the index: it was dropped when B asked for its third page.
+        expect(indexesMidLoad()).toEqual([])
+        const rows = yield* indexedEntries(b, dirB)
+        expect(rows).toHaveLength(ENTRIES)
+        expect(rows.find((r) => r.uuid === changed)?.fields.name).toBe("file-77777.txt")
+      }).pipe(Effect.scoped)
+  )
+
+  it.live("a local write to the kind mid-load ends the load at once and is kept with everything pulled", () =>
+    Effect.gen(function* () {
+      const local = uuidN(20_000)
+      let indexesAfterWrite: ReadonlyArray<string> = []
+      const { b, dirB } = yield* backfillWith((_, b, dirB) =>
+        Effect.provide(
+          Effect.flatMap(Library, (library) =>
+            library.write("entry", [{ uuid: local, fields: entryFields(88_888, LOCATION) }])
+          ),
+          b
+        ).pipe(
+          Effect.orDie,
+          Effect.map(() => {
+            indexesAfterWrite = uniqueIndexes(dirB)
+          })
+        )
+      )
+      yield* Effect.provide(
+        Effect.flatMap(LibraryStore, (store) => store.countAfter("entry", 0)),
+        b
+      ).pipe(
+        Effect.repeat({ until: (n) => n === ENTRIES + 1, schedule: Schedule.spaced("20 millis") }),
+        Effect.timeout("20 seconds")
+      )
+      expect(indexesAfterWrite).toEqual(["entry-uuid"])
+      const rows = yield* indexedEntries(b, dirB)
+      expect(rows).toHaveLength(ENTRIES + 1)
+      expect(rows.find((r) => r.uuid === local)?.owner).toBe(deviceB)
+    }).pipe(Effect.scoped)
   )
 })
