@@ -40,14 +40,26 @@ const sqlType: Record<ColumnType, string> = {
   boolean: "BOOLEAN"
 }
 
+/**
+ * A kind's table. `uuid` is unique through a separate, named index (`uuidIndexDdl`) rather than a UNIQUE
+ * constraint, so that a bulk load into the empty table can drop the index and build it once at the end.
+ * Tables created before that carry an unnamed UNIQUE constraint instead; both are a unique index on uuid.
+ */
 export const tableDdl = (kind: CompiledKind, names: TableNames = { prefix: "" }): string =>
   `CREATE TABLE IF NOT EXISTS ${kindTable(names, kind.name)} (
     seq INTEGER PRIMARY KEY,
-    uuid TEXT NOT NULL UNIQUE,
+    uuid TEXT NOT NULL,
     version TEXT NOT NULL,
     deleted INTEGER NOT NULL,
     owner TEXT${kind.columns.map((c) => `,\n    ${quote(c.name)} ${sqlType[c.type]}`).join("")}
   )`
+
+/** The name of a kind's unique uuid index; a hyphen, which no kind name holds, keeps it from naming a table. */
+export const uuidIndex = (names: TableNames, kind: string) => quote(`${names.prefix}${kind}-uuid`)
+
+/** The unique index on a kind's uuid, which every upsert's `ON CONFLICT(uuid)` needs. */
+export const uuidIndexDdl = (kind: string, names: TableNames = { prefix: "" }): string =>
+  `CREATE UNIQUE INDEX IF NOT EXISTS ${uuidIndex(names, kind)} ON ${kindTable(names, kind)} (uuid)`
 
 /** The fixed tables: the seq counter and the store's identity. Kind tables follow the catalog (`syncKinds`). */
 export const libraryMigrations = (names: TableNames): Migrations => ({
@@ -83,6 +95,7 @@ export const syncKinds = (catalog: Catalog, names: TableNames) =>
       )
       if (existing.length === 0) {
         yield* sql.unsafe(tableDdl(kind, names))
+        yield* sql.unsafe(uuidIndexDdl(kind.name, names))
         continue
       }
       const types = new Map(existing.map((c) => [c.name, c.type.toUpperCase()]))

@@ -13,11 +13,12 @@ import { rowsWithin } from "../domain/Row.js"
 import type { ResourceType } from "../domain/Resource.js"
 import type { Row, StoredRow } from "../domain/Row.js"
 import { HlcClock } from "../services/HlcClock.js"
-import { LibraryStore, type LocalWrite } from "../services/LibraryStore.js"
+import { type ApplyOptions, type BulkLoad, LibraryStore, type LocalWrite } from "../services/LibraryStore.js"
 import { Kinds } from "../services/Kinds.js"
 import { LocalDevice } from "../services/LocalDevice.js"
 import { kindTable, quote, seqCounterTable, storeIdentityTable, type TableNames } from "./LibraryDbSchema.js"
 import { catchSqlError, LibraryDb, storeError as sqliteStoreError } from "./Sqlite.js"
+import * as UuidIndex from "./UuidIndexSqlite.js"
 
 /** Uuids looked up per `IN (…)` statement: well below SQLite's 32,766 bound parameters. */
 const MAX_ROWS_PER_STATEMENT = 1_000
@@ -43,6 +44,8 @@ interface Table {
    * SELECT and an upsert's ON CONFLICT.)
    */
   readonly upsert: string
+  /** The same rows inserted as they are, for a bulk load while the table has no uuid index to conflict on. */
+  readonly insert: string
 }
 
 const makeTable = (kind: CompiledKind, names: TableNames): Table => {
@@ -50,16 +53,18 @@ const makeTable = (kind: CompiledKind, names: TableNames): Table => {
   const name = kindTable(names, kind.name)
   const quoted = columns.map(quote)
   const updates = quoted.filter((c) => c !== '"uuid"').map((c) => `${c} = excluded.${c}`)
+  const insert =
+    `INSERT INTO ${name} (${quoted.join(", ")}) ` +
+    `SELECT ${columns.map((_, i) => `value ->> ${i}`).join(", ")} FROM jsonb_each(?) WHERE true`
   return {
     name,
     columns,
     booleans: kind.columns.flatMap((c, i) => (c.type === "boolean" ? [i + 5] : [])),
     select: `SELECT ${quoted.join(", ")} FROM ${name}`,
     upsert:
-      `INSERT INTO ${name} (${quoted.join(", ")}) ` +
-      `SELECT ${columns.map((_, i) => `value ->> ${i}`).join(", ")} FROM jsonb_each(?) WHERE true ` +
-      `ON CONFLICT(uuid) DO UPDATE SET ${updates.join(", ")} ` +
-      `WHERE excluded.version > ${name}.version AND excluded.owner IS ${name}.owner`
+      `${insert} ON CONFLICT(uuid) DO UPDATE SET ${updates.join(", ")} ` +
+      `WHERE excluded.version > ${name}.version AND excluded.owner IS ${name}.owner`,
+    insert
   }
 }
 
@@ -100,6 +105,20 @@ const toStored = (table: Table, db: DbRow): StoredRow => {
   }
 }
 
+/**
+ * The rows of one uuid that an upsert would have kept, from rows in seq order: while a bulk load is under
+ * way a uuid may be stored more than once (UuidIndexSqlite.build removes the others when the load ends).
+ */
+const keptRows = (rows: ReadonlyArray<StoredRow>): ReadonlyArray<StoredRow> => {
+  const kept = new Map<string, StoredRow>()
+  for (const row of rows) {
+    const held = kept.get(row.uuid)
+    if (held === undefined || (row.owner === held.owner && row.version > held.version))
+      kept.set(row.uuid, row)
+  }
+  return kept.size === rows.length ? rows : [...kept.values()]
+}
+
 export const make = (names: TableNames = { prefix: "" }) =>
   Effect.gen(function* () {
     const sql = yield* LibraryDb
@@ -135,8 +154,8 @@ export const make = (names: TableNames = { prefix: "" }) =>
      * client costs about 40 µs, more than SQLite's work for one row (docs/benchmarks.md).
      */
     /** Upsert rows (seq assigned from `firstSeq` on); returns how many changed the table. */
-    const upsert = (resource: ResourceType, rows: ReadonlyArray<Row>, firstSeq: number) =>
-      upsertChunks(resource, rows, firstSeq, (statement, json) =>
+    const upsert = (resource: ResourceType, rows: ReadonlyArray<Row>, firstSeq: number, plain = false) =>
+      upsertChunks(resource, rows, firstSeq, plain, (statement, json) =>
         Effect.zipRight(
           sql.unsafe(statement, [json]),
           // changes() counts rows inserted or updated; an upsert whose WHERE refused the update is not one.
@@ -145,8 +164,13 @@ export const make = (names: TableNames = { prefix: "" }) =>
       ).pipe(Effect.map((counts) => counts.reduce((a, b) => a + b, 0)))
 
     /** The same upsert; returns the uuids of the rows that changed the table (RETURNING skips refused rows). */
-    const upsertReturning = (resource: ResourceType, rows: ReadonlyArray<Row>, firstSeq: number) =>
-      upsertChunks(resource, rows, firstSeq, (statement, json) =>
+    const upsertReturning = (
+      resource: ResourceType,
+      rows: ReadonlyArray<Row>,
+      firstSeq: number,
+      plain = false
+    ) =>
+      upsertChunks(resource, rows, firstSeq, plain, (statement, json) =>
         Effect.map(sql.unsafe<{ uuid: string }>(`${statement} RETURNING uuid`, [json]), (r) =>
           r.map((x) => x.uuid)
         )
@@ -161,6 +185,8 @@ export const make = (names: TableNames = { prefix: "" }) =>
       resource: ResourceType,
       rows: ReadonlyArray<Row>,
       firstSeq: number,
+      /** Insert without conflict handling: only into a table whose uuid index a bulk load dropped. */
+      plain: boolean,
       run: (statement: string, json: string) => Effect.Effect<A, SqlError.SqlError>
     ) =>
       Effect.gen(function* () {
@@ -180,7 +206,7 @@ export const make = (names: TableNames = { prefix: "" }) =>
             for (let c = 5; c < table.columns.length; c++) v[c] = columnValue(row.fields[table.columns[c]!])
             values[i - start] = v
           }
-          results.push(yield* run(table.upsert, JSON.stringify(values)))
+          results.push(yield* run(plain ? table.insert : table.upsert, JSON.stringify(values)))
         }
         return results
       })
@@ -188,9 +214,20 @@ export const make = (names: TableNames = { prefix: "" }) =>
     const inTransaction = <A, E>(operation: string, effect: Effect.Effect<A, E | SqlError.SqlError, never>) =>
       sql.withTransaction(effect).pipe(catchSqlError("database.db", operation))
 
+    /**
+     * End an unfinished bulk load of the kind (this process's or another's): every upsert needs the uuid
+     * index. Runs inside a write transaction, after its first statement took the write lock.
+     */
+    const ensureIndexed = (resource: ResourceType) =>
+      Effect.flatMap(UuidIndex.isIndexed(sql, names, resource), (indexed) =>
+        indexed ? Effect.void : UuidIndex.build(sql, names, resource)
+      )
+
     const get = (resource: ResourceType, uuid: Uuid) =>
-      sql.unsafe<DbRow>(`${tableOf(resource).select} WHERE uuid = ?`, [uuid]).pipe(
-        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => toStored(tableOf(resource), r))),
+      sql.unsafe<DbRow>(`${tableOf(resource).select} WHERE uuid = ? ORDER BY seq`, [uuid]).pipe(
+        Effect.map((rows) =>
+          Option.fromNullable(keptRows(rows.map((r) => toStored(tableOf(resource), r)))[0])
+        ),
         Effect.mapError(storeError("get"))
       )
 
@@ -214,6 +251,7 @@ export const make = (names: TableNames = { prefix: "" }) =>
           "write",
           Effect.gen(function* () {
             const firstSeq = yield* takeSeqs(rows.length)
+            yield* ensureIndexed(resource)
             const changed = yield* upsert(resource, rows, firstSeq)
             if (changed === rows.length) {
               return { written: rows.map((r, i): StoredRow => ({ ...r, seq: firstSeq + i })), lost: [] }
@@ -279,21 +317,63 @@ export const make = (names: TableNames = { prefix: "" }) =>
         }
       })
 
-    const applyChanged = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+    /**
+     * One apply transaction: take the seqs, then insert plainly when this is a bulk load's page and the
+     * kind's uuid index is still dropped; otherwise (ending any unfinished load first) upsert.
+     */
+    const applyWith = <A>(
+      resource: ResourceType,
+      rows: ReadonlyArray<Row>,
+      options: ApplyOptions | undefined,
+      write: (firstSeq: number, plain: boolean) => Effect.Effect<A, SqlError.SqlError>
+    ) =>
+      inTransaction(
+        "apply",
+        Effect.gen(function* () {
+          const firstSeq = yield* takeSeqs(rows.length)
+          const indexed = yield* UuidIndex.isIndexed(sql, names, resource)
+          if (!indexed && options?.bulk !== true) yield* UuidIndex.build(sql, names, resource)
+          return yield* write(firstSeq, !indexed && options?.bulk === true)
+        })
+      )
+
+    const applyChanged = (resource: ResourceType, rows: ReadonlyArray<Row>, options?: ApplyOptions) =>
       rows.length === 0
         ? Effect.succeed([])
-        : inTransaction(
-            "apply",
-            Effect.flatMap(takeSeqs(rows.length), (firstSeq) => upsertReturning(resource, rows, firstSeq))
+        : applyWith(resource, rows, options, (firstSeq, plain) =>
+            upsertReturning(resource, rows, firstSeq, plain)
           )
 
-    const apply = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+    const apply = (resource: ResourceType, rows: ReadonlyArray<Row>, options?: ApplyOptions) =>
       rows.length === 0
         ? Effect.succeed(0)
-        : inTransaction(
-            "apply",
-            Effect.flatMap(takeSeqs(rows.length), (firstSeq) => upsert(resource, rows, firstSeq))
+        : applyWith(resource, rows, options, (firstSeq, plain) => upsert(resource, rows, firstSeq, plain))
+
+    /** Kinds whose bulk load a caller in this process holds (BulkLoad.begin). */
+    const loading = new Set<ResourceType>()
+
+    const bulk: BulkLoad = {
+      begin: (resource) =>
+        Effect.gen(function* () {
+          if (loading.has(resource)) return false
+          loading.add(resource)
+          yield* Effect.addFinalizer(() => Effect.sync(() => loading.delete(resource)))
+          const began = yield* inTransaction(
+            "begin bulk load",
+            Effect.gen(function* () {
+              yield* takeSeqs(0) // the write lock, before looking
+              if (!(yield* UuidIndex.isIndexed(sql, names, resource))) return true
+              const any = yield* sql.unsafe(`SELECT 1 FROM ${tableOf(resource).name} LIMIT 1`)
+              if (any.length > 0) return false
+              yield* UuidIndex.drop(sql, names, catalog.kind(resource))
+              return true
+            })
           )
+          if (!began) loading.delete(resource)
+          return began
+        }),
+      end: (resource) => inTransaction("end bulk load", Effect.zipRight(takeSeqs(0), ensureIndexed(resource)))
+    }
 
     const readAfter = (resource: ResourceType, after: number, limit: number) =>
       sql
@@ -305,12 +385,12 @@ export const make = (names: TableNames = { prefix: "" }) =>
 
     const listBy = (resource: ResourceType, field: string, value: string | number) =>
       sql
-        .unsafe<DbRow>(
-          `${tableOf(resource).select} WHERE ${quote(field)} = ? AND deleted = 0 ORDER BY uuid`,
-          [value]
-        )
+        .unsafe<DbRow>(`${tableOf(resource).select} WHERE ${quote(field)} = ? ORDER BY uuid, seq`, [value])
         .pipe(
-          Effect.map((rows) => rows.map((r) => toStored(tableOf(resource), r))),
+          // Tombstones are read too: during a bulk load a uuid's kept row may be one.
+          Effect.map((rows) =>
+            keptRows(rows.map((r) => toStored(tableOf(resource), r))).filter((r) => !r.deleted)
+          ),
           Effect.mapError(storeError("list"))
         )
 
@@ -398,7 +478,7 @@ export const make = (names: TableNames = { prefix: "" }) =>
       )
 
     const suspended =
-      <Args extends ReadonlyArray<unknown>, A, E>(f: (...args: Args) => Effect.Effect<A, E>) =>
+      <Args extends ReadonlyArray<unknown>, A, E, R>(f: (...args: Args) => Effect.Effect<A, E, R>) =>
       (...args: Args) =>
         Effect.suspend(() => f(...args))
     return LibraryStore.of({
@@ -406,6 +486,7 @@ export const make = (names: TableNames = { prefix: "" }) =>
       writeLocal: suspended(writeLocal),
       apply: suspended(apply),
       applyChanged: suspended(applyChanged),
+      bulk: { begin: suspended(bulk.begin), end: suspended(bulk.end) },
       readAfter: suspended(readAfter),
       readPage: suspended(readPage),
       fingerprint: suspended(fingerprint),

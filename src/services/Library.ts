@@ -14,7 +14,7 @@ import { ChangeFeed } from "./ChangeFeed.js"
 import { Changes } from "./Changes.js"
 import { HlcClock } from "./HlcClock.js"
 import { Kinds } from "./Kinds.js"
-import { LibraryStore, type LocalWrite } from "./LibraryStore.js"
+import { type ApplyOptions, LibraryStore, type LocalWrite } from "./LibraryStore.js"
 import { SharedLog } from "./SharedLog.js"
 
 type WriteError = InvalidRowError | NotOwnerError | StoreError
@@ -31,11 +31,13 @@ export class Library extends Context.Tag("tidemark/Library")<
     readonly remove: (resource: ResourceType, uuid: Uuid) => Effect.Effect<Row, WriteError | RowNotFoundError>
     /**
      * Apply rows that came from a peer (already decoded and clock-checked), last writer wins. Shared rows
-     * that win are logged first, so this device serves them onward. Returns rows changed.
+     * that win are logged first, so this device serves them onward. Returns rows changed. `options.bulk`
+     * (a page of a bulk load the caller began) applies to device-owned kinds only.
      */
     readonly applyRemote: (
       resource: ResourceType,
-      rows: ReadonlyArray<Row>
+      rows: ReadonlyArray<Row>,
+      options?: ApplyOptions
     ) => Effect.Effect<number, StoreError>
     /** Apply shared-log entries not yet in database.db; run on start. Returns how many were applied. */
     readonly recover: Effect.Effect<number, StoreError>
@@ -69,11 +71,11 @@ export const make = Effect.gen(function* () {
    * Apply rows from a peer; returns how many changed the table. When an application watches the kind, the
    * store says exactly which rows changed it (in the same transaction), and the newest of each is published.
    */
-  const applyAndPublish = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+  const applyAndPublish = (resource: ResourceType, rows: ReadonlyArray<Row>, options?: ApplyOptions) =>
     changes.watching(resource)
       ? Effect.uninterruptible(
           Effect.gen(function* () {
-            const changed = new Set(yield* store.applyChanged(resource, rows))
+            const changed = new Set(yield* store.applyChanged(resource, rows, options))
             yield* changes.publish(
               resource,
               winners(rows, new Map()).filter((r) => changed.has(r.uuid)),
@@ -82,10 +84,17 @@ export const make = Effect.gen(function* () {
             return changed.size
           })
         )
-      : store.apply(resource, rows)
+      : store.apply(resource, rows, options)
 
   /** Log, apply, mark applied: the write-ahead order for shared rows. */
-  const logAndApply = (resource: ResourceType, rows: ReadonlyArray<Row>, apply = store.apply) =>
+  const logAndApply = (
+    resource: ResourceType,
+    rows: ReadonlyArray<Row>,
+    apply: (
+      resource: ResourceType,
+      rows: ReadonlyArray<Row>
+    ) => Effect.Effect<number, StoreError> = store.apply
+  ) =>
     Effect.gen(function* () {
       if (rows.length === 0) return 0
       const seqs = yield* log.append(rows.map((row) => ({ resource, row })))
@@ -135,10 +144,10 @@ export const make = Effect.gen(function* () {
       return row!
     })
 
-  const applyRemote = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+  const applyRemote = (resource: ResourceType, rows: ReadonlyArray<Row>, options?: ApplyOptions) =>
     Effect.gen(function* () {
       if (rows.length === 0) return 0
-      if (!catalog.isShared(resource)) return yield* applyAndPublish(resource, rows)
+      if (!catalog.isShared(resource)) return yield* applyAndPublish(resource, rows, options)
       const stored = yield* store.versionsOf(
         resource,
         rows.map((r) => r.uuid)

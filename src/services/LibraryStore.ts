@@ -1,7 +1,7 @@
 // The library's rows on this device (database.db). Keeps: applying rows is idempotent and commutative (the
 // highest version of a uuid wins, whatever order and however often rows arrive), and every row that changes
 // the table gets a fresh local `seq` in the same transaction, so cursors over `seq` never miss a change.
-import { Context, type Effect, type Option } from "effect"
+import { Context, type Effect, type Option, type Scope } from "effect"
 import type { InvalidRowError, NotOwnerError, RowNotFoundError, StoreError } from "../domain/Errors.js"
 import type { Fingerprint, UuidRange } from "../domain/Fingerprint.js"
 import type { Uuid } from "../domain/Ids.js"
@@ -13,6 +13,30 @@ export interface LocalWrite {
   readonly uuid: Uuid
   readonly fields: Readonly<Record<string, unknown>>
   readonly deleted?: boolean
+}
+
+/** How rows from elsewhere are applied. */
+export interface ApplyOptions {
+  /**
+   * The rows are a page of a bulk load this caller began (`BulkLoad.begin`). While the load lasts they are
+   * stored as they come, without looking for a stored row of the same uuid; `BulkLoad.end` sorts them out.
+   */
+  readonly bulk?: boolean
+}
+
+/**
+ * Loading a kind's empty table quickly: its unique uuid index is dropped while pages are inserted, and built
+ * once at the end. Any other write to the kind, in this process or another, ends the load first, so it is
+ * only ever slower, never different.
+ */
+export interface BulkLoad {
+  /**
+   * Claim a bulk load of `resource` for the caller's scope: true when its table is empty (the load begins)
+   * or a load of it was left unfinished (the load resumes), and no other caller in this process holds it.
+   */
+  readonly begin: (resource: ResourceType) => Effect.Effect<boolean, StoreError, Scope.Scope>
+  /** End a load of `resource` if one is unfinished: keep the row of each uuid an upsert would, index uuids. */
+  readonly end: (resource: ResourceType) => Effect.Effect<void, StoreError>
 }
 
 export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
@@ -28,12 +52,19 @@ export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
       writes: ReadonlyArray<LocalWrite>
     ) => Effect.Effect<ReadonlyArray<StoredRow>, InvalidRowError | NotOwnerError | StoreError>
     /** Apply rows from elsewhere, last writer wins on `version`, in one transaction. Returns rows changed. */
-    readonly apply: (resource: ResourceType, rows: ReadonlyArray<Row>) => Effect.Effect<number, StoreError>
+    readonly apply: (
+      resource: ResourceType,
+      rows: ReadonlyArray<Row>,
+      options?: ApplyOptions
+    ) => Effect.Effect<number, StoreError>
     /** `apply`, returning the uuids of the rows that changed the table (in page order, repeats included). */
     readonly applyChanged: (
       resource: ResourceType,
-      rows: ReadonlyArray<Row>
+      rows: ReadonlyArray<Row>,
+      options?: ApplyOptions
     ) => Effect.Effect<ReadonlyArray<string>, StoreError>
+    /** Bulk loading of empty tables, where the store supports it; without it, pages are always upserted. */
+    readonly bulk?: BulkLoad
     /** Up to `limit` rows with `seq > after`, in seq order. */
     readonly readAfter: (
       resource: ResourceType,

@@ -12,6 +12,7 @@ import { BackfillProgress, estimate } from "./BackfillProgress.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { checkPage } from "./PageCheck.js"
 import { reconcile } from "./Reconcile.js"
+import type { StoreError } from "../domain/Errors.js"
 import type { ResourceType } from "../domain/Resource.js"
 import { approximateSize, type Row } from "../domain/Row.js"
 import { CheckpointStore } from "./CheckpointStore.js"
@@ -44,6 +45,8 @@ type Progress = {
   startedDone?: number
   /** What BackfillProgress was last told of catching up (an empty page that changes nothing is not told). */
   reportedCaughtUp?: boolean
+  /** The stream's pages are a bulk load it began (LibraryStore's BulkLoad). */
+  bulk?: boolean
 }
 
 /**
@@ -67,7 +70,7 @@ const applyPage = (
     const checkpoints = yield* CheckpointStore
     const metrics = yield* SyncMetrics
     const progressRecord = yield* ProgressRecord
-    yield* timed(library.applyRemote(resource, rows), (live, _, millis) =>
+    yield* timed(library.applyRemote(resource, rows, { bulk: progress.bulk === true }), (live, _, millis) =>
       live.pageApplied(conn.peer, resource, { rows: rows.length, remaining: page.remaining, millis })
     )
     progress.done += rows.length
@@ -212,7 +215,7 @@ const pullTable = (
   options: StreamOptions,
   mode: "table" | "state",
   progress: Progress,
-  onFirstCatchUp: Effect.Effect<void> = Effect.void,
+  onFirstCatchUp: Effect.Effect<void, StoreError> = Effect.void,
   live = false
 ) =>
   Effect.gen(function* () {
@@ -240,21 +243,28 @@ const pullTable = (
 /**
  * A device-owned kind: its table, by the peer's seq. From zero, it waits for its turn (BackfillCoordinator)
  * and, when this device already holds rows of the kind, reconciles with the peer first and continues from
- * the peer's seq at that moment instead of pulling every row again.
+ * the peer's seq at that moment instead of pulling every row again. Into an empty table (or to resume such
+ * a load after a restart) it pulls as a bulk load when the store offers one, ended once caught up.
  */
 const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamOptions, pending: number) =>
   Effect.gen(function* () {
     const watermarks = yield* WatermarkStore
     const checkpoints = yield* CheckpointStore
     const coordinator = yield* BackfillCoordinator
+    const store = yield* LibraryStore
     let start = yield* watermarks.get(conn.peer, resource)
+    const resuming = start > 0 && Option.isSome(yield* checkpoints.get(conn.peer, resource))
+    let empty = false
     // A returning stream the exchange found up to date waits for the peer's next change straight away. (One
     // that took a backfill turn pulls at once, so it ends its turn as soon as it is caught up.)
     const upToDate = start > 0 && pending === 0
     if (start === 0) {
       yield* coordinator.turn(resource, conn.peer, pending)
-      const held = yield* Effect.flatMap(LibraryStore, (store) => store.lastSeq(resource))
+      const held = yield* store.lastSeq(resource)
+      empty = held === 0
       if (held > 0) {
+        // Fingerprints and range reads need the uuid index: end a load another stream left unfinished.
+        if (store.bulk !== undefined) yield* store.bulk.end(resource)
         const result = yield* reconcile(conn, resource, options.batchSize)
         yield* watermarks.advance(conn.peer, resource, result.lastSeq)
         yield* Effect.logInfo(
@@ -265,14 +275,22 @@ const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamO
     }
     const checkpoint = yield* checkpoints.get(conn.peer, resource)
     const done = Option.match(checkpoint, { onNone: () => 0, onSome: (c) => c.recordsDone })
+    const bulk = store.bulk
+    const loading = bulk !== undefined && (empty || resuming) && (yield* bulk.begin(resource))
+    // Not loading: a load left unfinished (by a crash after its last page) ends now, before rows are read by uuid.
+    if (bulk !== undefined && !loading) yield* bulk.end(resource)
     return yield* pullTable(
       conn,
       resource,
       start,
       options,
       "table",
-      { done, logStart: 0, expected: done + pending },
-      coordinator.finish(resource),
+      { done, logStart: 0, expected: done + pending, bulk: loading },
+      // A finished load builds its index before other streams of the kind reconcile against it.
+      Effect.zipRight(
+        bulk !== undefined && loading ? bulk.end(resource) : Effect.void,
+        coordinator.finish(resource)
+      ),
       upToDate && Option.isNone(checkpoint)
     )
   }).pipe(Effect.scoped)

@@ -15,6 +15,7 @@ import { Uuid } from "../../domain/Ids.js"
 import * as DataDir from "../../app/DataDir.js"
 import * as Device from "../../layers/Device.js"
 import { Library } from "../../services/Library.js"
+import type { Report } from "./report.js"
 
 const programs = join(dirname(fileURLToPath(import.meta.url)), "..")
 /** Rows per page of the baseline pipeline and of the source's writes. */
@@ -190,7 +191,7 @@ const tidemark = async (
   return { seconds, transferSeconds, peakMb: peak.mb }
 }
 
-export const run = (sizes: ReadonlyArray<number>, batchSize: number) =>
+export const run = (sizes: ReadonlyArray<number>, batchSize: number, report: Report) =>
   Effect.gen(function* () {
     const results: Array<{
       rows: number
@@ -209,28 +210,36 @@ export const run = (sizes: ReadonlyArray<number>, batchSize: number) =>
         const engine = yield* Effect.promise(() => tidemark(root, source, rows, batchSize))
         results.push({ rows, baseline: base, tunedBaseline: tuned, engine })
         const rate = (s: number) => Math.round(rows / s)
-        console.log(
+        report.line(
           `backfill: ${rows} entries, two processes over loopback; baseline pages of ${PAGE}, Tidemark --batch-size ${batchSize}`
         )
-        console.log(
+        report.line(
           `  baseline pipeline (SQLite → msgpack/TCP → upsert):   ${rate(base.seconds)} rows/s (${base.seconds.toFixed(2)} s), receiver peak RSS ${base.peakMb.toFixed(0)} MB`
         )
-        console.log(
+        report.line(
           `  same, Tidemark's pragmas (NORMAL sync, 32 MiB cache): ${rate(tuned.seconds)} rows/s (${tuned.seconds.toFixed(2)} s), receiver peak RSS ${tuned.peakMb.toFixed(0)} MB`
         )
-        console.log(
+        report.line(
           `  Tidemark daemons (TLS, auth, checks, checkpoints):   ${rate(engine.transferSeconds)} rows/s (${engine.transferSeconds.toFixed(2)} s from B's connection; ${engine.seconds.toFixed(2)} s with B's start-up), receiver peak RSS ${engine.peakMb.toFixed(0)} MB`
         )
-        console.log(
+        report.line(
           `  ratio Tidemark/baseline: ${(base.seconds / engine.transferSeconds).toFixed(2)} (target >= 0.80); with B's start-up ${(base.seconds / engine.seconds).toFixed(2)}; to the tuned baseline ${(tuned.seconds / engine.transferSeconds).toFixed(2)}`
         )
+        report.result({
+          rows,
+          tidemarkRowsPerSec: rate(engine.transferSeconds),
+          baselineRowsPerSec: rate(base.seconds),
+          tunedBaselineRowsPerSec: rate(tuned.seconds),
+          withStartupRowsPerSec: rate(engine.seconds),
+          receiverPeakRssMb: Math.round(engine.peakMb)
+        })
       } finally {
         rmSync(root, { recursive: true, force: true })
       }
     }
     if (results.length > 1) {
       const [small, large] = [results[0]!, results.at(-1)!]
-      console.log(
+      report.line(
         `backfill: receiver peak RSS ${large.rows} vs ${small.rows}: ${(large.engine.peakMb / small.engine.peakMb).toFixed(2)}× (target <= 1.3×, < 300 MB)`
       )
     }

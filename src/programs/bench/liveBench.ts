@@ -22,11 +22,18 @@ import { Credentials } from "../../services/Credentials.js"
 import { Library } from "../../services/Library.js"
 import type { PeerConnection } from "../../services/PeerTransport.js"
 import * as SyncEngine from "../../services/SyncEngine.js"
+import type { Report } from "./report.js"
 
 const DAEMON = join(dirname(fileURLToPath(import.meta.url)), "..", "daemon.js")
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!
+
+/** p50, p99 and max of samples in ms. */
+const stats = (samples: ReadonlyArray<number>) => {
+  const sorted = [...samples].sort((a, b) => a - b)
+  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.at(-1)! }
+}
 
 const summary = (samples: ReadonlyArray<number>) => {
   const sorted = [...samples].sort((a, b) => a - b)
@@ -183,7 +190,7 @@ const outsideWriterPath = (writes: number) =>
     )
   }).pipe(Effect.scoped)
 
-export const run = (options: { readonly writes: number; readonly outsideWrites: number }) =>
+export const run = (options: { readonly writes: number; readonly outsideWrites: number }, report: Report) =>
   Effect.gen(function* () {
     const baseline = yield* tcpRoundTrips(options.writes)
     const engine = yield* enginePath(options.writes)
@@ -193,11 +200,28 @@ export const run = (options: { readonly writes: number; readonly outsideWrites: 
       `  engine path (A writes through its Library):         ${summary(engine.samples)}  (target p99 < 50 ms)`,
       `    of which the write itself on A:                   ${summary(engine.writeMillis)}`
     ]
+    const round = (ms: number) => Math.round(ms * 100) / 100
+    const [base, path, write] = [stats(baseline), stats(engine.samples), stats(engine.writeMillis)]
+    const fields: Record<string, number> = {
+      writes: options.writes,
+      baselineP50Ms: round(base.p50),
+      baselineP99Ms: round(base.p99),
+      p50Ms: round(path.p50),
+      p99Ms: round(path.p99),
+      maxMs: round(path.max),
+      writeP50Ms: round(write.p50),
+      writeP99Ms: round(write.p99)
+    }
     if (options.outsideWrites > 0) {
       const outside = yield* outsideWriterPath(options.outsideWrites)
       lines.push(
         `  outside writer (another process writes A's files): ${summary(outside.samples)}  (bound: 250 ms poll)`
       )
+      const o = stats(outside.samples)
+      fields.outsideWrites = options.outsideWrites
+      fields.outsideP50Ms = round(o.p50)
+      fields.outsideP99Ms = round(o.p99)
     }
-    for (const l of lines) console.log(l)
+    for (const l of lines) report.line(l)
+    report.result(fields)
   }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))

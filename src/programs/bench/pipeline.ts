@@ -51,13 +51,14 @@ const send = (dbFile: string, port: number, page: number) => {
 
 const receive = async (dbFile: string, port: number, tuned: boolean) => {
   // Imported here, not at the top: they load Effect, and the sender's start-up is part of the timed run.
-  const { tableDdl } = await import("../../layers/LibraryDbSchema.js")
+  const { tableDdl, uuidIndexDdl } = await import("../../layers/LibraryDbSchema.js")
   const { FileLibraryCatalog } = await import("../../domain/FileLibrary.js")
   const { LIBRARY_CACHE_MIB, tuningPragmas } = await import("../../layers/Sqlite.js")
   const db = new Database(dbFile)
   db.pragma("journal_mode = WAL")
   if (tuned) for (const pragma of tuningPragmas(LIBRARY_CACHE_MIB)) db.exec(pragma)
   db.exec(tableDdl(FileLibraryCatalog.kind("entry")))
+  db.exec(uuidIndexDdl("entry"))
   const upsert = db.prepare(
     `INSERT INTO entry (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})
      ON CONFLICT(uuid) DO UPDATE SET ${columns

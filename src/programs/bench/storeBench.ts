@@ -10,8 +10,9 @@ import { DeviceId, LibraryId, Uuid } from "../../domain/Ids.js"
 import * as Hlc from "../../domain/Hlc.js"
 import * as Device from "../../layers/Device.js"
 import { FileLibraryCatalog } from "../../domain/FileLibrary.js"
-import { tableDdl } from "../../layers/LibraryDbSchema.js"
+import { tableDdl, uuidIndexDdl } from "../../layers/LibraryDbSchema.js"
 import { LibraryStore, type LocalWrite } from "../../services/LibraryStore.js"
+import type { Report } from "./report.js"
 
 const BATCH = 10_000
 
@@ -36,6 +37,7 @@ const rawInsert = (dir: string, writes: ReadonlyArray<LocalWrite>, device: Devic
   db.pragma("journal_mode = WAL")
   for (const p of ["synchronous = NORMAL", "cache_size = -65536", "wal_autocheckpoint = 10000"]) db.pragma(p)
   db.exec(tableDdl(FileLibraryCatalog.kind("entry")))
+  db.exec(uuidIndexDdl("entry"))
   const insert = db.prepare(
     `INSERT INTO entry (seq, uuid, version, deleted, owner, location, parent, name, kind, size, modified_at, content_hash)
      VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -81,7 +83,7 @@ const engineWrite = (dir: string, writes: ReadonlyArray<LocalWrite>, device: Dev
     Effect.provide(Device.layerSqlite(dir, { deviceId: device, libraryId: LibraryId.make(randomUUID()) }))
   )
 
-export const run = (rows: number) =>
+export const run = (rows: number, report: Report) =>
   Effect.gen(function* () {
     const device = DeviceId.make(randomUUID())
     yield* Effect.log(`store: generating ${rows} entry rows`)
@@ -99,7 +101,12 @@ export const run = (rows: number) =>
         `  LibraryStore.writeLocal (validate, HLC, seq, LWW upsert):       ${Math.round(engineRate)} rows/s (${engineSeconds.toFixed(2)} s)`,
         `  ratio engine/raw: ${(engineRate / rawRate).toFixed(2)} (target >= 0.40)`
       ]
-      for (const l of lines) console.log(l)
+      for (const l of lines) report.line(l)
+      report.result({
+        rows,
+        tidemarkRowsPerSec: Math.round(engineRate),
+        rawRowsPerSec: Math.round(rawRate)
+      })
       return { rawRate, engineRate }
     } finally {
       rmSync(rawDir, { recursive: true, force: true })

@@ -20,9 +20,22 @@ import { Uuid } from "../../app/Uuid.js"
 import { Device } from "../../domain/FileLibrary.js"
 import { Tidemark } from "../../index.js"
 
-/** The package's version (package.json sits three folders up from both src/programs/cli and dist/programs/cli). */
-const VERSION: string = (createRequire(import.meta.url)("../../../package.json") as { version: string })
-  .version
+/**
+ * The package's version, from the nearest package.json above this module: three folders up from
+ * src/programs/cli and dist/programs/cli, two from the bundled dist/programs/cli.js (scripts/bundle.js).
+ */
+const VERSION: string = (() => {
+  const require = createRequire(import.meta.url)
+  for (const path of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = require(path) as { name?: string; version: string }
+      if (pkg.name === "tidemark") return pkg.version
+    } catch {
+      // not there: try one folder further up
+    }
+  }
+  return "unknown"
+})()
 
 /** Bad arguments found after parsing (a malformed uuid, a negative count). Exit code 2. */
 class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { reason: Schema.String }) {

@@ -1,0 +1,76 @@
+// The benchmarks' `--json` output as a script reads it: stdout holds exactly one JSON line per result, with
+// the fields the docs name, and every other line goes to stderr. Runs the built bench at a tiny size.
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { execFile } from "node:child_process"
+import { join } from "node:path"
+
+const BENCH = join(import.meta.dirname, "..", "dist", "programs", "bench.js")
+
+const bench = (args: ReadonlyArray<string>) =>
+  Effect.async<{ code: number; stdout: string; stderr: string }>((resume) => {
+    const child = execFile(
+      process.execPath,
+      [BENCH, ...args],
+      { timeout: 110_000 },
+      (error, stdout, stderr) => resume(Effect.succeed({ code: error === null ? 0 : 1, stdout, stderr }))
+    )
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+/** The only line of stdout, parsed; fails the test when there is not exactly one. */
+const onlyJsonLine = (stdout: string) => {
+  const lines = stdout.split("\n").filter((l) => l.length > 0)
+  expect(lines, stdout).toHaveLength(1)
+  return JSON.parse(lines[0]!) as Record<string, unknown>
+}
+
+const positiveNumbers = (fields: Record<string, unknown>) =>
+  Object.values(fields).every((v) => typeof v === "number" && Number.isFinite(v) && v > 0)
+
+describe("bench --json", () => {
+  it.live(
+    "backfill prints one line with the rows and the rates of Tidemark and both baselines",
+    () =>
+      Effect.gen(function* () {
+        const r = yield* bench(["backfill", "--rows", "1500", "--json"])
+        expect(r.code, r.stderr).toBe(0)
+        const line = onlyJsonLine(r.stdout)
+        expect(Object.keys(line)).toEqual([
+          "rows",
+          "tidemarkRowsPerSec",
+          "baselineRowsPerSec",
+          "tunedBaselineRowsPerSec",
+          "withStartupRowsPerSec",
+          "receiverPeakRssMb"
+        ])
+        expect(line.rows).toBe(1500)
+        expect(positiveNumbers(line), JSON.stringify(line)).toBe(true)
+        // Counting the receiver's start-up can only make the rate lower.
+        expect(line.withStartupRowsPerSec as number).toBeLessThanOrEqual(line.tidemarkRowsPerSec as number)
+        expect(r.stderr).toContain("ratio Tidemark/baseline")
+      }),
+    120_000
+  )
+
+  it.live(
+    "startup prints one line with an empty node's time next to the daemon's and the CLI's",
+    () =>
+      Effect.gen(function* () {
+        const r = yield* bench(["startup", "--runs", "1", "--json"])
+        expect(r.code, r.stderr).toBe(0)
+        const line = onlyJsonLine(r.stdout)
+        expect(Object.keys(line)).toEqual([
+          "runs",
+          "nodeMs",
+          "cliVersionMs",
+          "cliStatusMs",
+          "cliDumpMs",
+          "daemonMs"
+        ])
+        expect(line.runs).toBe(1)
+        expect(positiveNumbers(line), JSON.stringify(line)).toBe(true)
+      }),
+    120_000
+  )
+})
