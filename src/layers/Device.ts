@@ -15,6 +15,7 @@ import * as PeerStatusSqlite from "./PeerStatusSqlite.js"
 import * as SyncMetricsSqlite from "./SyncMetricsSqlite.js"
 import { LocalDevice } from "../services/LocalDevice.js"
 import type { HlcClock } from "../services/HlcClock.js"
+import type { LibraryStore } from "../services/LibraryStore.js"
 import type { CheckpointStore } from "../services/CheckpointStore.js"
 import type { SharedLog } from "../services/SharedLog.js"
 import type { WatermarkStore } from "../services/WatermarkStore.js"
@@ -63,7 +64,8 @@ export interface Overrides {
   readonly checkpoints?: Layer.Layer<CheckpointStore>
 }
 
-type SyncStores =
+/** The coordination stores a device's `syncStores` part provides. */
+export type SyncStores =
   | WatermarkStore
   | CheckpointStore
   | SharedLog
@@ -74,20 +76,23 @@ type SyncStores =
 /**
  * A device from its parts: who it is and which kinds it syncs, its clock, its database.db client, and its
  * coordination stores. The Library and the change feeds go on top; overrides replace the parts they name.
+ * (Exported for the simulator, which opens the SQLite clients itself so that they outlive a crash.)
  */
-const assemble = <E1, E2, E3, R1, R2, R3, Extra>(parts: {
+export const assemble = <E1, E2, E3, R1, R2, R3, Extra>(parts: {
   readonly device: Layer.Layer<LocalDevice | Kinds>
   readonly clock: Layer.Layer<HlcClock | Extra, E1, R1>
   readonly libraryDb: Layer.Layer<LibraryDb, E2, Kinds | R2>
   readonly syncStores: Layer.Layer<SyncStores, E3, R3>
   readonly tables: TableNames | undefined
   readonly overrides: Overrides | undefined
+  /** The LibraryStore over database.db (default: LibraryStoreSqlite); the simulator's broken variants wrap it. */
+  readonly libraryStore?: Layer.Layer<LibraryStore, never, LibraryDb | HlcClock | LocalDevice | Kinds>
 }) => {
   const clock =
     parts.overrides?.clock === undefined
       ? parts.clock
       : Layer.merge(parts.clock, parts.overrides.clock.pipe(Layer.provide(parts.device)))
-  const libraryStore = LibraryStoreSqlite.layer(parts.tables).pipe(
+  const libraryStore = (parts.libraryStore ?? LibraryStoreSqlite.layer(parts.tables)).pipe(
     Layer.provide(Layer.merge(clock, parts.device)),
     Layer.provideMerge(parts.libraryDb.pipe(Layer.provide(parts.device)))
   )
@@ -109,7 +114,7 @@ const assemble = <E1, E2, E3, R1, R2, R3, Extra>(parts: {
 }
 
 /** The coordination stores in sync.db. `daemon`: this process keeps the peer connection table. */
-const sqliteSyncStores = <E>(
+export const sqliteSyncStores = <E>(
   syncDb: Layer.Layer<SyncDb, E>,
   device: Layer.Layer<LocalDevice | Kinds>,
   daemon: boolean
