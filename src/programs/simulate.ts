@@ -57,6 +57,7 @@ const report = (o: Outcome, millis: number, withTrace: boolean): Report => ({
 
 /** A worker: runs the seeds it is sent, one at a time, and reports each. */
 const worker = () => {
+  process.on("disconnect", () => process.exit(0))
   process.on("message", async (message: { seed: number; trace: boolean } | "exit") => {
     if (message === "exit") process.exit(0)
     const started = performance.now()

@@ -230,7 +230,9 @@ export const mergeOfWrites = (
     const newest = acked.at(-1)
     if (row === undefined) {
       if (newest !== undefined)
-        violations.push(`${key}: acknowledged write ${newest.version} is lost (no device holds the row)`)
+        violations.push(
+          `${key}: acknowledged write ${newest.version} is lost (the first device does not hold the row)`
+        )
       continue
     }
     const kind = key.slice(0, key.indexOf("/"))

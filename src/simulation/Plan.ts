@@ -103,10 +103,11 @@ export const make = (seed: number): Plan => {
   const devices: Array<DevicePlan> = []
   for (let i = 0; i < count; i++) {
     const others = Array.from({ length: count }, (_, j) => j).filter((j) => j !== i)
-    // Every device after the first pulls from at least one earlier one, so the graph is connected.
+    // Every device after the first pulls from the first (which never leaves), so the devices stay connected
+    // whoever leaves; which others it pulls from is chance.
     const peers =
-      i === 0 ? others.filter(() => rng.chance(0.3)) : others.filter((j) => j < i && rng.chance(0.6))
-    if (i > 0 && !peers.some((j) => j < i)) peers.push(rng.int(0, i - 1))
+      i === 0 ? others.filter(() => rng.chance(0.3)) : others.filter((j) => j < i && rng.chance(0.5))
+    if (i > 0 && !peers.includes(0)) peers.push(0)
     devices.push({
       index: i,
       id: DeviceId.make(`${hex(rng.int(0, 0xffffffff), 8)}-${hex(i, 4)}-4000-8000-${hex(seed, 12)}`),
@@ -169,7 +170,7 @@ export const make = (seed: number): Plan => {
         actions.push({ _tag: "Skew", at, device, skew: rng.chance(0.3) ? skewBeyond(rng) : skewWithin(rng) })
         break
       case "Leave":
-        // The first device stays, so at least two devices remain to compare... or one, when only two began.
+        // The first device never leaves: every other device pulls from it.
         if (device > 0) actions.push({ _tag: "Leave", at, device })
         break
     }
