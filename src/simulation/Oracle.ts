@@ -254,3 +254,26 @@ export const mergeOfWrites = (
   }
   return violations
 }
+
+/**
+ * Last-writer-wins never moves a row back: every row of a device is at least as new as when it was last
+ * seen. `seen` keeps, per device, the version of every row at the previous look; returns the rows that
+ * went back (a device's committed state only; nothing is read mid-transaction).
+ */
+export const noRowBack = (catalog: Catalog, device: Held, seen: Map<string, string>): Array<string> => {
+  const violations: Array<string> = []
+  for (const kind of catalog.names) {
+    const rows = device.library.read<{ uuid: string; version: string }>(
+      `SELECT uuid, version FROM ${table(kind)}`
+    )
+    if (rows === undefined) return violations
+    for (const r of rows) {
+      const key = `${kind}/${r.uuid}`
+      const before = seen.get(key)
+      if (before !== undefined && r.version < before)
+        violations.push(`${device.name}'s ${key} went back from ${before} to ${r.version}`)
+      seen.set(key, r.version)
+    }
+  }
+  return violations
+}

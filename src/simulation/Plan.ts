@@ -45,6 +45,8 @@ export type Action =
       readonly at: number
       readonly device: number
       readonly afterStatements: number | null
+      /** Count only statements containing this text ("" for any): aims crashes at the commit boundaries. */
+      readonly statementLike: string
       readonly downMillis: number
     }
   | { readonly _tag: "Partition"; readonly at: number; readonly groups: ReadonlyArray<ReadonlyArray<number>> }
@@ -87,6 +89,19 @@ const faults = (rng: Prng): Faults => ({
   cutAfterMessages: rng.chance(0.7) ? undefined : rng.int(10, 200),
   timeoutMillis: 50
 })
+
+/** Where a crash strikes: at once, or before the n-th next statement (of a kind, or of any kind). */
+const crashPoint = (rng: Prng): { afterStatements: number | null; statementLike: string } => {
+  if (rng.chance(0.25)) return { afterStatements: null, statementLike: "" }
+  const statementLike = rng.weighted([
+    ["", 50],
+    ["COMMIT", 20],
+    ["backfill_checkpoints", 10],
+    ["device_resource_watermarks", 10],
+    ["shared_changes", 10]
+  ] as const)
+  return { afterStatements: statementLike === "" ? rng.int(1, 80) : rng.int(1, 6), statementLike }
+}
 
 /** The plan of seed `seed`. */
 export const make = (seed: number): Plan => {
@@ -144,7 +159,7 @@ export const make = (seed: number): Plan => {
           _tag: "Crash",
           at,
           device,
-          afterStatements: rng.chance(0.25) ? null : rng.int(1, 80),
+          ...crashPoint(rng),
           downMillis: rng.int(0, 400)
         })
         break

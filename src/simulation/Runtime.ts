@@ -25,14 +25,18 @@ class QueueScheduler implements Scheduler.Scheduler {
     return this.tasks.length === 0
   }
 
-  /** Run every queued task, and the tasks they queue, until none is left. */
-  drain(): void {
-    while (this.tasks.length > 0) {
+  /** Run every queued task, and the tasks they queue, until none is left or `limit` tasks ran in all. */
+  drain(limit = Infinity): void {
+    while (this.tasks.length > 0 && this.ran <= limit) {
       const batch = this.tasks
       this.tasks = []
-      for (const task of batch) {
+      for (let i = 0; i < batch.length; i++) {
         this.ran++
-        task()
+        batch[i]!()
+        if (this.ran > limit) {
+          this.tasks = [...batch.slice(i + 1), ...this.tasks]
+          return
+        }
       }
     }
   }
@@ -108,6 +112,16 @@ export class Deadlock extends Error {
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
+/** Fibers kept running without letting time move: a storm of messages, or a loop that never waits. */
+export class Livelock extends Error {
+  constructor(
+    readonly atMillis: number,
+    readonly tasks: number
+  ) {
+    super(`the simulation did not settle: ${tasks} tasks ran and time stood at ${atMillis} ms`)
+  }
+}
+
 /** What running a program deterministically gave, and how much work it took. */
 export interface RunResult<A, E> {
   readonly exit: Exit.Exit<A, E>
@@ -117,11 +131,13 @@ export interface RunResult<A, E> {
 
 /**
  * Run `program` on the simulator's scheduler and clock until it ends. Time starts at `startMillis` and moves
- * only when every fiber waits; the program's Clock is that simulated time.
+ * only when every fiber waits; the program's Clock is that simulated time. A program that runs more than
+ * `maxTasks` tasks in all is stopped as a livelock.
  */
 export const run = async <A, E>(
   program: Effect.Effect<A, E>,
-  startMillis: number
+  startMillis: number,
+  maxTasks = 500_000
 ): Promise<RunResult<A, E>> => {
   const scheduler = new QueueScheduler()
   const clock = new SimulatedClock(startMillis)
@@ -133,15 +149,27 @@ export const run = async <A, E>(
     exit = e
   })
   for (;;) {
-    scheduler.drain()
+    scheduler.drain(maxTasks)
     if (exit !== undefined) break
+    if (scheduler.ran > maxTasks) {
+      fiber.unsafeInterruptAsFork(fiber.id())
+      return {
+        exit: Exit.die(new Livelock(clock.now - startMillis, scheduler.ran)),
+        tasks: scheduler.ran,
+        endMillis: clock.now
+      }
+    }
     // Let resumptions queued with setImmediate (before this one, so in a fixed order) reach the scheduler.
     await nextTurn()
     if (!scheduler.idle) continue
     if (!clock.advance()) {
       fiber.unsafeInterruptAsFork(fiber.id())
       scheduler.drain()
-      return { exit: Exit.die(new Deadlock(clock.now)), tasks: scheduler.ran, endMillis: clock.now }
+      return {
+        exit: Exit.die(new Deadlock(clock.now - startMillis)),
+        tasks: scheduler.ran,
+        endMillis: clock.now
+      }
     }
   }
   return { exit, tasks: scheduler.ran, endMillis: clock.now }

@@ -82,7 +82,10 @@ export const simulate = async (seed: number, options?: { readonly variant?: Vari
 class Gate implements SimSqlite.Gate {
   alive = true
   statements = 0
+  /** Armed: crash before the `crashAt`-th next statement containing `crashLike`. */
   crashAt: number | undefined
+  crashLike = ""
+  countdown = 0
   lastStatement = ""
   constructor(
     private readonly device: SimDevice,
@@ -92,7 +95,8 @@ class Gate implements SimSqlite.Gate {
   pass(sql: string): boolean {
     if (!this.alive) return false
     this.statements++
-    if (this.crashAt !== undefined && this.statements >= this.crashAt) {
+    if (this.crashAt !== undefined && sql.includes(this.crashLike)) this.countdown++
+    if (this.crashAt !== undefined && this.countdown >= this.crashAt) {
       this.lastStatement = sql
       this.kill()
       return false
@@ -187,6 +191,7 @@ class World {
       for (const d of world.devices) {
         yield* Effect.forkIn(world.lifecycle(d, network), root)
       }
+      yield* Effect.forkIn(world.watchRows, root)
       for (const action of world.plan.actions) {
         const wait = START_MILLIS + action.at - (yield* Clock.currentTimeMillis)
         if (wait > 0) yield* Effect.sleep(wait)
@@ -348,9 +353,15 @@ class World {
           this.log(`crash ${d!.name} now`)
           return Effect.sync(() => d!.gate!.kill())
         }
-        this.covered.add("crash at a statement")
-        this.log(`crash ${d!.name} armed: before its ${action.afterStatements}th next statement`)
-        d!.gate.crashAt = d!.gate.statements + action.afterStatements
+        this.covered.add(
+          action.statementLike ? `crash before ${action.statementLike}` : "crash at a statement"
+        )
+        this.log(
+          `crash ${d!.name} armed: before its ${action.afterStatements}th next statement${action.statementLike ? ` with ${action.statementLike}` : ""}`
+        )
+        d!.gate.countdown = 0
+        d!.gate.crashLike = action.statementLike
+        d!.gate.crashAt = action.afterStatements
         return Effect.void
       }
       case "Partition": {
@@ -439,6 +450,21 @@ class World {
       action._tag === "Write" ? (SimCatalog.isShared(action.kind) ? "shared write" : "owned write") : "delete"
     )
     return Effect.asVoid(Effect.forkIn(run, d.scope))
+  }
+
+  /** Every 20 ms of simulated time, no row of any device went back (last writer wins never regresses). */
+  get watchRows() {
+    const world = this
+    const seen = new Map(this.devices.map((d) => [d.name, new Map<string, string>()]))
+    return Effect.forever(
+      Effect.zipRight(
+        Effect.sleep(20),
+        Effect.sync(() => {
+          for (const d of world.devices)
+            for (const v of Oracle.noRowBack(SimCatalog, d, seen.get(d.name)!)) world.violation(v)
+        })
+      )
+    )
   }
 
   /** At a crash point: the crashed device's committed state, against every other device's. */
