@@ -66,7 +66,8 @@ export interface Overrides {
   readonly checkpoints?: Layer.Layer<CheckpointStore>
 }
 
-type SyncStores =
+/** The coordination stores a device's `syncStores` part provides. */
+export type SyncStores =
   | WatermarkStore
   | CheckpointStore
   | SharedLog
@@ -77,15 +78,16 @@ type SyncStores =
 /**
  * A device from its parts: who it is and which kinds it syncs, its clock, its database.db client, and its
  * coordination stores. The Library and the change feeds go on top; overrides replace the parts they name.
+ * (Exported for the simulator, which opens the SQLite clients itself so that they outlive a crash.)
  */
-const assemble = <E1, E2, E3, R1, R2, R3, Extra, ExtraSync = never>(parts: {
+export const assemble = <E1, E2, E3, R1, R2, R3, Extra, ExtraSync = never>(parts: {
   readonly device: Layer.Layer<LocalDevice | Kinds>
   readonly clock: Layer.Layer<HlcClock | Extra, E1, R1>
   readonly libraryDb: Layer.Layer<LibraryDb, E2, Kinds | R2>
   readonly syncStores: Layer.Layer<SyncStores | ExtraSync, E3, R3>
   readonly tables: TableNames | undefined
   readonly overrides: Overrides | undefined
-  /** Default: the SQLite one. */
+  /** The LibraryStore over database.db (default: LibraryStoreSqlite); the simulator's broken variants wrap it. */
   readonly libraryStore?: Layer.Layer<LibraryStore, never, LibraryDb | HlcClock | LocalDevice | Kinds>
 }) => {
   const clock =
@@ -114,7 +116,7 @@ const assemble = <E1, E2, E3, R1, R2, R3, Extra, ExtraSync = never>(parts: {
 }
 
 /** The coordination stores in sync.db. `daemon`: this process keeps the peer connection table. */
-const sqliteSyncStores = <E>(
+export const sqliteSyncStores = <E>(
   syncDb: Layer.Layer<SyncDb, E>,
   device: Layer.Layer<LocalDevice | Kinds>,
   daemon: boolean

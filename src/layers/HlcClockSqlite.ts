@@ -12,14 +12,20 @@ export const clockOffsetFromEnv = (): number => {
   return Number.isFinite(n) ? Math.trunc(n) : 0
 }
 
-export const make = (options?: { readonly maxDriftMillis?: number }) =>
+export interface SqliteClockOptions {
+  readonly maxDriftMillis?: number
+  /** The physical clock (default: Effect's Clock plus TIDEMARK_CLOCK_OFFSET_MS); the simulator skews it. */
+  readonly wallClock?: Effect.Effect<number>
+}
+
+export const make = (options?: SqliteClockOptions) =>
   Effect.gen(function* () {
     const sql = yield* SyncDb
     const { deviceId } = yield* LocalDevice
     const offset = clockOffsetFromEnv()
     return yield* HlcClock.make({
       device: deviceId,
-      wallClock: Effect.map(Clock.currentTimeMillis, (t) => t + offset),
+      wallClock: options?.wallClock ?? Effect.map(Clock.currentTimeMillis, (t) => t + offset),
       ...(options?.maxDriftMillis === undefined ? {} : { maxDriftMillis: options.maxDriftMillis }),
       highWater: {
         load: sql.unsafe<{ h: number }>("SELECT high_water_millis AS h FROM hlc_state WHERE id = 1").pipe(
@@ -38,7 +44,7 @@ export const make = (options?: { readonly maxDriftMillis?: number }) =>
     })
   })
 
-export const layer = (options?: {
-  readonly maxDriftMillis?: number
-}): Layer.Layer<HlcClock.HlcClock, import("../domain/Errors.js").StoreError, SyncDb | LocalDevice> =>
+export const layer = (
+  options?: SqliteClockOptions
+): Layer.Layer<HlcClock.HlcClock, import("../domain/Errors.js").StoreError, SyncDb | LocalDevice> =>
   Layer.effect(HlcClock.HlcClock, make(options))

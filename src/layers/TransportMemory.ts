@@ -1,7 +1,18 @@
 // PeerTransport inside one process, for simulations: every message is encoded and decoded by its Schema as
 // on the wire, and the network can drop, delay (and so reorder), duplicate messages, cut connections after N
 // messages, and partition devices until healed. The handshake is the real one (domain/Auth.ts).
-import { Context, Deferred, Duration, Effect, type Exit, Layer, ParseResult, Ref, Schema } from "effect"
+import {
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  type Exit,
+  Layer,
+  ParseResult,
+  Random,
+  Ref,
+  Schema
+} from "effect"
 import * as Auth from "../domain/Auth.js"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
 import { PeerRequest, PROTOCOL_VERSION, RequestRefused } from "../domain/Protocol.js"
@@ -147,12 +158,14 @@ export const layer: Layer.Layer<PeerTransport, never, MemoryNetwork | Credential
         }
         if (link !== undefined && (yield* Deferred.isDone(link.broken)))
           return yield* unavailable("connection cut")
-        if (f.maxDelayMillis > 0) yield* Effect.sleep(Duration.millis(Math.random() * f.maxDelayMillis))
-        if (Math.random() < f.dropRate) {
+        // Chance goes through Effect's Random, so a simulation with a seeded Random replays exactly.
+        if (f.maxDelayMillis > 0)
+          yield* Effect.sleep(Duration.millis((yield* Random.next) * f.maxDelayMillis))
+        if ((yield* Random.next) < f.dropRate) {
           yield* Effect.sleep(Duration.millis(f.timeoutMillis))
           return yield* unavailable("timed out waiting for an answer")
         }
-        if (isRequest && Math.random() < f.duplicateRate) yield* Effect.fork(message)
+        if (isRequest && (yield* Random.next) < f.duplicateRate) yield* Effect.fork(message)
         return yield* message
       })
 

@@ -5,7 +5,7 @@
 // every waiting stream goes on — by reconciling first (Reconcile.ts), which moves only what differs. If the peer
 // doing it disconnects, the kind passes to a waiting peer, which also reconciles first: nothing restarts from
 // zero. Purely an optimisation of traffic: every stream still runs, so no row can be missed by it.
-import { Context, Deferred, Duration, Effect, Layer } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 
@@ -53,7 +53,8 @@ export const make = (settleMillis: number) =>
 
     const turn = (resource: ResourceType, peer: DeviceId, rows = 1) =>
       Effect.gen(function* () {
-        settleUntil ??= Date.now() + settleMillis
+        const now = yield* Clock.currentTimeMillis
+        settleUntil ??= now + settleMillis
         const peers = waiting.get(resource) ?? new Map<DeviceId, number>()
         waiting.set(resource, peers.set(peer, rows))
         yield* Effect.addFinalizer(() =>
@@ -66,7 +67,7 @@ export const make = (settleMillis: number) =>
         )
         for (;;) {
           if (finished.has(resource)) return
-          if (!owner.has(resource) && Date.now() >= settleUntil) {
+          if (!owner.has(resource) && (yield* Clock.currentTimeMillis) >= settleUntil) {
             // The waiting peer handed the fewest rows so far takes it (stable tie-break).
             const chosen = [...(waiting.get(resource)?.keys() ?? [])].sort(
               (a, b) => load(a) - load(b) || score(resource, b) - score(resource, a)

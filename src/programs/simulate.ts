@@ -1,0 +1,131 @@
+// `npm run simulate -- --seeds N [--from S] [--workers W] [--trace]`: run N seeded simulations from seed S
+// (default: a seed taken from the time, printed) on W worker processes, print seeds per minute, the fault
+// kinds covered and, for a failing seed, the one command that replays it and its readable trace.
+import { fork } from "node:child_process"
+import { availableParallelism } from "node:os"
+import { fileURLToPath } from "node:url"
+import { simulate, type Outcome } from "../simulation/Simulator.js"
+
+interface Args {
+  readonly seeds: number
+  readonly from: number
+  readonly workers: number
+  readonly trace: boolean
+}
+
+const parse = (argv: ReadonlyArray<string>): Args => {
+  const value = (name: string) => {
+    const i = argv.indexOf(name)
+    return i >= 0 ? argv[i + 1] : undefined
+  }
+  const int = (name: string, fallback: number) => {
+    const raw = value(name)
+    if (raw === undefined) return fallback
+    const n = Number(raw)
+    if (!Number.isSafeInteger(n) || n < 0) {
+      console.error(`${name} needs a whole number, got ${raw}`)
+      process.exit(2)
+    }
+    return n
+  }
+  return {
+    seeds: int("--seeds", 100),
+    from: int("--from", Date.now() % 1_000_000_000),
+    workers: Math.max(1, int("--workers", availableParallelism())),
+    trace: argv.includes("--trace")
+  }
+}
+
+/** What a worker reports of one seed. */
+interface Report {
+  readonly seed: number
+  readonly hash: string
+  readonly violations: ReadonlyArray<string>
+  readonly trace?: ReadonlyArray<string>
+  readonly covered: ReadonlyArray<string>
+  readonly millis: number
+}
+
+const report = (o: Outcome, millis: number, withTrace: boolean): Report => ({
+  seed: o.seed,
+  hash: o.hash,
+  violations: o.violations,
+  covered: o.covered,
+  millis,
+  ...(withTrace || o.violations.length > 0 ? { trace: o.trace } : {})
+})
+
+/** A worker: runs the seeds it is sent, one at a time, and reports each. */
+const worker = () => {
+  process.on("disconnect", () => process.exit(0))
+  process.on("message", async (message: { seed: number; trace: boolean } | "exit") => {
+    if (message === "exit") process.exit(0)
+    const started = performance.now()
+    const outcome = await simulate(message.seed)
+    process.send!(report(outcome, performance.now() - started, message.trace))
+  })
+}
+
+const replayCommand = (seed: number) => `npm run simulate -- --seeds 1 --from ${seed} --trace`
+
+const main = async () => {
+  const args = parse(process.argv.slice(2))
+  console.log(`Simulating seeds ${args.from}..${args.from + args.seeds - 1} on ${args.workers} worker(s)`)
+  const started = performance.now()
+  const failures: Array<Report> = []
+  const covered = new Map<string, number>()
+  let done = 0
+  let next = args.from
+  const end = args.from + args.seeds
+  const self = fileURLToPath(import.meta.url)
+  await Promise.all(
+    Array.from(
+      { length: Math.min(args.workers, args.seeds) },
+      () =>
+        new Promise<void>((resolve) => {
+          const child = fork(self, ["--worker"], { stdio: "inherit" })
+          const sendNext = () => {
+            if (next >= end) {
+              child.send("exit")
+              return
+            }
+            child.send({ seed: next++, trace: args.trace })
+          }
+          child.on("message", (r: Report) => {
+            done++
+            for (const c of r.covered) covered.set(c, (covered.get(c) ?? 0) + 1)
+            if (args.trace || r.violations.length > 0) {
+              console.log(`\nseed ${r.seed} trace (hash ${r.hash}):\n${(r.trace ?? []).join("\n")}`)
+            }
+            if (r.violations.length > 0) {
+              failures.push(r)
+              console.log(
+                `\nseed ${r.seed} FAILED:\n  ${r.violations.join("\n  ")}\nreplay: ${replayCommand(r.seed)}`
+              )
+            } else if (args.seeds <= 20) {
+              console.log(`seed ${r.seed} ok, trace hash ${r.hash} (${Math.round(r.millis)} ms)`)
+            }
+            if (done % 500 === 0) console.log(`${done} seeds, ${failures.length} failed`)
+            sendNext()
+          })
+          child.on("exit", () => resolve())
+          sendNext()
+        })
+    )
+  )
+  const minutes = (performance.now() - started) / 60_000
+  console.log(
+    `\n${done} seeds in ${minutes.toFixed(2)} min (${Math.round(done / minutes)} seeds/min), ${failures.length} failed`
+  )
+  console.log(
+    `fault kinds covered (seeds): ${[...covered.entries()]
+      .sort()
+      .map(([k, n]) => `${k} ${n}`)
+      .join(", ")}`
+  )
+  for (const f of failures) console.log(`failed seed ${f.seed}: ${replayCommand(f.seed)}`)
+  process.exit(failures.length > 0 ? 1 : 0)
+}
+
+if (process.argv.includes("--worker")) worker()
+else void main()

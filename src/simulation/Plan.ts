@@ -1,0 +1,202 @@
+// The plan of one simulated run, a pure function of its seed: the devices (how many, when they join, their
+// clock skew, whom they pull from), the engine's page size and log retention, and a timed list of actions
+// (writes, deletes and re-creations, crashes, partitions, heals, network faults, skew changes, departures).
+import { DeviceId } from "../domain/Ids.js"
+import type { Faults } from "../layers/TransportMemory.js"
+import { Prng } from "./Prng.js"
+import { SimCatalog } from "./SimSchema.js"
+
+/** The drift limit of every simulated clock; skews within it are at most ±SKEW_WITHIN. */
+export const MAX_DRIFT_MILLIS = 2_000
+const SKEW_WITHIN = 900
+
+export interface DevicePlan {
+  readonly index: number
+  readonly id: DeviceId
+  /** Milliseconds after the start when the device first starts (0: at once). */
+  readonly joinAt: number
+  /** Its physical clock's offset from simulated time at the start. */
+  readonly skew: number
+  /** Indexes of the devices it is told to pull from (those pull back once it caught up with them). */
+  readonly peers: ReadonlyArray<number>
+}
+
+/**
+ * What happens at `at` ms after the start. A crash is immediate (`afterStatements` null) or armed to strike
+ * before the device's n-th next SQL statement; the device restarts `downMillis` after it.
+ */
+export type Action =
+  | {
+      readonly _tag: "Write"
+      readonly at: number
+      readonly device: number
+      readonly kind: string
+      readonly slot: number
+    }
+  | {
+      readonly _tag: "Remove"
+      readonly at: number
+      readonly device: number
+      readonly kind: string
+      readonly slot: number
+    }
+  | {
+      readonly _tag: "Crash"
+      readonly at: number
+      readonly device: number
+      readonly afterStatements: number | null
+      /** Count only statements containing this text ("" for any): aims crashes at the commit boundaries. */
+      readonly statementLike: string
+      readonly downMillis: number
+    }
+  | { readonly _tag: "Partition"; readonly at: number; readonly groups: ReadonlyArray<ReadonlyArray<number>> }
+  | { readonly _tag: "Heal"; readonly at: number }
+  | { readonly _tag: "Faults"; readonly at: number; readonly faults: Faults }
+  | { readonly _tag: "Skew"; readonly at: number; readonly device: number; readonly skew: number }
+  | { readonly _tag: "Leave"; readonly at: number; readonly device: number }
+
+export interface Plan {
+  readonly seed: number
+  readonly devices: ReadonlyArray<DevicePlan>
+  readonly batchSize: number
+  readonly logRetention: number
+  readonly actions: ReadonlyArray<Action>
+  /** When the chaos ends and healing begins. */
+  readonly chaosMillis: number
+}
+
+/** Row slots per kind: few, so rows are written again, deleted and re-created. */
+export const OWNED_SLOTS = 3
+export const SHARED_SLOTS = 4
+
+const hex = (n: number, width: number) => (n >>> 0).toString(16).padStart(width, "0").slice(-width)
+
+/** The uuid of a row slot: owned slots belong to one device, shared slots to everyone. */
+export const slotUuid = (kind: string, device: number, slot: number): string => {
+  const k = SimCatalog.names.indexOf(kind)
+  const owner = SimCatalog.isShared(kind) ? 0xff : device
+  return `${hex(k, 8)}-0000-4000-8000-${hex(owner, 4)}${hex(slot, 8)}`
+}
+
+const skewWithin = (rng: Prng) => rng.int(-SKEW_WITHIN, SKEW_WITHIN)
+const skewBeyond = (rng: Prng) =>
+  (rng.chance(0.5) ? 1 : -1) * rng.int(MAX_DRIFT_MILLIS + 500, 2 * MAX_DRIFT_MILLIS)
+
+const faults = (rng: Prng): Faults => ({
+  dropRate: rng.chance(0.5) ? 0 : rng.next() * 0.15,
+  duplicateRate: rng.chance(0.5) ? 0 : rng.next() * 0.3,
+  maxDelayMillis: rng.chance(0.3) ? 0 : rng.int(1, 30),
+  cutAfterMessages: rng.chance(0.7) ? undefined : rng.int(10, 200),
+  timeoutMillis: 50
+})
+
+/** Where a crash strikes: at once, or before the n-th next statement (of a kind, or of any kind). */
+const crashPoint = (rng: Prng): { afterStatements: number | null; statementLike: string } => {
+  if (rng.chance(0.25)) return { afterStatements: null, statementLike: "" }
+  const statementLike = rng.weighted([
+    ["", 50],
+    ["COMMIT", 20],
+    ["backfill_checkpoints", 10],
+    ["device_resource_watermarks", 10],
+    ["shared_changes", 10]
+  ] as const)
+  return { afterStatements: statementLike === "" ? rng.int(1, 80) : rng.int(1, 6), statementLike }
+}
+
+/** The plan of seed `seed`. */
+export const make = (seed: number): Plan => {
+  const rng = new Prng(seed)
+  const count = rng.weighted([
+    [2, 30],
+    [3, 30],
+    [4, 20],
+    [5, 10],
+    [6, 5],
+    [8, 5]
+  ] as const)
+  const chaosMillis = rng.int(300, 3_000)
+  const devices: Array<DevicePlan> = []
+  for (let i = 0; i < count; i++) {
+    const others = Array.from({ length: count }, (_, j) => j).filter((j) => j !== i)
+    // Every device after the first pulls from the first (which never leaves), so the devices stay connected
+    // whoever leaves; which others it pulls from is chance.
+    const peers =
+      i === 0 ? others.filter(() => rng.chance(0.3)) : others.filter((j) => j < i && rng.chance(0.5))
+    if (i > 0 && !peers.includes(0)) peers.push(0)
+    devices.push({
+      index: i,
+      id: DeviceId.make(`${hex(rng.int(0, 0xffffffff), 8)}-${hex(i, 4)}-4000-8000-${hex(seed, 12)}`),
+      joinAt: i > 0 && rng.chance(0.25) ? rng.int(1, chaosMillis) : 0,
+      skew: rng.chance(0.15) ? skewBeyond(rng) : skewWithin(rng),
+      peers: [...new Set(peers)].sort((a, b) => a - b)
+    })
+  }
+  const actions: Array<Action> = []
+  const steps = rng.int(8, 60)
+  const kinds = SimCatalog.names
+  for (let s = 0; s < steps; s++) {
+    const at = rng.int(0, chaosMillis)
+    const device = rng.int(0, count - 1)
+    const kind = rng.pick(kinds)
+    const slot = rng.int(0, (SimCatalog.isShared(kind) ? SHARED_SLOTS : OWNED_SLOTS) - 1)
+    const tag = rng.weighted([
+      ["Write", 55],
+      ["Remove", 12],
+      ["Crash", 12],
+      ["Partition", 4],
+      ["Heal", 4],
+      ["Faults", 5],
+      ["Skew", 5],
+      ["Leave", 1]
+    ] as const)
+    switch (tag) {
+      case "Write":
+      case "Remove":
+        actions.push({ _tag: tag, at, device, kind, slot })
+        break
+      case "Crash":
+        actions.push({
+          _tag: "Crash",
+          at,
+          device,
+          ...crashPoint(rng),
+          downMillis: rng.int(0, 400)
+        })
+        break
+      case "Partition": {
+        const side = devices.map(() => rng.chance(0.5))
+        actions.push({
+          _tag: "Partition",
+          at,
+          groups: [
+            devices.filter((_, i) => side[i]).map((d) => d.index),
+            devices.filter((_, i) => !side[i]).map((d) => d.index)
+          ]
+        })
+        break
+      }
+      case "Heal":
+        actions.push({ _tag: "Heal", at })
+        break
+      case "Faults":
+        actions.push({ _tag: "Faults", at, faults: faults(rng) })
+        break
+      case "Skew":
+        actions.push({ _tag: "Skew", at, device, skew: rng.chance(0.3) ? skewBeyond(rng) : skewWithin(rng) })
+        break
+      case "Leave":
+        // The first device never leaves: every other device pulls from it.
+        if (device > 0) actions.push({ _tag: "Leave", at, device })
+        break
+    }
+  }
+  actions.sort((a, b) => a.at - b.at)
+  return {
+    seed,
+    devices,
+    batchSize: rng.int(1, 4),
+    logRetention: rng.chance(0.5) ? rng.int(2, 12) : 1_000,
+    actions,
+    chaosMillis
+  }
+}

@@ -1,0 +1,549 @@
+// One simulated run: the devices of a seed's plan, each a full device (stores, engine, memory transport)
+// whose SQLite databases the simulator holds, on one in-process network, on simulated time. The plan's
+// actions run at their times; then the network heals, crashed devices restart, clocks come back within the
+// drift limit, and the oracle judges. Keeps: the same seed gives the same trace, byte for byte.
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Clock, Context, Deferred, Effect, Exit, Layer, Logger, LogLevel, Random, Scope } from "effect"
+import { createHash } from "node:crypto"
+import { LibraryId, Uuid, type DeviceId } from "../domain/Ids.js"
+import type { PeerRequest } from "../domain/Protocol.js"
+import * as Device from "../layers/Device.js"
+import * as HlcClockSqlite from "../layers/HlcClockSqlite.js"
+import { libraryMigrations, migrationsTable, syncKinds } from "../layers/LibraryDbSchema.js"
+import { LibraryDb, SyncDb } from "../layers/Sqlite.js"
+import { syncMigrations } from "../layers/SyncDbSchema.js"
+import * as TransportMemory from "../layers/TransportMemory.js"
+import { Credentials } from "../services/Credentials.js"
+import { Kinds } from "../services/Kinds.js"
+import { Library } from "../services/Library.js"
+import { LocalDevice } from "../services/LocalDevice.js"
+import { type PeerConnection, PeerTransport } from "../services/PeerTransport.js"
+import * as SyncEngine from "../services/SyncEngine.js"
+import { WatermarkStore } from "../services/WatermarkStore.js"
+import * as Oracle from "./Oracle.js"
+import * as Plan from "./Plan.js"
+import * as Runtime from "./Runtime.js"
+import { fieldsFor, SimCatalog } from "./SimSchema.js"
+import * as SimSqlite from "./SimSqlite.js"
+import type { Variant } from "./Variant.js"
+
+const LIBRARY = LibraryId.make("5e1a0000-0000-4000-8000-000000000001")
+const SECRET = "simulated-library"
+const START_MILLIS = 1_800_000_000_000
+/** How long after healing the devices have to converge, in simulated time. */
+const CONVERGE_MILLIS = 60_000
+
+/** What one seed gave. */
+export interface Outcome {
+  readonly seed: number
+  readonly violations: ReadonlyArray<string>
+  readonly trace: ReadonlyArray<string>
+  /** sha256 of the trace. */
+  readonly hash: string
+  /** The kinds of fault that happened in this run (crash points, partitions, drops…). */
+  readonly covered: ReadonlyArray<string>
+  readonly simulatedMillis: number
+  readonly tasks: number
+}
+
+/** Run `seed` (with `variant`'s parts in every device, if given) and judge it. */
+export const simulate = async (seed: number, options?: { readonly variant?: Variant }): Promise<Outcome> => {
+  const world = new World(Plan.make(seed), options?.variant)
+  const result = await Runtime.run(
+    world.program.pipe(
+      Effect.withRandom(Random.make(seed)),
+      // Errors the engine logs go into the trace (a crashed device's failing statements log some).
+      Effect.provide(Logger.replace(Logger.defaultLogger, world.logger)),
+      Logger.withMinimumLogLevel(LogLevel.Error),
+      Effect.withTracerEnabled(false)
+    ),
+    START_MILLIS
+  )
+  if (Exit.isFailure(result.exit))
+    world.violation(`the simulation itself failed: ${String(result.exit.cause)}`)
+  for (const d of world.devices) {
+    d.library.close()
+    d.sync.close()
+  }
+  const trace = world.trace
+  return {
+    seed,
+    violations: world.violations,
+    trace,
+    hash: createHash("sha256").update(trace.join("\n")).digest("hex"),
+    covered: [...world.covered].sort(),
+    simulatedMillis: result.endMillis - START_MILLIS,
+    tasks: result.tasks
+  }
+}
+
+/** The crash gate of one incarnation: counts statements, and kills the device at the armed one. */
+class Gate implements SimSqlite.Gate {
+  alive = true
+  statements = 0
+  /** Armed: crash before the `crashAt`-th next statement containing `crashLike`. */
+  crashAt: number | undefined
+  crashLike = ""
+  countdown = 0
+  lastStatement = ""
+  constructor(
+    private readonly device: SimDevice,
+    readonly crashed: Deferred.Deferred<void>
+  ) {}
+
+  pass(sql: string): boolean {
+    if (!this.alive) return false
+    this.statements++
+    if (this.crashAt !== undefined && sql.includes(this.crashLike)) this.countdown++
+    if (this.crashAt !== undefined && this.countdown >= this.crashAt) {
+      this.lastStatement = sql
+      this.kill()
+      return false
+    }
+    return true
+  }
+
+  /** The process dies: open transactions are gone, nothing more reaches its databases. */
+  kill() {
+    if (!this.alive) return
+    this.alive = false
+    this.device.library.rollback()
+    this.device.sync.rollback()
+    Deferred.unsafeDone(this.crashed, Exit.void)
+  }
+}
+
+interface SimDevice extends Oracle.Held {
+  readonly plan: Plan.DevicePlan
+  readonly address: string
+  skew: number
+  state: "waiting" | "up" | "down" | "left"
+  gate: Gate | undefined
+  context: Context.Context<Library> | undefined
+  scope: Scope.CloseableScope | undefined
+  downMillis: number
+  leaving: boolean
+  delivered: Map<string, Oracle.Delivered>
+}
+
+class World {
+  readonly devices: ReadonlyArray<SimDevice>
+  readonly trace: Array<string> = []
+  readonly violations: Array<string> = []
+  readonly covered = new Set<string>()
+  readonly writes: Array<Oracle.Written & { readonly by: number }> = []
+  healing = false
+  private now = () => 0
+
+  constructor(
+    readonly plan: Plan.Plan,
+    readonly variant: Variant | undefined
+  ) {
+    this.devices = plan.devices.map((p) => ({
+      plan: p,
+      name: `d${p.index}`,
+      id: p.id,
+      address: `memory:d${p.index}`,
+      library: new SimSqlite.HeldDatabase(),
+      sync: new SimSqlite.HeldDatabase(),
+      skew: p.skew,
+      state: "waiting",
+      gate: undefined,
+      context: undefined,
+      scope: undefined,
+      downMillis: 0,
+      leaving: false,
+      delivered: new Map()
+    }))
+  }
+
+  /** Engine logs of level Error, first line only, into the trace. */
+  readonly logger = Logger.make(({ message }) => {
+    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+    this.log(`log error: ${text.split("\n")[0]}`)
+  })
+
+  log(line: string) {
+    this.trace.push(`${String(this.now()).padStart(6)} ${line}`)
+  }
+
+  violation(v: string) {
+    this.violations.push(v)
+    this.log(`VIOLATION ${v}`)
+  }
+
+  get program() {
+    const world = this
+    return Effect.gen(function* () {
+      const clock = yield* Effect.clock
+      world.now = () => clock.unsafeCurrentTimeMillis() - START_MILLIS
+      world.log(
+        `plan seed=${world.plan.seed} devices=${world.plan.devices.length} batch=${world.plan.batchSize} retention=${world.plan.logRetention} chaos=${world.plan.chaosMillis}ms` +
+          (world.variant ? ` variant=${world.variant.name}` : "")
+      )
+      for (const d of world.plan.devices)
+        world.log(
+          `plan d${d.index} joins at ${d.joinAt} skew ${d.skew} pulls from ${d.peers.map((p) => `d${p}`).join(",")}`
+        )
+      const network = yield* TransportMemory.makeNetwork
+      const root = yield* Effect.scope
+      for (const d of world.devices) {
+        yield* Effect.forkIn(world.lifecycle(d, network), root)
+      }
+      yield* Effect.forkIn(world.watchRows, root)
+      for (const action of world.plan.actions) {
+        const wait = START_MILLIS + action.at - (yield* Clock.currentTimeMillis)
+        if (wait > 0) yield* Effect.sleep(wait)
+        yield* world.act(action, network)
+      }
+      yield* Effect.sleep(
+        Math.max(0, START_MILLIS + world.plan.chaosMillis - (yield* Clock.currentTimeMillis))
+      )
+      yield* world.heal(network)
+      yield* world.judge
+    }).pipe(Effect.scoped)
+  }
+
+  /** A device's life: start (at its join time), run until it crashes, restart after its downtime, or leave. */
+  lifecycle(d: SimDevice, network: TransportMemory.MemoryNetwork["Type"]) {
+    const world = this
+    return Effect.gen(function* () {
+      if (d.plan.joinAt > 0) yield* Effect.sleep(d.plan.joinAt)
+      for (;;) {
+        const crashed = yield* Deferred.make<void>()
+        const gate = new Gate(d, crashed)
+        d.gate = gate
+        const scope = yield* Scope.make()
+        d.scope = scope
+        d.delivered = new Map()
+        d.state = "up"
+        world.log(`start ${d.name}`)
+        const started = yield* Effect.exit(Scope.extend(world.start(d, gate, network), scope))
+        if (Exit.isFailure(started) && gate.alive) {
+          world.violation(`${d.name} failed to start: ${String(started.cause)}`)
+          gate.kill()
+        }
+        yield* Deferred.await(crashed)
+        d.state = "down"
+        d.context = undefined
+        yield* Scope.close(scope, Exit.void)
+        if (d.leaving) {
+          d.state = "left"
+          world.log(`${d.name} left for good`)
+          return
+        }
+        world.log(
+          `crashed ${d.name} after ${gate.statements} statements${gate.lastStatement ? `, before: ${gate.lastStatement.replace(/\s+/g, " ").slice(0, 60)}` : ""}`
+        )
+        world.crashPoint(d)
+        yield* Effect.sleep(d.downMillis)
+      }
+    })
+  }
+
+  /** Open a device's stores on its held databases, connect it, and start its engine. */
+  start(d: SimDevice, gate: Gate, network: TransportMemory.MemoryNetwork["Type"]) {
+    const world = this
+    return Effect.gen(function* () {
+      const libraryClient = yield* SimSqlite.make(d.library, gate)
+      const syncClient = yield* SimSqlite.make(d.sync, gate)
+      yield* Migrator.make({})({
+        loader: Migrator.fromRecord(libraryMigrations({ prefix: "" })),
+        table: migrationsTable({ prefix: "" })
+      }).pipe(
+        Effect.zipRight(syncKinds(SimCatalog, { prefix: "" })),
+        Effect.provideService(SqlClient.SqlClient, libraryClient)
+      )
+      yield* Migrator.make({})({
+        loader: Migrator.fromRecord(syncMigrations),
+        table: "tidemark_migrations"
+      }).pipe(Effect.provideService(SqlClient.SqlClient, syncClient))
+      const parts = {
+        device: Layer.merge(LocalDevice.layer(d.id as DeviceId, LIBRARY), Layer.succeed(Kinds, SimCatalog)),
+        syncDb: Layer.succeed(SyncDb, syncClient),
+        libraryDb: Layer.succeed(LibraryDb, libraryClient)
+      }
+      const stores = Device.assemble({
+        device: parts.device,
+        clock: HlcClockSqlite.layer({
+          maxDriftMillis: Plan.MAX_DRIFT_MILLIS,
+          wallClock: Effect.map(Clock.currentTimeMillis, (t) => t + d.skew)
+        }).pipe(Layer.provide(Layer.merge(parts.syncDb, parts.device))),
+        libraryDb: parts.libraryDb,
+        syncStores: Device.sqliteSyncStores(parts.syncDb, parts.device, true),
+        tables: undefined,
+        overrides: world.variant?.overrides?.(parts),
+        ...(world.variant?.libraryStore ? { libraryStore: world.variant.libraryStore(parts) } : {})
+      })
+      const context = yield* Layer.build(stores)
+      const memory = yield* Layer.build(
+        TransportMemory.layer.pipe(
+          Layer.provide(
+            Credentials.layer({ libraryId: LIBRARY, deviceId: d.id as DeviceId, secret: SECRET })
+          ),
+          Layer.provide(Layer.succeed(TransportMemory.MemoryNetwork, network))
+        )
+      )
+      const inner = Context.get(memory, PeerTransport)
+      const wrapped = world.variant?.transport?.(inner, Context.get(context, WatermarkStore)) ?? inner
+      const transport = world.observed(d, wrapped)
+      yield* SyncEngine.start({
+        listen: d.address,
+        peers: d.plan.peers.map((p) => world.devices[p]!.address),
+        options: {
+          batchSize: world.plan.batchSize,
+          // Long live waits and a capped backoff of a second: fewer idle requests per simulated second.
+          liveWaitMillis: 3_000,
+          reconnectBaseMillis: 20,
+          reconnectCapMillis: 1_000,
+          spreadSettleMillis: 10,
+          server: { logRetention: world.plan.logRetention }
+        }
+      }).pipe(Effect.provide(Context.add(context, PeerTransport, transport)))
+      d.context = context
+    })
+  }
+
+  /** The device's transport, recording the furthest page each stream was sent (and tracing pages). */
+  observed(d: SimDevice, inner: PeerTransport["Type"]): PeerTransport["Type"] {
+    const world = this
+    const record = (conn: PeerConnection, request: PeerRequest, answer: unknown) => {
+      if (request._tag !== "Pull" && request._tag !== "PullLog") return
+      const page = answer as { rows: ReadonlyArray<unknown>; last: number; pruned?: boolean }
+      if (page.pruned === true) {
+        world.covered.add("pruned log")
+        return
+      }
+      const peer = world.devices.find((p) => p.id === conn.peer)?.name ?? conn.peer
+      const space = request._tag === "Pull" ? "table" : "log"
+      const key = `${conn.peer}|${request.resource}|${space}`
+      const last = Math.max(page.last, d.delivered.get(key)?.last ?? 0)
+      d.delivered.set(key, { peer: conn.peer, resource: request.resource, space, last })
+      if (page.rows.length > 0)
+        world.log(
+          `${d.name}<-${peer} ${request._tag} ${request.resource} after ${request.after}: ${page.rows.length} to ${page.last}`
+        )
+    }
+    return {
+      listen: inner.listen,
+      connect: (address) =>
+        Effect.map(inner.connect(address), (conn): PeerConnection => ({
+          ...conn,
+          send: ((request: PeerRequest) =>
+            Effect.tap(conn.send(request), (answer) =>
+              Effect.sync(() => record(conn, request, answer))
+            )) as PeerConnection["send"]
+        }))
+    }
+  }
+
+  act(action: Plan.Action, network: TransportMemory.MemoryNetwork["Type"]): Effect.Effect<void> {
+    const world = this
+    const d = "device" in action ? this.devices[action.device]! : undefined
+    switch (action._tag) {
+      case "Write":
+      case "Remove":
+        return this.write(d!, action)
+      case "Crash": {
+        if (d!.state !== "up" || d!.gate === undefined) return Effect.void
+        d!.downMillis = action.downMillis
+        if (action.afterStatements === null) {
+          this.covered.add("crash at a wait")
+          this.log(`crash ${d!.name} now`)
+          return Effect.sync(() => d!.gate!.kill())
+        }
+        this.covered.add(
+          action.statementLike ? `crash before ${action.statementLike}` : "crash at a statement"
+        )
+        this.log(
+          `crash ${d!.name} armed: before its ${action.afterStatements}th next statement${action.statementLike ? ` with ${action.statementLike}` : ""}`
+        )
+        d!.gate.countdown = 0
+        d!.gate.crashLike = action.statementLike
+        d!.gate.crashAt = action.afterStatements
+        return Effect.void
+      }
+      case "Partition": {
+        this.covered.add("partition")
+        const groups = action.groups.map((g) => g.map((i) => this.devices[i]!.id))
+        this.log(`partition ${action.groups.map((g) => g.map((i) => `d${i}`).join(",")).join(" | ")}`)
+        return network.partition(groups)
+      }
+      case "Heal":
+        this.log("heal")
+        return network.heal
+      case "Faults":
+        for (const [k, v] of Object.entries(action.faults))
+          if (typeof v === "number" && v > 0 && k !== "timeoutMillis") this.covered.add(`faults ${k}`)
+        this.log(`faults ${JSON.stringify(action.faults)}`)
+        return network.setFaults(action.faults)
+      case "Skew":
+        this.covered.add(
+          Math.abs(action.skew) > Plan.MAX_DRIFT_MILLIS ? "skew beyond drift" : "skew within drift"
+        )
+        this.log(`skew ${d!.name} ${action.skew}`)
+        return Effect.sync(() => {
+          d!.skew = action.skew
+        })
+      case "Leave":
+        if (d!.state !== "up" || d!.gate === undefined) return Effect.void
+        this.covered.add("device left")
+        this.log(`${d!.name} leaves`)
+        return Effect.sync(() => {
+          d!.leaving = true
+          d!.gate!.kill()
+        })
+    }
+    return Effect.sync(() => world.log("unknown action"))
+  }
+
+  /** A write or delete on a device that is up, concurrent with everything else; acknowledged when it returns. */
+  write(d: SimDevice, action: Extract<Plan.Action, { _tag: "Write" | "Remove" }>): Effect.Effect<void> {
+    if (d.state !== "up" || d.context === undefined || d.scope === undefined) return Effect.void
+    const world = this
+    const uuid = Plan.slotUuid(action.kind, d.plan.index, action.slot)
+    const name = `w${this.writes.length}`
+    const target = Plan.slotUuid(action.kind === "file" ? "note" : "tag", d.plan.index, action.slot)
+    const fields = action._tag === "Write" ? fieldsFor(action.kind, name, action.at, target) : undefined
+    const attempt = {
+      kind: action.kind,
+      uuid,
+      device: d.id,
+      by: d.plan.index,
+      deleted: action._tag === "Remove",
+      fields
+    }
+    const index = this.writes.push({ ...attempt, version: undefined }) - 1
+    const run = Effect.gen(function* () {
+      const library = yield* Library
+      const rows =
+        action._tag === "Write"
+          ? yield* library.write(action.kind, [{ uuid: Uuid.make(uuid), fields: fields! }])
+          : yield* Effect.map(library.remove(action.kind, Uuid.make(uuid)), (r) => [r])
+      const row = rows[0]!
+      world.writes[index] = {
+        ...attempt,
+        fields: row.deleted ? undefined : attempt.fields,
+        version: row.version
+      }
+      world.log(
+        `${d.name} ${action._tag === "Write" ? "wrote" : "deleted"} ${action.kind}/${uuid} ${row.version}`
+      )
+    }).pipe(
+      Effect.catchAll((e) =>
+        Effect.sync(() => {
+          if (e._tag === "RowNotFoundError")
+            world.writes.splice(index, 1, {
+              ...attempt,
+              deleted: false,
+              fields: {},
+              device: "none",
+              version: undefined
+            })
+          world.log(`${d.name} ${action._tag} ${action.kind}/${uuid} failed: ${e._tag}`)
+        })
+      ),
+      Effect.provide(d.context)
+    )
+    this.covered.add(
+      action._tag === "Write" ? (SimCatalog.isShared(action.kind) ? "shared write" : "owned write") : "delete"
+    )
+    return Effect.asVoid(Effect.forkIn(run, d.scope))
+  }
+
+  /** Every 20 ms of simulated time, no row of any device went back (last writer wins never regresses). */
+  get watchRows() {
+    const world = this
+    const seen = new Map(this.devices.map((d) => [d.name, new Map<string, string>()]))
+    return Effect.forever(
+      Effect.zipRight(
+        Effect.sleep(20),
+        Effect.sync(() => {
+          for (const d of world.devices)
+            for (const v of Oracle.noRowBack(SimCatalog, d, seen.get(d.name)!)) world.violation(v)
+        })
+      )
+    )
+  }
+
+  /** At a crash point: the crashed device's committed state, against every other device's. */
+  crashPoint(d: SimDevice) {
+    for (const v of Oracle.cursorsBehindData(SimCatalog, d, this.devices))
+      this.violation(`at the crash of ${d.name}: ${v}`)
+    const delivered = [...d.delivered.values()]
+    for (const v of Oracle.receivedAgain(SimCatalog, d, this.devices, delivered, 2 * this.plan.batchSize))
+      this.violation(v)
+  }
+
+  /** Heal everything, let crashed devices come back, and wait until every device holds the same rows. */
+  heal(network: TransportMemory.MemoryNetwork["Type"]) {
+    const world = this
+    return Effect.gen(function* () {
+      world.healing = true
+      world.log("healing: network healed, faults off, clocks within the drift limit, crashes disarmed")
+      yield* network.heal
+      yield* network.setFaults(TransportMemory.noFaults)
+      for (const d of world.devices) {
+        if (Math.abs(d.skew) > Plan.MAX_DRIFT_MILLIS / 2) d.skew = Math.sign(d.skew) * 100
+        if (d.gate !== undefined && d.gate.alive) d.gate.crashAt = undefined
+      }
+      const until = (yield* Clock.currentTimeMillis) + CONVERGE_MILLIS
+      for (;;) {
+        yield* Effect.sleep(100)
+        const present = world.devices.filter((d) => d.state !== "left" && !d.leaving)
+        const dumps = present.map((d) => (d.state === "up" ? Oracle.dump(SimCatalog, d) : undefined))
+        const first = dumps[0]
+        if (
+          first !== undefined &&
+          dumps.every((x) => x !== undefined && x.join("\n") === first.join("\n")) &&
+          Oracle.mergeOfWrites(SimCatalog, first, world.judgedWrites()).length === 0
+        ) {
+          world.log(`converged: ${present.length} devices hold the same ${first.length} rows`)
+          return
+        }
+        if ((yield* Clock.currentTimeMillis) >= until) {
+          world.log(`not converged within ${CONVERGE_MILLIS} ms after healing`)
+          return
+        }
+      }
+    })
+  }
+
+  /** The writes as the oracle judges them: those of devices that left are in doubt (they may never have left it). */
+  judgedWrites(): ReadonlyArray<Oracle.Written> {
+    return this.writes.map((w) =>
+      this.devices[w.by]!.leaving && w.version !== undefined ? { ...w, version: undefined } : w
+    )
+  }
+
+  get judge() {
+    const world = this
+    return Effect.sync(() => {
+      const present = world.devices.filter((d) => d.state !== "left" && !d.leaving)
+      const dumps = present.map((d) => ({ d, lines: Oracle.dump(SimCatalog, d) }))
+      const first = dumps[0]!
+      for (const { d, lines } of dumps) {
+        if (lines === undefined) world.violation(`${d.name} is mid-transaction at the end`)
+        else if (lines.join("\n") !== first.lines?.join("\n")) {
+          const a = new Set(first.lines)
+          const b = new Set(lines)
+          world.violation(
+            `${d.name} differs from ${first.d.name}: only on ${d.name}: ${lines
+              .filter((l) => !a.has(l))
+              .slice(0, 3)
+              .join(" ")}; only on ${first.d.name}: ${(first.lines ?? [])
+              .filter((l) => !b.has(l))
+              .slice(0, 3)
+              .join(" ")}`
+          )
+        }
+      }
+      for (const v of Oracle.mergeOfWrites(SimCatalog, first.lines ?? [], world.judgedWrites()))
+        world.violation(v)
+      for (const d of present)
+        for (const v of Oracle.cursorsBehindData(SimCatalog, d, world.devices))
+          world.violation(`after healing: ${v}`)
+    })
+  }
+}
