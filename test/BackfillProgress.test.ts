@@ -167,7 +167,10 @@ describe("backfill progress as a Stream", () => {
             Effect.flatMap(BackfillProgress, (p) => p.get)
           )).find((x) => x.resource === "entry")
           expect(entry).toMatchObject({ peer: deviceA, done: 2_000, total: 5_000, caughtUp: false })
-          const report = yield* run(b, StatusReport.make)
+          const report = yield* run(
+            b,
+            Effect.provideService(StatusReport.make, StatusReport.DeviceStorage, { kind: "memory" })
+          )
           expect(report.backfill).toContainEqual(
             expect.objectContaining({ peer: deviceA, resource: "entry", done: 2_000, total: 5_000 })
           )

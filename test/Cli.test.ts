@@ -326,6 +326,7 @@ describe("tidemark CLI", () => {
       expect(status).toEqual({
         deviceId: a.deviceId,
         libraryId: a.libraryId,
+        storage: { kind: "directory", path: dir },
         peers: [],
         watermarks: [],
         backfill: [],
@@ -334,6 +335,7 @@ describe("tidemark CLI", () => {
       })
       const text = yield* cliOk(["status", "--data-dir", dir])
       expect(text).toContain(`device   ${a.deviceId}`)
+      expect(text).toContain(`storage  directory ${dir}`)
       expect(text).toContain("peers (0)")
       expect(text).toContain("counters")
 

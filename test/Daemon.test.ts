@@ -127,6 +127,7 @@ describe("daemon processes over TCP", () => {
         expect(status.status).toBe(200)
         const report = JSON.parse(status.body)
         expect(report.deviceId).toBe(idA)
+        expect(report.storage).toEqual({ kind: "directory", path: dirA })
         expect(report.peers).toContainEqual(expect.objectContaining({ deviceId: idB, connected: true }))
         expect(Object.keys(report.counters).sort()).toEqual(
           ["bytesReceived", "bytesSent", "recordsReceived", "recordsSent"].sort()
@@ -150,6 +151,7 @@ describe("daemon processes over TCP", () => {
         expect(metrics.type).toContain("text/plain")
         expect(metrics.body).toContain(`tidemark_peer_connected{peer="${idB}"`)
         expect(metrics.body).toContain("tidemark_page_apply_seconds_count")
+        expect(metrics.body).toContain(`tidemark_storage_info{kind="directory",path="${dirA}"} 1`)
         expect((yield* get("/nothing-here")).status).toBe(404)
       })
     )

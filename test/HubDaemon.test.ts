@@ -31,10 +31,16 @@ describePostgres("the daemon as a hub", () => {
         const [dirA, dirB] = [join(root, "a"), join(root, "b")]
         yield* DataDir.joinLibrary(dirA, DataDir.joinCodeOf(hub), "a")
         yield* DataDir.joinLibrary(dirB, DataDir.joinCodeOf(hub), "b")
-        const [atHub, atA, atB] = [yield* D.freeAddress, yield* D.freeAddress, yield* D.freeAddress]
+        const [atHub, atA, atB, control] = [
+          yield* D.freeAddress,
+          yield* D.freeAddress,
+          yield* D.freeAddress,
+          yield* D.freeAddress
+        ]
         const schema = freshSchema()
         const h = yield* D.start(join(root, "hub"), {
           listen: atHub,
+          control,
           extra: ["--database", withPassword(server.url()), "--schema", schema]
         })
         yield* D.start(dirA, { listen: atA, peers: [atHub] })
@@ -52,6 +58,18 @@ describePostgres("the daemon as a hub", () => {
           `Serving as a hub: stores in postgres://postgres:***@127.0.0.1:${server.port()}/postgres schema ${schema}`
         )
         expect(h.log()).not.toContain("secret")
+        // Its /status and /metrics name the database (without the password) and the schema.
+        const get = (path: string) =>
+          Effect.promise(() => fetch(`http://${control}${path}`).then((res) => res.text()))
+        const database = `postgres://postgres:***@127.0.0.1:${server.port()}/postgres`
+        const status = yield* get("/status")
+        expect(JSON.parse(status).storage).toEqual({ kind: "postgres", database, schema })
+        expect(status).not.toContain("secret")
+        const metrics = yield* get("/metrics")
+        expect(metrics).toContain(
+          `tidemark_storage_info{kind="postgres",database="${database}",schema="${schema}"} 1`
+        )
+        expect(metrics).not.toContain("secret")
         // The rows are in the hub's schema, not in SQLite files of its data directory.
         const count = execFileSync(join(postgresBinDir!, "psql"), [
           "-h",

@@ -22,7 +22,7 @@ export {
   type WriteError
 } from "../services/Database.js"
 export { type KindComparison, Replica, type Verification, type VerifyError } from "../services/Replica.js"
-export type { Progress, StatusReport as Status } from "../services/StatusReport.js"
+export type { Progress, StatusReport as Status, StorageReport } from "../services/StatusReport.js"
 export type { Inspection } from "../services/Inspect.js"
 export type { Change } from "../services/Changes.js"
 export type { Backfill } from "../services/BackfillProgress.js"

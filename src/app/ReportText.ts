@@ -46,9 +46,28 @@ const table = (rows: ReadonlyArray<ReadonlyArray<string>>): Array<string> => {
   )
 }
 
-/** `tidemark status` without --json: device, peers, backfill, watermarks, counters, last errors. */
+/** Where the device keeps its data, in one line (the database URL is already without its password). */
+const storageText = (storage: StatusReport["storage"]): string => {
+  switch (storage.kind) {
+    case "directory":
+      return `directory ${storage.path}`
+    case "memory":
+      return "memory"
+    case "client":
+      return `the application's SqlClient (prefix ${storage.prefix}), sync.db in ${storage.syncDirectory}`
+    case "postgres":
+      return `postgres ${storage.database} schema ${storage.schema}`
+  }
+}
+
+/** `tidemark status` without --json: device, storage, peers, backfill, watermarks, counters, last errors. */
 export const formatStatus = (report: StatusReport, now: number): string => {
-  const out: Array<string> = [`device   ${report.deviceId}`, `library  ${report.libraryId}`, ""]
+  const out: Array<string> = [
+    `device   ${report.deviceId}`,
+    `library  ${report.libraryId}`,
+    `storage  ${storageText(report.storage)}`,
+    ""
+  ]
   out.push(`peers (${report.peers.length})`)
   if (report.peers.length === 0) out.push("  none seen yet")
   else {

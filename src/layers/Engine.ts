@@ -26,7 +26,8 @@ import * as Replica from "../services/Replica.js"
 import * as Device from "./Device.js"
 import * as ExternalWrites from "./ExternalWrites.js"
 import * as Hub from "./Hub.js"
-import { describe as describePostgres, isSchemaName } from "./Postgres.js"
+import { DeviceStorage, type StorageReport } from "../services/StatusReport.js"
+import { describe as describePostgres, isSchemaName, redactUrl } from "./Postgres.js"
 import * as TransportTcp from "./TransportTcp.js"
 
 /** Where a device keeps its data. */
@@ -78,6 +79,16 @@ export const describe = (storage: Storage): string =>
       : storage._tag === "Client"
         ? `the application's SqlClient (prefix ${storage.prefix}), sync.db in ${storage.syncDirectory}`
         : describePostgres({ url: storage.url, schema: storage.schema })
+
+/** `storage` as the status report shows it: the database URL without its password. */
+const reportOf = (storage: Storage): StorageReport =>
+  storage._tag === "Directory"
+    ? { kind: "directory", path: storage.path }
+    : storage._tag === "Memory"
+      ? { kind: "memory" }
+      : storage._tag === "Client"
+        ? { kind: "client", prefix: storage.prefix, syncDirectory: storage.syncDirectory }
+        : { kind: "postgres", database: redactUrl(storage.url), schema: storage.schema }
 
 /** database.db and sync.db in the directory `path` (created if missing): data that survives restarts. */
 export const directory = (path: string): DirectoryStorage => ({ _tag: "Directory", path })
@@ -302,6 +313,6 @@ const open = (config: OfflineConfig, serving: boolean) =>
     const transport = (config.transport ?? TransportTcp.layer()).pipe(
       Layer.provide(Credentials.layer({ ...identity, secret: config.library.secret }))
     )
-    const device = Layer.merge(stores, transport)
+    const device = Layer.mergeAll(stores, transport, Layer.succeed(DeviceStorage, reportOf(storage)))
     return { device, identity, storage }
   })

@@ -29,6 +29,19 @@ class Page {
   }
 }
 
+const storageLabels = (storage: StatusReport.StorageReport): Labels => {
+  switch (storage.kind) {
+    case "directory":
+      return { kind: storage.kind, path: storage.path }
+    case "memory":
+      return { kind: storage.kind }
+    case "client":
+      return { kind: storage.kind, prefix: storage.prefix, sync_directory: storage.syncDirectory }
+    case "postgres":
+      return { kind: storage.kind, database: storage.database, schema: storage.schema }
+  }
+}
+
 /** Render a status report and a live snapshot. Pure, so it is tested without a daemon. */
 export const render = (status: StatusReport.StatusReport, live: Snapshot): string => {
   const p = new Page()
@@ -37,6 +50,11 @@ export const render = (status: StatusReport.StatusReport, live: Snapshot): strin
     { device: status.deviceId, library: status.libraryId },
     1
   )
+  p.family(
+    "tidemark_storage_info",
+    "gauge",
+    "Where this device keeps its data, without password (always 1)."
+  ).add("tidemark_storage_info", storageLabels(status.storage), 1)
 
   p.family("tidemark_records_total", "counter", "Records moved, per peer and direction (persisted).")
   for (const c of status.countersByPeer) {

@@ -3,7 +3,7 @@
 // daemon), and from the sync.db checkpoint for the others (a backfill paused while its peer is away, or
 // every backfill when the CLI asks from another process): done / total, the rate since it started, and the
 // time left at that rate.
-import { Clock, Effect } from "effect"
+import { Clock, Context, Effect } from "effect"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 import { type Backfill, BackfillProgress, byPeerAndKind, estimate } from "./BackfillProgress.js"
@@ -16,10 +16,28 @@ import { WatermarkStore } from "./WatermarkStore.js"
 /** An unfinished backfill as status shows it: done, total, rate, time left (see BackfillProgress). */
 export type Progress = Omit<Backfill, "caughtUp">
 
-/** A device's sync state: peers, watermarks per (peer, kind), unfinished backfills, counters per peer. */
+/**
+ * Where the device keeps its data, as status shows it: its data directory, memory, the application's
+ * SqlClient (with sync.db in `syncDirectory`), or a PostgreSQL schema (a hub), whose `database` is the
+ * connection URL with its password replaced by `***`.
+ */
+export type StorageReport =
+  | { readonly kind: "directory"; readonly path: string }
+  | { readonly kind: "memory" }
+  | { readonly kind: "client"; readonly prefix: string; readonly syncDirectory: string }
+  | { readonly kind: "postgres"; readonly database: string; readonly schema: string }
+
+/** The storage the device's stores were opened on, for the status report. */
+export class DeviceStorage extends Context.Tag("tidemark/DeviceStorage")<DeviceStorage, StorageReport>() {}
+
+/**
+ * A device's sync state: where it keeps its data, peers, watermarks per (peer, kind), unfinished backfills,
+ * counters per peer.
+ */
 export interface StatusReport {
   readonly deviceId: DeviceId
   readonly libraryId: LibraryId
+  readonly storage: StorageReport
   readonly peers: ReadonlyArray<{
     readonly deviceId: DeviceId
     readonly address: string
@@ -92,6 +110,7 @@ const backfillOf = (
 
 export const make = Effect.gen(function* () {
   const { deviceId, libraryId } = yield* LocalDevice
+  const storage = yield* DeviceStorage
   const peers = yield* Effect.flatMap(PeerStatus, (s) => s.list)
   const watermarks = yield* Effect.flatMap(WatermarkStore, (s) => s.list)
   const checkpoints = yield* Effect.flatMap(CheckpointStore, (s) => s.list)
@@ -104,6 +123,7 @@ export const make = Effect.gen(function* () {
   return {
     deviceId,
     libraryId,
+    storage,
     peers: peers.map((p) => ({
       deviceId: p.peer,
       address: p.address,
