@@ -190,6 +190,7 @@ describe("the public API for applications", () => {
       yield* dbA.write(Label, { name: "shared" })
       yield* Effect.gen(function* () {
         const replica = yield* Tidemark.Replica
+        expect((yield* replica.status).storage).toEqual({ kind: "memory" })
         const before = yield* replica.verify("memory:a")
         expect(before.kinds.filter((k) => !k.same).map((k) => k.kind)).toEqual(["note", "label"])
         expect(yield* dumpOf).toEqual([])

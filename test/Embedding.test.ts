@@ -129,6 +129,12 @@ describe("an application embedding tidemark", () => {
         )
         expect(yield* sql`SELECT body FROM note`).toEqual([{ body: "mine" }])
         expect(yield* sql`SELECT title, done FROM tidemark_note`).toEqual([{ title: "synced", done: 1 }])
+        // Its status says where the data is kept.
+        expect((yield* Context.get(engine, Tidemark.Replica).status).storage).toEqual({
+          kind: "client",
+          prefix: "tidemark_",
+          syncDirectory: join(dir, "sync")
+        })
       })
   )
 
