@@ -168,6 +168,16 @@ describePostgres("a hub on PostgreSQL", () => {
       expect(unreachable._tag).toBe("DatabaseOpenError")
       expect(unreachable.message).toContain(`127.0.0.1:${port}`)
       expect(unreachable.message).not.toContain("hunter2")
+      // The driver takes a password as a query parameter too.
+      const inQuery = yield* start(
+        Storage.postgres({
+          url: `postgres://postgres@127.0.0.1:${port}/postgres?password=hunter3`,
+          schema: "hub"
+        })
+      )
+      expect(inQuery._tag).toBe("DatabaseOpenError")
+      expect(inQuery.message).toContain(`127.0.0.1:${port}`)
+      expect(inQuery.message).not.toContain("hunter3")
     })
   )
 

@@ -7,9 +7,9 @@
 // commit out of order.) The upsert is the SQLite one's: a row replaces the stored one only if its version is
 // higher and its owner is the same, and a replacing row takes a fresh seq.
 import type * as SqlError from "@effect/sql/SqlError"
-import { Effect, Either, Layer, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import type { CompiledKind } from "../domain/Catalog.js"
-import { NotOwnerError, StoreError, UnknownKindError } from "../domain/Errors.js"
+import { StoreError, UnknownKindError } from "../domain/Errors.js"
 import * as Fingerprint from "../domain/Fingerprint.js"
 import type { UuidRange } from "../domain/Fingerprint.js"
 import * as Hlc from "../domain/Hlc.js"
@@ -18,7 +18,8 @@ import type { ResourceType } from "../domain/Resource.js"
 import { type Row, rowsWithin, type StoredRow } from "../domain/Row.js"
 import { HlcClock } from "../services/HlcClock.js"
 import { Kinds } from "../services/Kinds.js"
-import { LibraryStore, type LocalWrite } from "../services/LibraryStore.js"
+import * as LocalWrites from "../services/LocalWrites.js"
+import { LibraryStore } from "../services/LibraryStore.js"
 import { LocalDevice } from "../services/LocalDevice.js"
 import { kindTable, quote, seqCounterTable, storeIdentityTable, type TableNames } from "./LibraryDbSchema.js"
 import { PG_TABLES, pgType } from "./LibraryDbSchemaPg.js"
@@ -27,8 +28,6 @@ import { LibraryDb } from "./Sqlite.js"
 
 /** Rows upserted per statement: a chunk is one JSONB parameter. */
 const UPSERT_CHUNK_ROWS = 10_000
-/** A local write retries after losing to a newer version another process of this device wrote. */
-const MAX_WRITE_ATTEMPTS = 5
 const FINGERPRINT_PAGE = 10_000
 
 interface Table {
@@ -160,88 +159,33 @@ export const make = (names: TableNames = PG_TABLES) =>
         Effect.mapError(storeError("get"))
       )
 
-    const stampAndUpsert = (
-      resource: ResourceType,
-      writes: ReadonlyArray<LocalWrite>,
-      fields: ReadonlyArray<Record<string, unknown>>
-    ) =>
-      Effect.gen(function* () {
-        const owner = catalog.isShared(resource) ? null : deviceId
-        const versions = yield* clock.nowBatch(writes.length)
-        const rows = newestPerUuid(
-          writes.map((w, i): Row => ({
-            uuid: w.uuid,
-            version: Hlc.toHlcString(versions[i]!),
-            deleted: w.deleted ?? false,
-            owner,
-            fields: fields[i]!
-          }))
-        )
-        return yield* inTransaction(
-          "write",
-          Effect.gen(function* () {
-            const firstSeq = yield* takeSeqs(rows.length)
-            const changed = yield* upsert(resource, rows, firstSeq)
-            if (changed.length === rows.length) {
-              return { written: rows.map((r, i): StoredRow => ({ ...r, seq: firstSeq + i })), lost: [] }
-            }
-            const stored = yield* Effect.forEach(rows, (row) =>
-              Effect.map(get(resource, row.uuid), (stored) => ({ row, stored }))
-            )
-            const lost = stored.filter(
-              ({ row, stored }) => Option.isNone(stored) || stored.value.version !== row.version
-            )
-            // Roll back: the batch is written whole or not at all.
-            return yield* Effect.fail({ _tag: "Lost" as const, lost })
-          })
-        ).pipe(
-          Effect.catchTag("Lost", ({ lost }) => Effect.succeed({ written: [] as Array<StoredRow>, lost }))
-        )
-      })
+    /**
+     * Write stamped rows in one transaction (a uuid written twice keeps its newest row: one statement cannot
+     * upsert a row twice here); when one of them loses to a stored row, nothing is written.
+     */
+    const writeStamped = (resource: ResourceType, stamped: ReadonlyArray<Row>) => {
+      const rows = newestPerUuid(stamped)
+      return inTransaction(
+        "write",
+        Effect.gen(function* () {
+          const firstSeq = yield* takeSeqs(rows.length)
+          const changed = yield* upsert(resource, rows, firstSeq)
+          if (changed.length === rows.length) {
+            return { written: rows.map((r, i): StoredRow => ({ ...r, seq: firstSeq + i })), lost: [] }
+          }
+          const stored = yield* Effect.forEach(rows, (row) =>
+            Effect.map(get(resource, row.uuid), (stored) => ({ row, stored }))
+          )
+          const lost = stored.filter(
+            ({ row, stored }) => Option.isNone(stored) || stored.value.version !== row.version
+          )
+          // Roll back: the batch is written whole or not at all.
+          return yield* Effect.fail({ _tag: "Lost" as const, lost })
+        })
+      ).pipe(Effect.catchTag("Lost", ({ lost }) => Effect.succeed({ written: [], lost })))
+    }
 
-    const writeLocal = (resource: ResourceType, writes: ReadonlyArray<LocalWrite>) =>
-      Effect.gen(function* () {
-        if (writes.length === 0) return []
-        const fields: Array<Record<string, unknown>> = []
-        for (const w of writes) {
-          const decoded = catalog.kind(resource).decodeFields(w.uuid, w.fields)
-          if (Either.isLeft(decoded)) return yield* decoded.left
-          fields.push(decoded.right)
-        }
-        for (let attempt = 1; ; attempt++) {
-          const { written, lost } = yield* stampAndUpsert(resource, writes, fields)
-          if (lost.length === 0) return written
-          if (attempt === MAX_WRITE_ATTEMPTS) {
-            return yield* new StoreError({
-              store: "postgres",
-              operation: "write",
-              reason: `${lost.length} row(s) kept losing to newer stored versions`
-            })
-          }
-          for (const { row, stored } of lost) {
-            if (Option.isNone(stored)) continue
-            if (stored.value.owner !== row.owner) {
-              return yield* new NotOwnerError({
-                resource,
-                uuid: row.uuid,
-                owner: stored.value.owner ?? "(shared)",
-                device: deviceId
-              })
-            }
-            // Another process of this hub issued a higher version: move our clock past it and stamp again.
-            const parsed = Hlc.parse(stored.value.version)
-            if (Either.isRight(parsed)) {
-              yield* clock
-                .receive(parsed.right)
-                .pipe(
-                  Effect.catchTag("ClockDriftError", (e) =>
-                    Effect.fail(new StoreError({ store: "postgres", operation: "write", reason: e.message }))
-                  )
-                )
-            }
-          }
-        }
-      })
+    const writeLocal = LocalWrites.make({ store: "postgres", catalog, deviceId, clock, writeStamped })
 
     const applyChanged = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
       rows.length === 0

@@ -2,9 +2,9 @@
 // one only if its version is higher and its owner is the same, and a replacing row takes a fresh seq. Each
 // call is one transaction whose first statement takes the seq range (and with it the write lock).
 import type * as SqlError from "@effect/sql/SqlError"
-import { Effect, Either, Layer, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import type { CompiledKind } from "../domain/Catalog.js"
-import { InvalidRowError, NotOwnerError, StoreError, UnknownKindError } from "../domain/Errors.js"
+import { InvalidRowError, UnknownKindError } from "../domain/Errors.js"
 import * as Fingerprint from "../domain/Fingerprint.js"
 import type { UuidRange } from "../domain/Fingerprint.js"
 import * as Hlc from "../domain/Hlc.js"
@@ -13,8 +13,9 @@ import { rowsWithin } from "../domain/Row.js"
 import type { ResourceType } from "../domain/Resource.js"
 import type { Row, StoredRow } from "../domain/Row.js"
 import { HlcClock } from "../services/HlcClock.js"
-import { type ApplyOptions, type BulkLoad, LibraryStore, type LocalWrite } from "../services/LibraryStore.js"
+import { type ApplyOptions, type BulkLoad, LibraryStore } from "../services/LibraryStore.js"
 import { Kinds } from "../services/Kinds.js"
+import * as LocalWrites from "../services/LocalWrites.js"
 import { LocalDevice } from "../services/LocalDevice.js"
 import { kindTable, quote, seqCounterTable, storeIdentityTable, type TableNames } from "./LibraryDbSchema.js"
 import { catchSqlError, LibraryDb, storeError as sqliteStoreError } from "./Sqlite.js"
@@ -24,8 +25,6 @@ import * as UuidIndex from "./UuidIndexSqlite.js"
 const MAX_ROWS_PER_STATEMENT = 1_000
 /** Rows upserted per statement: a chunk is one JSON parameter, so only its size bounds it. */
 export const UPSERT_CHUNK_ROWS = 10_000
-/** A local write retries after losing to a newer version another process of this device wrote. */
-const MAX_WRITE_ATTEMPTS = 5
 const FINGERPRINT_PAGE = 10_000
 
 type DbRow = Record<string, string | number | null>
@@ -231,91 +230,29 @@ export const make = (names: TableNames = { prefix: "" }) =>
         Effect.mapError(storeError("get"))
       )
 
-    /** Stamp rows with fresh versions and upsert them; returns the rows that lost to a stored row. */
-    const stampAndUpsert = (
-      resource: ResourceType,
-      writes: ReadonlyArray<LocalWrite>,
-      fields: ReadonlyArray<Record<string, unknown>>
-    ) =>
-      Effect.gen(function* () {
-        const owner = catalog.isShared(resource) ? null : deviceId
-        const versions = yield* clock.nowBatch(writes.length)
-        const rows: Array<Row> = writes.map((w, i) => ({
-          uuid: w.uuid,
-          version: Hlc.toHlcString(versions[i]!),
-          deleted: w.deleted ?? false,
-          owner,
-          fields: fields[i]!
-        }))
-        return yield* inTransaction(
-          "write",
-          Effect.gen(function* () {
-            const firstSeq = yield* takeSeqs(rows.length)
-            yield* ensureIndexed(resource)
-            const changed = yield* upsert(resource, rows, firstSeq)
-            if (changed === rows.length) {
-              return { written: rows.map((r, i): StoredRow => ({ ...r, seq: firstSeq + i })), lost: [] }
-            }
-            const stored = yield* Effect.forEach(rows, (row) =>
-              Effect.map(get(resource, row.uuid), (stored) => ({ row, stored }))
-            )
-            const lost = stored.filter(
-              ({ row, stored }) => Option.isNone(stored) || stored.value.version !== row.version
-            )
-            // Roll back: the batch is written whole or not at all.
-            return yield* Effect.fail({ _tag: "Lost" as const, lost })
-          })
-        ).pipe(
-          Effect.catchTag("Lost", ({ lost }) => Effect.succeed({ written: [] as Array<StoredRow>, lost }))
-        )
-      })
+    /** Write stamped rows in one transaction; when one of them loses to a stored row, nothing is written. */
+    const writeStamped = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+      inTransaction(
+        "write",
+        Effect.gen(function* () {
+          const firstSeq = yield* takeSeqs(rows.length)
+          yield* ensureIndexed(resource)
+          const changed = yield* upsert(resource, rows, firstSeq)
+          if (changed === rows.length) {
+            return { written: rows.map((r, i): StoredRow => ({ ...r, seq: firstSeq + i })), lost: [] }
+          }
+          const stored = yield* Effect.forEach(rows, (row) =>
+            Effect.map(get(resource, row.uuid), (stored) => ({ row, stored }))
+          )
+          const lost = stored.filter(
+            ({ row, stored }) => Option.isNone(stored) || stored.value.version !== row.version
+          )
+          // Roll back: the batch is written whole or not at all.
+          return yield* Effect.fail({ _tag: "Lost" as const, lost })
+        })
+      ).pipe(Effect.catchTag("Lost", ({ lost }) => Effect.succeed({ written: [], lost })))
 
-    const writeLocal = (resource: ResourceType, writes: ReadonlyArray<LocalWrite>) =>
-      Effect.gen(function* () {
-        if (writes.length === 0) return []
-        const fields: Array<Record<string, unknown>> = []
-        for (const w of writes) {
-          const decoded = catalog.kind(resource).decodeFields(w.uuid, w.fields)
-          if (Either.isLeft(decoded)) return yield* decoded.left
-          fields.push(decoded.right)
-        }
-        for (let attempt = 1; ; attempt++) {
-          const { written, lost } = yield* stampAndUpsert(resource, writes, fields)
-          if (lost.length === 0) return written
-          if (attempt === MAX_WRITE_ATTEMPTS) {
-            return yield* new StoreError({
-              store: "database.db",
-              operation: "write",
-              reason: `${lost.length} row(s) kept losing to newer stored versions`
-            })
-          }
-          for (const { row, stored } of lost) {
-            if (Option.isNone(stored)) continue
-            if (stored.value.owner !== row.owner) {
-              return yield* new NotOwnerError({
-                resource,
-                uuid: row.uuid,
-                owner: stored.value.owner ?? "(shared)",
-                device: deviceId
-              })
-            }
-            // Another process of this device (a CLI beside the daemon) issued a higher version: move our
-            // clock past it and stamp again, so the newest local write still wins.
-            const parsed = Hlc.parse(stored.value.version)
-            if (Either.isRight(parsed)) {
-              yield* clock
-                .receive(parsed.right)
-                .pipe(
-                  Effect.catchTag("ClockDriftError", (e) =>
-                    Effect.fail(
-                      new StoreError({ store: "database.db", operation: "write", reason: e.message })
-                    )
-                  )
-                )
-            }
-          }
-        }
-      })
+    const writeLocal = LocalWrites.make({ store: "database.db", catalog, deviceId, clock, writeStamped })
 
     /**
      * One apply transaction: take the seqs, then insert plainly when this is a bulk load's page and the

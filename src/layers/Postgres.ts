@@ -24,11 +24,15 @@ export interface PostgresLocation {
 /** A schema name Tidemark accepts: lower-case letters, digits and underscores, as PostgreSQL folds them. */
 export const isSchemaName = (name: string) => /^[a-z_][a-z0-9_]{0,62}$/.test(name)
 
-/** The URL without its password, for messages and status. */
+/**
+ * The URL without its password, for messages and status. The driver also takes a password as a query
+ * parameter (`?password=…`), so that one is hidden too.
+ */
 export const redactUrl = (url: string): string => {
   try {
     const parsed = new URL(url)
     if (parsed.password !== "") parsed.password = "***"
+    if (parsed.searchParams.has("password")) parsed.searchParams.set("password", "***")
     return parsed.toString()
   } catch {
     return "(an unparsable URL)"
