@@ -262,6 +262,7 @@ export const mergeOfWrites = (
  */
 export const noRowBack = (catalog: Catalog, device: Held, seen: Map<string, string>): Array<string> => {
   const violations: Array<string> = []
+  if (!schemaComplete(catalog, device)) return violations
   for (const kind of catalog.names) {
     const rows = device.library.read<{ uuid: string; version: string }>(
       `SELECT uuid, version FROM ${table(kind)}`
@@ -276,4 +277,21 @@ export const noRowBack = (catalog: Catalog, device: Held, seen: Map<string, stri
     }
   }
   return violations
+}
+
+/**
+ * Whether every kind's table (and the sync tables the oracle reads) exists on the device: not before it first opened, nor when it crashed while
+ * its schema was being created (its next start creates the rest).
+ */
+export const schemaComplete = (catalog: Catalog, device: Held): boolean => {
+  const tables = device.library.read<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+  if (tables === undefined) return false
+  const synced = device.sync.read<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+  if (synced === undefined) return false
+  const names = new Set(tables.map((t) => t.name))
+  const syncNames = new Set(synced.map((t) => t.name))
+  return (
+    catalog.names.every((kind) => names.has(table(kind).replace(/"/g, ""))) &&
+    ["device_resource_watermarks", "backfill_checkpoints", "shared_changes"].every((t) => syncNames.has(t))
+  )
 }
