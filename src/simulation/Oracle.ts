@@ -264,8 +264,10 @@ export const noRowBack = (catalog: Catalog, device: Held, seen: Map<string, stri
   const violations: Array<string> = []
   if (!schemaComplete(catalog, device)) return violations
   for (const kind of catalog.names) {
+    // The newest row of each uuid: while a bulk load is under way a uuid may be stored more than once
+    // (as the product reads it, the newest of them is the row).
     const rows = device.library.read<{ uuid: string; version: string }>(
-      `SELECT uuid, version FROM ${table(kind)}`
+      `SELECT uuid, max(version) AS version FROM ${table(kind)} GROUP BY uuid`
     )
     if (rows === undefined) return violations
     for (const r of rows) {

@@ -222,6 +222,15 @@ export const make = (seed: number): Plan => {
       downMillis: rng.int(0, 400)
     })
   }
+  // Half the devices that join late meet a backlog: before they join, devices there from the start write
+  // every owned slot of one kind, so the joiner's first backfill of that kind takes several pages.
+  for (const d of devices) {
+    if (d.joinAt < 2 || !rng.chance(0.5)) continue
+    const kind = rng.pick(kinds.filter((k) => !SimCatalog.isShared(k)))
+    for (const writer of devices.filter((w) => w.joinAt === 0 && rng.chance(0.7)))
+      for (let slot = 0; slot < OWNED_SLOTS; slot++)
+        actions.push({ _tag: "Write", at: rng.int(0, d.joinAt - 2), device: writer.index, kind, slot })
+  }
   actions.sort((a, b) => a.at - b.at)
   return { seed, devices, batchSize, logRetention, actions, chaosMillis }
 }
