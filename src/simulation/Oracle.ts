@@ -262,9 +262,12 @@ export const mergeOfWrites = (
  */
 export const noRowBack = (catalog: Catalog, device: Held, seen: Map<string, string>): Array<string> => {
   const violations: Array<string> = []
+  if (!schemaComplete(catalog, device)) return violations
   for (const kind of catalog.names) {
+    // The newest row of each uuid: while a bulk load is under way a uuid may be stored more than once
+    // (as the product reads it, the newest of them is the row).
     const rows = device.library.read<{ uuid: string; version: string }>(
-      `SELECT uuid, version FROM ${table(kind)}`
+      `SELECT uuid, max(version) AS version FROM ${table(kind)} GROUP BY uuid`
     )
     if (rows === undefined) return violations
     for (const r of rows) {
@@ -276,4 +279,21 @@ export const noRowBack = (catalog: Catalog, device: Held, seen: Map<string, stri
     }
   }
   return violations
+}
+
+/**
+ * Whether every kind's table (and the sync tables the oracle reads) exists on the device: not before it first opened, nor when it crashed while
+ * its schema was being created (its next start creates the rest).
+ */
+export const schemaComplete = (catalog: Catalog, device: Held): boolean => {
+  const tables = device.library.read<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+  if (tables === undefined) return false
+  const synced = device.sync.read<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+  if (synced === undefined) return false
+  const names = new Set(tables.map((t) => t.name))
+  const syncNames = new Set(synced.map((t) => t.name))
+  return (
+    catalog.names.every((kind) => names.has(table(kind).replace(/"/g, ""))) &&
+    ["device_resource_watermarks", "backfill_checkpoints", "shared_changes"].every((t) => syncNames.has(t))
+  )
 }

@@ -23,7 +23,8 @@ export interface DevicePlan {
 
 /**
  * What happens at `at` ms after the start. A crash is immediate (`afterStatements` null) or armed to strike
- * before the device's n-th next SQL statement; the device restarts `downMillis` after it.
+ * before the device's n-th next SQL statement; the device restarts `downMillis` after it. A crash armed
+ * while the device is not running (before it joins, or while it is down) strikes its next incarnation.
  */
 export type Action =
   | {
@@ -47,6 +48,11 @@ export type Action =
       readonly afterStatements: number | null
       /** Count only statements containing this text ("" for any): aims crashes at the commit boundaries. */
       readonly statementLike: string
+      /**
+       * Strike just after the counted statement instead (before whatever statement comes next): a crash
+       * between two transactions, such as after one commit and before the next.
+       */
+      readonly after: boolean
       readonly downMillis: number
     }
   | { readonly _tag: "Partition"; readonly at: number; readonly groups: ReadonlyArray<ReadonlyArray<number>> }
@@ -90,17 +96,21 @@ const faults = (rng: Prng): Faults => ({
   timeoutMillis: 50
 })
 
-/** Where a crash strikes: at once, or before the n-th next statement (of a kind, or of any kind). */
-const crashPoint = (rng: Prng): { afterStatements: number | null; statementLike: string } => {
-  if (rng.chance(0.25)) return { afterStatements: null, statementLike: "" }
-  const statementLike = rng.weighted([
-    ["", 50],
-    ["COMMIT", 20],
-    ["backfill_checkpoints", 10],
-    ["device_resource_watermarks", 10],
-    ["shared_changes", 10]
+/**
+ * Where a crash strikes: at once, or before the n-th next statement (of a kind, or of any kind), or just
+ * after the n-th next `COMMIT` (between that transaction and whatever the device writes next).
+ */
+const crashPoint = (rng: Prng): { afterStatements: number | null; statementLike: string; after: boolean } => {
+  if (rng.chance(0.25)) return { afterStatements: null, statementLike: "", after: false }
+  const [statementLike, after] = rng.weighted([
+    [["", false], 40],
+    [["COMMIT", false], 15],
+    [["COMMIT", true], 15],
+    [["backfill_checkpoints", false], 10],
+    [["device_resource_watermarks", false], 10],
+    [["shared_changes", false], 10]
   ] as const)
-  return { afterStatements: statementLike === "" ? rng.int(1, 80) : rng.int(1, 6), statementLike }
+  return { afterStatements: statementLike === "" ? rng.int(1, 80) : rng.int(1, 6), statementLike, after }
 }
 
 /** The plan of seed `seed`. */
@@ -190,13 +200,37 @@ export const make = (seed: number): Plan => {
         break
     }
   }
-  actions.sort((a, b) => a.at - b.at)
-  return {
-    seed,
-    devices,
-    batchSize: rng.int(1, 4),
-    logRetention: rng.chance(0.5) ? rng.int(2, 12) : 1_000,
-    actions,
-    chaosMillis
+  const batchSize = rng.int(1, 4)
+  const logRetention = rng.chance(0.5) ? rng.int(2, 12) : 1_000
+  // Half the devices that join late crash during their first backfill: a crash armed just before the join
+  // strikes the new incarnation, most often just after one of its first commits (between a page's apply
+  // and its progress record, or between that record and whatever the device writes next).
+  for (const d of devices) {
+    if (d.joinAt === 0 || !rng.chance(0.5)) continue
+    const [statementLike, after] = rng.weighted([
+      [["COMMIT", true], 50],
+      [["COMMIT", false], 25],
+      [["", false], 25]
+    ] as const)
+    actions.push({
+      _tag: "Crash",
+      at: d.joinAt - 1,
+      device: d.index,
+      afterStatements: statementLike === "" ? rng.int(1, 120) : rng.int(1, 24),
+      statementLike,
+      after,
+      downMillis: rng.int(0, 400)
+    })
   }
+  // Half the devices that join late meet a backlog: before they join, devices there from the start write
+  // every owned slot of one kind, so the joiner's first backfill of that kind takes several pages.
+  for (const d of devices) {
+    if (d.joinAt < 2 || !rng.chance(0.5)) continue
+    const kind = rng.pick(kinds.filter((k) => !SimCatalog.isShared(k)))
+    for (const writer of devices.filter((w) => w.joinAt === 0 && rng.chance(0.7)))
+      for (let slot = 0; slot < OWNED_SLOTS; slot++)
+        actions.push({ _tag: "Write", at: rng.int(0, d.joinAt - 2), device: writer.index, kind, slot })
+  }
+  actions.sort((a, b) => a.at - b.at)
+  return { seed, devices, batchSize, logRetention, actions, chaosMillis }
 }

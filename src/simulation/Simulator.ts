@@ -85,17 +85,33 @@ class Gate implements SimSqlite.Gate {
   /** Armed: crash before the `crashAt`-th next statement containing `crashLike`. */
   crashAt: number | undefined
   crashLike = ""
+  /** Strike before the statement after the armed one (so just after the armed one ran). */
+  crashAfter = false
   countdown = 0
+  /** The armed statement ran: the next statement, whatever it is, is the one the crash strikes before. */
+  struck = false
   lastStatement = ""
   constructor(
     private readonly device: SimDevice,
-    readonly crashed: Deferred.Deferred<void>
+    readonly crashed: Deferred.Deferred<void>,
+    /** Called before each transaction the device begins, when what it committed so far is readable. */
+    private readonly beforeBegin: () => void
   ) {}
 
   pass(sql: string): boolean {
     if (!this.alive) return false
     this.statements++
+    if (sql.startsWith("BEGIN")) this.beforeBegin()
+    if (this.struck) {
+      this.lastStatement = sql
+      this.kill()
+      return false
+    }
     if (this.crashAt !== undefined && sql.includes(this.crashLike)) this.countdown++
+    if (this.crashAt !== undefined && this.countdown >= this.crashAt && this.crashAfter) {
+      this.struck = true
+      return true
+    }
     if (this.crashAt !== undefined && this.countdown >= this.crashAt) {
       this.lastStatement = sql
       this.kill()
@@ -123,6 +139,8 @@ interface SimDevice extends Oracle.Held {
   context: Context.Context<Library> | undefined
   scope: Scope.CloseableScope | undefined
   downMillis: number
+  /** A crash armed while the device was not running: it strikes the next incarnation. */
+  pending: Extract<Plan.Action, { _tag: "Crash" }> | undefined
   leaving: boolean
   delivered: Map<string, Oracle.Delivered>
 }
@@ -153,6 +171,7 @@ class World {
       context: undefined,
       scope: undefined,
       downMillis: 0,
+      pending: undefined,
       leaving: false,
       delivered: new Map()
     }))
@@ -212,13 +231,15 @@ class World {
       if (d.plan.joinAt > 0) yield* Effect.sleep(d.plan.joinAt)
       for (;;) {
         const crashed = yield* Deferred.make<void>()
-        const gate = new Gate(d, crashed)
+        const gate = new Gate(d, crashed, () => world.rowsNotBack(d))
         d.gate = gate
         const scope = yield* Scope.make()
         d.scope = scope
         d.delivered = new Map()
         d.state = "up"
         world.log(`start ${d.name}`)
+        if (d.pending !== undefined && !world.healing) world.arm(d, gate, d.pending)
+        d.pending = undefined
         const started = yield* Effect.exit(Scope.extend(world.start(d, gate, network), scope))
         if (Exit.isFailure(started) && gate.alive) {
           world.violation(`${d.name} failed to start: ${String(started.cause)}`)
@@ -338,6 +359,24 @@ class World {
     }
   }
 
+  /** Arm `gate` to crash at `action`'s statement. */
+  arm(d: SimDevice, gate: Gate, action: Extract<Plan.Action, { _tag: "Crash" }>) {
+    this.covered.add(
+      action.statementLike
+        ? `crash ${action.after ? "after" : "before"} ${action.statementLike}`
+        : "crash at a statement"
+    )
+    this.log(
+      `crash ${d.name} armed: ${action.after ? "after" : "before"} its ${action.afterStatements}th next statement${action.statementLike ? ` with ${action.statementLike}` : ""}`
+    )
+    d.downMillis = action.downMillis
+    gate.countdown = 0
+    gate.struck = false
+    gate.crashLike = action.statementLike
+    gate.crashAfter = action.after
+    gate.crashAt = action.afterStatements ?? undefined
+  }
+
   act(action: Plan.Action, network: TransportMemory.MemoryNetwork["Type"]): Effect.Effect<void> {
     const world = this
     const d = "device" in action ? this.devices[action.device]! : undefined
@@ -346,6 +385,11 @@ class World {
       case "Remove":
         return this.write(d!, action)
       case "Crash": {
+        if ((d!.state === "waiting" || d!.state === "down") && action.afterStatements !== null) {
+          this.log(`crash ${d!.name} armed for its next start`)
+          d!.pending = action
+          return Effect.void
+        }
         if (d!.state !== "up" || d!.gate === undefined) return Effect.void
         d!.downMillis = action.downMillis
         if (action.afterStatements === null) {
@@ -353,15 +397,7 @@ class World {
           this.log(`crash ${d!.name} now`)
           return Effect.sync(() => d!.gate!.kill())
         }
-        this.covered.add(
-          action.statementLike ? `crash before ${action.statementLike}` : "crash at a statement"
-        )
-        this.log(
-          `crash ${d!.name} armed: before its ${action.afterStatements}th next statement${action.statementLike ? ` with ${action.statementLike}` : ""}`
-        )
-        d!.gate.countdown = 0
-        d!.gate.crashLike = action.statementLike
-        d!.gate.crashAt = action.afterStatements
+        this.arm(d!, d!.gate, action)
         return Effect.void
       }
       case "Partition": {
@@ -452,16 +488,29 @@ class World {
     return Effect.asVoid(Effect.forkIn(run, d.scope))
   }
 
-  /** Every 20 ms of simulated time, no row of any device went back (last writer wins never regresses). */
+  /** The newest version of each row each device was seen to hold. */
+  readonly seen = new Map<string, Map<string, string>>()
+
+  /** No row of `d` went back since last seen (last writer wins never regresses). */
+  rowsNotBack(d: SimDevice) {
+    // Not while a device opens (its tables may not exist yet).
+    if (d.context === undefined) return
+    let seen = this.seen.get(d.name)
+    if (seen === undefined) this.seen.set(d.name, (seen = new Map()))
+    for (const v of Oracle.noRowBack(SimCatalog, d, seen)) this.violation(v)
+  }
+
+  /**
+   * Every 20 ms of simulated time, and before every transaction a device begins (so also when many
+   * transactions follow one another at one instant of simulated time), no row of any device went back.
+   */
   get watchRows() {
     const world = this
-    const seen = new Map(this.devices.map((d) => [d.name, new Map<string, string>()]))
     return Effect.forever(
       Effect.zipRight(
         Effect.sleep(20),
         Effect.sync(() => {
-          for (const d of world.devices)
-            for (const v of Oracle.noRowBack(SimCatalog, d, seen.get(d.name)!)) world.violation(v)
+          for (const d of world.devices) world.rowsNotBack(d)
         })
       )
     )
@@ -469,6 +518,10 @@ class World {
 
   /** At a crash point: the crashed device's committed state, against every other device's. */
   crashPoint(d: SimDevice) {
+    if (!Oracle.schemaComplete(SimCatalog, d)) {
+      this.log(`${d.name} crashed before its schema was complete: nothing to judge yet`)
+      return
+    }
     for (const v of Oracle.cursorsBehindData(SimCatalog, d, this.devices))
       this.violation(`at the crash of ${d.name}: ${v}`)
     const delivered = [...d.delivered.values()]
@@ -486,7 +539,10 @@ class World {
       yield* network.setFaults(TransportMemory.noFaults)
       for (const d of world.devices) {
         if (Math.abs(d.skew) > Plan.MAX_DRIFT_MILLIS / 2) d.skew = Math.sign(d.skew) * 100
-        if (d.gate !== undefined && d.gate.alive) d.gate.crashAt = undefined
+        if (d.gate !== undefined && d.gate.alive) {
+          d.gate.crashAt = undefined
+          d.gate.struck = false
+        }
       }
       const until = (yield* Clock.currentTimeMillis) + CONVERGE_MILLIS
       for (;;) {

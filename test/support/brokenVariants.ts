@@ -162,8 +162,8 @@ export const checkpointApart: Variant = {
 }
 
 /**
- * Every broken variant, by the letter of its bug class. (d) and (e) were not caught within the seeds searched
- * so far (see docs/testing.md), so BrokenVariants.test.ts does not claim them yet.
+ * Every broken variant, by the letter of its bug class. (e) was not caught within the seeds searched so far
+ * (see docs/testing.md), so BrokenVariants.test.ts does not claim it yet.
  */
 export const brokenVariants = {
   a: globalWatermark,
