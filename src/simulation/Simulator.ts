@@ -49,15 +49,24 @@ export interface Outcome {
 }
 
 /**
- * Run `seed` and judge it. `variant`: its parts in every SQLite device. `postgres`: one device of the plan
- * (which one follows from the seed) keeps its stores in a fresh schema of the server at this URL, as a hub.
+ * A hub's library: every other device pulls from device 0 (which joins first and never leaves) and from no
+ * one else, so every row another device wrote reaches the others through the hub.
+ */
+const throughHub = (plan: Plan.Plan): Plan.Plan => ({
+  ...plan,
+  devices: plan.devices.map((d) => ({ ...d, peers: d.index === 0 ? [] : [0] }))
+})
+
+/**
+ * Run `seed` and judge it. `variant`: its parts in every SQLite device. `postgres`: device 0 keeps its
+ * stores in a fresh schema of the server at this URL, as a hub, and the others sync through it alone.
  */
 export const simulate = async (
   seed: number,
   options?: { readonly variant?: Variant; readonly postgres?: string }
 ): Promise<Outcome> => {
-  const plan = Plan.make(seed)
-  const hub = options?.postgres === undefined ? undefined : seed % plan.devices.length
+  const hub = options?.postgres === undefined ? undefined : 0
+  const plan = hub === undefined ? Plan.make(seed) : throughHub(Plan.make(seed))
   const held =
     hub === undefined
       ? undefined
