@@ -90,6 +90,19 @@ export const make = (held: HeldDatabase, gate: Gate): Effect.Effect<Client.SqlCl
           : run(sql, params ?? [], false, false),
       executeStream: () => Effect.dieMessage("executeStream is not simulated")
     }
+    return yield* oneConnectionClient(connection, compiler, "sqlite")
+  })
+
+/**
+ * A SqlClient over one connection, which a transaction holds whole: statements of the device run one at a
+ * time and no two of its transactions interleave, as on one SQLite connection.
+ */
+export const oneConnectionClient = (
+  connection: Connection,
+  compiler: Statement.Compiler,
+  system: string
+): Effect.Effect<Client.SqlClient> =>
+  Effect.gen(function* () {
     const semaphore = yield* Effect.makeSemaphore(1)
     const acquirer = semaphore.withPermits(1)(Effect.succeed(connection))
     const transactionAcquirer = Effect.uninterruptibleMask((restore) =>
@@ -105,6 +118,6 @@ export const make = (held: HeldDatabase, gate: Gate): Effect.Effect<Client.SqlCl
       acquirer,
       compiler,
       transactionAcquirer,
-      spanAttributes: [["db.system.name", "sqlite"]]
+      spanAttributes: [["db.system.name", system]]
     }).pipe(Effect.provide(Reactivity.layer))
   })
