@@ -258,11 +258,11 @@ export const mergeOfWrites = (
 /**
  * Last-writer-wins never moves a row back: every row of a device is at least as new as when it was last
  * seen. `seen` keeps, per device, the version of every row at the previous look; returns the rows that
- * went back (a device's committed state only; nothing is read mid-transaction).
+ * went back (a device's committed state only; nothing is read mid-transaction). The device's schema must
+ * be complete (`schemaComplete`).
  */
 export const noRowBack = (catalog: Catalog, device: Held, seen: Map<string, string>): Array<string> => {
   const violations: Array<string> = []
-  if (!schemaComplete(catalog, device)) return violations
   for (const kind of catalog.names) {
     // The newest row of each uuid: while a bulk load is under way a uuid may be stored more than once
     // (as the product reads it, the newest of them is the row).

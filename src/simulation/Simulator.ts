@@ -491,13 +491,28 @@ class World {
   /** The newest version of each row each device was seen to hold. */
   readonly seen = new Map<string, Map<string, string>>()
 
+  /**
+   * Per device, its database.db's count of changes when its rows were last read (present once its schema
+   * was complete, which it stays: no table is ever dropped).
+   */
+  readonly lookedAt = new Map<string, number>()
+
   /** No row of `d` went back since last seen (last writer wins never regresses). */
   rowsNotBack(d: SimDevice) {
     // Not while a device opens (its tables may not exist yet).
     if (d.context === undefined) return
+    // Nothing ran that could change a row since the last look: the same rows (this check runs before every
+    // transaction, and most transactions are on sync.db).
+    const looked = this.lookedAt.get(d.name)
+    if (looked === d.library.changes) return
+    if (looked === undefined && !Oracle.schemaComplete(SimCatalog, d)) return
     let seen = this.seen.get(d.name)
     if (seen === undefined) this.seen.set(d.name, (seen = new Map()))
-    for (const v of Oracle.noRowBack(SimCatalog, d, seen)) this.violation(v)
+    const changes = d.library.changes
+    const violations = Oracle.noRowBack(SimCatalog, d, seen)
+    // A read mid-transaction reads nothing: look again next time.
+    if (!d.library.db.inTransaction) this.lookedAt.set(d.name, changes)
+    for (const v of violations) this.violation(v)
   }
 
   /**
