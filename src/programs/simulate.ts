@@ -1,6 +1,7 @@
-// `npm run simulate -- --seeds N [--from S] [--workers W] [--trace]`: run N seeded simulations from seed S
-// (default: a seed taken from the time, printed) on W worker processes, print seeds per minute, the fault
-// kinds covered and, for a failing seed, the one command that replays it and its readable trace.
+// `npm run simulate -- --seeds N [--from S] [--workers W] [--budget-seconds B] [--trace]`: run N seeded
+// simulations from seed S (default: a seed taken from the time, printed) on W worker processes, print seeds
+// per minute, the fault kinds covered and, for a failing seed, the one command that replays it and its
+// readable trace. With a budget, no seed starts after B seconds: the seeds that ran are S.. onwards, printed.
 import { fork } from "node:child_process"
 import { availableParallelism } from "node:os"
 import { fileURLToPath } from "node:url"
@@ -11,6 +12,8 @@ interface Args {
   readonly from: number
   readonly workers: number
   readonly trace: boolean
+  /** Start no seed after this many seconds (none: run them all). */
+  readonly budgetSeconds: number | undefined
 }
 
 const parse = (argv: ReadonlyArray<string>): Args => {
@@ -32,7 +35,8 @@ const parse = (argv: ReadonlyArray<string>): Args => {
     seeds: int("--seeds", 100),
     from: int("--from", Date.now() % 1_000_000_000),
     workers: Math.max(1, int("--workers", availableParallelism())),
-    trace: argv.includes("--trace")
+    trace: argv.includes("--trace"),
+    budgetSeconds: value("--budget-seconds") === undefined ? undefined : int("--budget-seconds", 0)
   }
 }
 
@@ -85,7 +89,9 @@ const main = async () => {
         new Promise<void>((resolve) => {
           const child = fork(self, ["--worker"], { stdio: "inherit" })
           const sendNext = () => {
-            if (next >= end) {
+            const overBudget =
+              args.budgetSeconds !== undefined && performance.now() - started > args.budgetSeconds * 1_000
+            if (next >= end || overBudget) {
               child.send("exit")
               return
             }
@@ -114,6 +120,10 @@ const main = async () => {
     )
   )
   const minutes = (performance.now() - started) / 60_000
+  if (done < args.seeds)
+    console.log(
+      `\nthe budget of ${args.budgetSeconds} s ran out: seeds ${args.from}..${next - 1} ran (rerun them: npm run simulate -- --seeds ${done} --from ${args.from})`
+    )
   console.log(
     `\n${done} seeds in ${minutes.toFixed(2)} min (${Math.round(done / minutes)} seeds/min), ${failures.length} failed`
   )

@@ -119,6 +119,11 @@ export interface Delivered {
   readonly resource: string
   readonly space: "table" | "log"
   readonly last: number
+  /**
+   * For a device-owned kind's table: of every page with rows the stream was sent, by the seq it ended at,
+   * whether it was caught up (the latest page sent to end there).
+   */
+  readonly caughtUpAt?: ReadonlyMap<number, boolean>
 }
 
 /**
@@ -161,6 +166,36 @@ export const receivedAgain = (
       violations.push(
         `${device.name} would receive ${again} ${d.resource} rows of ${peer.name}'s ${d.space} again after its crash (more than ${bound}: two pages)`
       )
+  }
+  return violations
+}
+
+/**
+ * A backfill that is not caught up keeps its checkpoint at its watermark: when a device-owned kind's
+ * watermark stands at the end of a page it was sent with rows still remaining, the checkpoint the same
+ * progress record saved must be there, at that cursor. (The torn-record check of `cursorsBehindData` sees a
+ * checkpoint at another cursor; this one sees a checkpoint missing, as when the first page's record
+ * committed without it.)
+ */
+export const checkpointsAtWatermarks = (
+  catalog: Catalog,
+  device: Held,
+  peers: ReadonlyArray<Held>,
+  delivered: ReadonlyArray<Delivered>
+): Array<string> => {
+  const violations: Array<string> = []
+  const marks = watermarksOf(device) ?? []
+  const checkpoints = checkpointsOf(device) ?? []
+  for (const d of delivered) {
+    if (d.space !== "table" || d.caughtUpAt === undefined || catalog.isShared(d.resource)) continue
+    const w = marks.find((m) => m.peer === d.peer && m.resource === d.resource)?.w ?? 0
+    if (w === 0 || d.caughtUpAt.get(w) !== false) continue
+    if (!checkpoints.some((c) => c.peer === d.peer && c.resource === d.resource)) {
+      const peer = peers.find((p) => p.id === d.peer)?.name ?? d.peer
+      violations.push(
+        `${device.name}'s ${d.resource} watermark for ${peer} is at ${w}, the end of a page sent with rows remaining, but no checkpoint was saved with it`
+      )
+    }
   }
   return violations
 }

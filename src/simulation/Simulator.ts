@@ -331,7 +331,12 @@ class World {
     const world = this
     const record = (conn: PeerConnection, request: PeerRequest, answer: unknown) => {
       if (request._tag !== "Pull" && request._tag !== "PullLog") return
-      const page = answer as { rows: ReadonlyArray<unknown>; last: number; pruned?: boolean }
+      const page = answer as {
+        rows: ReadonlyArray<unknown>
+        last: number
+        caughtUp: boolean
+        pruned?: boolean
+      }
       if (page.pruned === true) {
         world.covered.add("pruned log")
         return
@@ -339,8 +344,11 @@ class World {
       const peer = world.devices.find((p) => p.id === conn.peer)?.name ?? conn.peer
       const space = request._tag === "Pull" ? "table" : "log"
       const key = `${conn.peer}|${request.resource}|${space}`
-      const last = Math.max(page.last, d.delivered.get(key)?.last ?? 0)
-      d.delivered.set(key, { peer: conn.peer, resource: request.resource, space, last })
+      const before = d.delivered.get(key)
+      const last = Math.max(page.last, before?.last ?? 0)
+      const caughtUpAt = new Map(before?.caughtUpAt)
+      if (space === "table" && page.rows.length > 0) caughtUpAt.set(page.last, page.caughtUp)
+      d.delivered.set(key, { peer: conn.peer, resource: request.resource, space, last, caughtUpAt })
       if (page.rows.length > 0)
         world.log(
           `${d.name}<-${peer} ${request._tag} ${request.resource} after ${request.after}: ${page.rows.length} to ${page.last}`
@@ -540,6 +548,8 @@ class World {
     for (const v of Oracle.cursorsBehindData(SimCatalog, d, this.devices))
       this.violation(`at the crash of ${d.name}: ${v}`)
     const delivered = [...d.delivered.values()]
+    for (const v of Oracle.checkpointsAtWatermarks(SimCatalog, d, this.devices, delivered))
+      this.violation(`at the crash of ${d.name}: ${v}`)
     for (const v of Oracle.receivedAgain(SimCatalog, d, this.devices, delivered, 2 * this.plan.batchSize))
       this.violation(v)
   }
