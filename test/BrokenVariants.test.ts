@@ -15,17 +15,17 @@ const firstCaught = async (variant: Variant, limit: number, expected: (violation
 const any = () => true
 
 /**
- * The bug classes shown caught, with the violation each must be caught by: any, or, for (g), the check only
- * it breaks (rows received again after a crash, more than two pages per stream).
+ * The bug classes shown caught, with the violation each must be caught by: any, or, for (a), the check only
+ * it is known to break (rows received again after a crash, more than two pages per stream), so that this
+ * test fails when that check does.
  */
 const shown: ReadonlyArray<readonly [string, Variant, (violation: string) => boolean]> = [
-  ["a", brokenVariants.a, any],
+  ["a", brokenVariants.a, (v) => v.includes("again after its crash")],
   ["b", brokenVariants.b, any],
   ["c", brokenVariants.c, any],
   ["d", brokenVariants.d, any],
   ["e", brokenVariants.e, any],
-  ["f", brokenVariants.f, any],
-  ["g", brokenVariants.g, (v) => v.includes("again after its crash")]
+  ["f", brokenVariants.f, any]
 ]
 
 describe("the simulator catches known bug classes", () => {

@@ -191,61 +191,8 @@ export const applyAfterRecord: Variant = {
 }
 
 /**
- * Progress recorded only every third page of a device-owned kind (the watermark and the checkpoint both):
- * never ahead of the data, but a crash loses up to three pages of progress, more than the two pages the
- * oracle allows to be received again.
- */
-export const progressEveryThirdPage: Variant = {
-  name: "progress recorded every third page",
-  overrides: (parts) => {
-    // Per stream: how many advances were asked for, and whether the last one was recorded (the checkpoint
-    // saved in the same progress record follows it, so the two stay one record).
-    const advances = new Map<string, number>()
-    const recorded = new Set<string>()
-    return {
-      watermarks: Layer.effect(
-        WatermarkStore,
-        Effect.gen(function* () {
-          const inner = yield* WatermarkStoreSqlite.make
-          const { isShared } = yield* Kinds
-          return {
-            ...inner,
-            advance: (peer, resource, to) => {
-              if (isShared(resource)) return inner.advance(peer, resource, to)
-              const key = `${peer}|${resource}`
-              const n = (advances.get(key) ?? 0) + 1
-              advances.set(key, n)
-              if (n % 3 !== 0) {
-                recorded.delete(key)
-                return Effect.void
-              }
-              recorded.add(key)
-              return inner.advance(peer, resource, to)
-            }
-          }
-        })
-      ).pipe(Layer.provide(Layer.merge(parts.syncDb, parts.device))),
-      checkpoints: Layer.effect(
-        CheckpointStore,
-        Effect.gen(function* () {
-          const inner = yield* CheckpointStoreSqlite.make
-          const { isShared } = yield* Kinds
-          return {
-            ...inner,
-            save: (peer, resource, progress) =>
-              isShared(resource) || recorded.has(`${peer}|${resource}`)
-                ? inner.save(peer, resource, progress)
-                : Effect.void
-          }
-        })
-      ).pipe(Layer.provide(Layer.merge(parts.syncDb, parts.device)))
-    }
-  }
-}
-
-/**
  * Every broken variant, by the letter of its bug class: (a)–(e) are the issue's, (f) is the issue's own
- * mutation of PullStream.applyPage, (g) breaks what only the received-again check can see.
+ * mutation of PullStream.applyPage.
  */
 export const brokenVariants = {
   a: globalWatermark,
@@ -253,6 +200,5 @@ export const brokenVariants = {
   c: watermarkBySendTime,
   d: lwwTrustsPrunedLog,
   e: checkpointApart,
-  f: applyAfterRecord,
-  g: progressEveryThirdPage
+  f: applyAfterRecord
 } as const
