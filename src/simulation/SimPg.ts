@@ -43,6 +43,10 @@ const types = {
 /** A SQLite copy of some of a schema's tables, as they were at the last refresh. */
 class Shadow implements Readable {
   private db = new HeldDatabase()
+  /** A copy holds committed rows only. */
+  readonly inTransaction = false
+  /** Moves at each refresh. */
+  changes = 0
 
   read<A>(sql: string, params: ReadonlyArray<unknown> = []): ReadonlyArray<A> | undefined {
     return this.db.read<A>(sql, params)
@@ -53,6 +57,7 @@ class Shadow implements Readable {
   ) {
     this.db.close()
     this.db = new HeldDatabase()
+    this.changes++
     for (const t of tables) {
       const columns = t.columns.map((c) => `"${c}"`).join(", ")
       this.db.db.exec(`CREATE TABLE "${t.name}" (${columns})`)
