@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The start of a bundled program (scripts/bundle.js copies this file to dist/programs/NAME.js): runs
-// NAME.bundle.cjs, the program in one CommonJS file, with V8's code cache NAME.bundle.cjs.cache made at
-// build time. Compiling the bundle without the cache is about a third of a command's start-up; with it, V8
+// The start of a bundled program (scripts/bundle.js copies this file to NAME.js in dist/programs): runs
+// NAME.bundle.cjs beside it, the program in one CommonJS file, with V8's code cache NAME.bundle.cjs.cache
+// made at build time. Compiling the bundle without the cache is about a third of a command's start-up; with it, V8
 // reads the compiled bytecode instead. A cache that does not fit this node (another version, other V8
 // flags) is rejected by V8 and the bundle is compiled as usual, so the program runs the same either way,
 // only slower. The build writes the cache by running the program once with TIDEMARK_CODE_CACHE=write.

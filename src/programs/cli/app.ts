@@ -8,28 +8,11 @@ import { Args, Command, Options, ValidationError } from "@effect/cli"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, type Console, Effect, Logger, Option } from "effect"
-import { createRequire } from "node:module"
 import { defaultDataDir } from "../../app/DefaultDataDir.js"
 import { info, Output } from "./output.js"
+import { VERSION } from "./version.js"
 
 export { Output } from "./output.js"
-
-/**
- * The package's version, from the nearest package.json above this module: three folders up from
- * src/programs/cli and dist/programs/cli, two from the bundle dist/programs/cli.bundle.cjs (scripts/bundle.js).
- */
-const VERSION: string = (() => {
-  const require = createRequire(import.meta.url)
-  for (const path of ["../../package.json", "../../../package.json"]) {
-    try {
-      const pkg = require(path) as { name?: string; version: string }
-      if (pkg.name === "tidemark") return pkg.version
-    } catch {
-      // not there: try one folder further up
-    }
-  }
-  return "unknown"
-})()
 
 // ---------------------------------------------------------------------------------------------------------
 // Shared options and arguments.
