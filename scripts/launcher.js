@@ -4,7 +4,8 @@
 // made at build time. Compiling the bundle without the cache is about a third of a command's start-up; with it, V8
 // reads the compiled bytecode instead. A cache that does not fit this node (another version, other V8
 // flags) is rejected by V8 and the bundle is compiled as usual, so the program runs the same either way,
-// only slower. The build writes the cache by running the program once with TIDEMARK_CODE_CACHE=write.
+// only slower. The build writes the cache by running the program once with TIDEMARK_CODE_CACHE=write;
+// TIDEMARK_CODE_CACHE=check prints to stderr whether V8 took it (test/Bundle.test.ts).
 import { readFileSync, renameSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname } from "node:path"
@@ -27,7 +28,12 @@ const script = new Script(
   `(function (exports, require, module, __filename, __dirname) {${readFileSync(bundle, "utf8")}\n})`,
   { filename: bundle, cachedData }
 )
-if (process.env.TIDEMARK_CODE_CACHE === "write") {
+const mode = process.env.TIDEMARK_CODE_CACHE
+if (mode === "check") {
+  const state = cachedData === undefined ? "missing" : script.cachedDataRejected ? "rejected" : "accepted"
+  process.stderr.write(`code cache ${state}: ${cacheFile}\n`)
+}
+if (mode === "write") {
   // At exit the cache holds every function compiled while the program ran, not only its top level.
   process.once("exit", () => {
     const partial = `${cacheFile}.${process.pid}`
