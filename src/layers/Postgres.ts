@@ -6,9 +6,8 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import { Context, Effect, Layer, Random, type Scope } from "effect"
-import Pg from "pg"
+import type Pg from "pg"
 import { DatabaseOpenError, type SchemaMigrationError, StoreError } from "../domain/Errors.js"
 import { Kinds } from "../services/Kinds.js"
 import * as LibraryDbSchemaPg from "./LibraryDbSchemaPg.js"
@@ -48,12 +47,19 @@ const INT8_OID = 20
  * PostgreSQL's BIGINT arrives from the driver as a string; seqs, counters and milliseconds are BIGINT here
  * and read as numbers (exact up to 2^53, which no seq or time reaches).
  */
-const types = {
+const typesOf = (pg: typeof Pg) => ({
   getTypeParser: ((oid: number, format?: "text" | "binary") =>
     oid === INT8_OID && format !== "binary"
       ? (value: string) => Number(value)
-      : Pg.types.getTypeParser(oid, format)) as typeof Pg.types.getTypeParser
-}
+      : pg.types.getTypeParser(oid, format)) as typeof Pg.types.getTypeParser
+})
+
+/**
+ * The driver, loaded when a hub opens rather than with this module: loading `pg` also loads Node's own
+ * fetch implementation, about a tenth of a second that every program on SQLite storage would pay at
+ * start-up (docs/benchmarks.md, "Start-up").
+ */
+const loadDriver = Effect.promise(() => Promise.all([import("@effect/sql-pg/PgClient"), import("pg")]))
 
 /**
  * Each process names its connections `tidemark <random id>` (application_name), so that what it records per
@@ -91,17 +97,18 @@ export const open = (
       })
     }
     const applicationName = yield* processName
+    const [PgClient, { default: pg }] = yield* loadDriver
     const client = yield* PgClient.fromPool({
       // The pool connects lazily: an unreachable server fails the first statement, the migration below.
       acquire: Effect.acquireRelease(
         Effect.sync(
           () =>
-            new Pg.Pool({
+            new pg.Pool({
               connectionString: location.url,
               options: `-c search_path=${location.schema}`,
               max: MAX_CONNECTIONS,
               application_name: applicationName,
-              types
+              types: typesOf(pg)
             })
         ),
         (pool) => Effect.promise(() => pool.end())
