@@ -340,11 +340,18 @@ describe("chaos with real processes", () => {
             for (const [kind, count] of C.warningKinds(i.log()))
               warnings.set(kind, (warnings.get(kind) ?? 0) + count)
           const count = (op: string) => ledger.filter((a) => a.write.op === op).length
+          const mean = (via: string) => {
+            const runs = ledger.filter((a) => a.via === via)
+            return runs.length === 0
+              ? "-"
+              : Math.round(runs.reduce((t, a) => t + a.ended - a.started, 0) / runs.length)
+          }
           const newest = Math.max(...rows.map((r) => Number.parseInt((r.version as string).slice(0, 12), 16)))
           console.log(
             [
               `chaos seed ${SEED}: ${events.filter((e) => e.includes(" kill ")).length} kills in ${chaosSeconds.toFixed(1)} s, converged at ${convergedSeconds.toFixed(1)} s`,
               `acknowledged: ${count("add")} adds, ${count("rename")} renames, ${count("delete")} deletes, ${count("assign")} assigns (${ledger.filter((a) => a.via === "bin").length} by the bin); ${indexed.length} index runs; ${failed.length} expected failures`,
+              `command time (mean ms): in-process ${mean("in-process")}, bin ${mean("bin")}`,
               `final library: ${rows.length} rows; newest version ${newest - Date.now()} ms from now`,
               `warnings: ${[...warnings].map(([k, n]) => `${n}× ${k}`).join("\n  ") || "none"}`
             ].join("\n")
