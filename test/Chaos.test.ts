@@ -25,9 +25,13 @@ import { type Acknowledged, type Row, type TagWrite, violations } from "./suppor
 import { tempDir } from "./support/tempDir.js"
 
 const SEED = Number(process.env.TIDEMARK_CHAOS_SEED ?? Date.now() % 1_000_000)
-const CHAOS_MILLIS = Number(process.env.TIDEMARK_CHAOS_SECONDS ?? 30) * 1_000
+const CHAOS_MILLIS = Number(process.env.TIDEMARK_CHAOS_SECONDS ?? 25) * 1_000
 /** Share of CLI commands run as the built bin (a process of its own, about a second of CPU each). */
 const BIN_SHARE = 0.05
+/** Bursts of entries written at once during the chaos, and their size; pages of PAGE rows. */
+const BURSTS = 2
+const BURST_ENTRIES = 1_000
+const PAGE = 100
 
 const parse = (dump: string): ReadonlyArray<Row> =>
   dump
@@ -49,7 +53,7 @@ const liveEntries = (dir: string): ReadonlyArray<string> => {
 }
 
 interface Failed {
-  readonly write: TagWrite | { readonly op: "index" }
+  readonly write: TagWrite | { readonly op: "index" | "generate" }
   readonly device: string
   readonly result: CliResult
 }
@@ -121,6 +125,8 @@ describe("chaos with real processes", () => {
                 "--listen",
                 addresses[i]!,
                 ...addresses.filter((_, j) => j !== i).flatMap((a) => ["--peer", a]),
+                "--batch-size",
+                String(PAGE),
                 ...(i === 1 ? ["--location", folder2] : [])
               ]
             }))
@@ -148,28 +154,77 @@ describe("chaos with real processes", () => {
             })
           }
 
-          const monkey = Effect.gen(function* () {
-            const restarts: Array<Fiber.RuntimeFiber<unknown>> = []
-            while (Date.now() < chaosEnds) {
-              yield* Effect.sleep(rng.int(400, 2500))
-              const victim = rng.pick(members)
-              const down = rng.int(100, 2500)
-              if (!C.isUp(victim) || members.filter(C.isUp).length < 2) continue
+          // SIGKILL a daemon and start it again `down` ms later, unless that would leave none running.
+          const restarts: Array<Fiber.RuntimeFiber<unknown>> = []
+          const stopped = new Set<C.Member>()
+          const killAndRestart = (victim: C.Member, down: number, why: string) =>
+            Effect.gen(function* () {
+              // `down` holds the members killed and not yet started again: the monkey and a burst may pick
+              // the same victim at once, and it must die and start once.
+              if (stopped.has(victim) || members.filter((m) => C.isUp(m) && !stopped.has(m)).length < 2)
+                return
+              stopped.add(victim)
               yield* C.kill(victim)
-              events.push(`${stamp()} kill ${victim.name}, restart in ${down} ms`)
+              events.push(`${stamp()} kill ${victim.name} (${why}), restart in ${down} ms`)
               restarts.push(
-                yield* Effect.fork(
+                // A daemon fiber: the worker that asked for the kill may end before the restart.
+                yield* Effect.forkDaemon(
                   Effect.zipRight(
                     Effect.sleep(down),
                     Effect.tap(C.startIncarnation(victim), () =>
-                      Effect.sync(() => events.push(`${stamp()} start ${victim.name}`))
+                      Effect.sync(() => {
+                        stopped.delete(victim)
+                        events.push(`${stamp()} start ${victim.name}`)
+                      })
                     )
                   )
                 )
               )
+            })
+
+          const monkey = Effect.gen(function* () {
+            while (Date.now() < chaosEnds) {
+              yield* Effect.sleep(rng.int(400, 2500))
+              yield* killAndRestart(rng.pick(members), rng.int(100, 2500), "at random")
             }
-            yield* Effect.forEach(restarts, Fiber.join)
           })
+
+          // Bursts: a device writes a few thousand entries at once, so its peers pull them in many pages,
+          // and one of them is killed while it does: kills then land between a page's apply and its
+          // progress record far more often than at random.
+          const generated: Array<{ readonly seed: string; readonly entries: number }> = []
+          const bursts = (r: C.Prng) =>
+            Effect.gen(function* () {
+              for (let k = 0; k < BURSTS; k++) {
+                yield* Effect.sleep(r.int(1_000, CHAOS_MILLIS / BURSTS))
+                if (stopping) return
+                const writer = r.int(0, 2)
+                const seed = `chaos-${SEED}-${k}`
+                const args = [
+                  "generate",
+                  "--data-dir",
+                  dirs[writer]!,
+                  "--locations",
+                  "1",
+                  "--entries",
+                  String(BURST_ENTRIES),
+                  "--seed",
+                  seed
+                ]
+                const run = yield* cli(args, r)
+                if (run.result.code !== 0) {
+                  failed.push({ write: { op: "generate" }, device: deviceIds[writer]!, result: run.result })
+                  continue
+                }
+                generated.push({
+                  seed,
+                  entries: (JSON.parse(run.result.stdout) as { entries: number }).entries
+                })
+                events.push(`${stamp()} ${members[writer]!.name} generated ${BURST_ENTRIES} entries`)
+                yield* Effect.sleep(r.int(50, 1_500))
+                yield* killAndRestart(members[(writer + r.int(1, 2)) % 3]!, r.int(100, 2500), "in a burst")
+              }
+            })
 
           const folderChanges = (folder: string, r: C.Prng) =>
             Effect.gen(function* () {
@@ -255,6 +310,7 @@ describe("chaos with real processes", () => {
               folderChanges(folder1, C.prng(SEED + 1)),
               folderChanges(folder2, C.prng(SEED + 2)),
               indexer(C.prng(SEED + 3)),
+              bursts(C.prng(SEED + 4)),
               ...[0, 1, 2].flatMap((device) =>
                 [0, 1].map((worker) => tagWriter(device, worker, C.prng(SEED + 10 + device * 2 + worker)))
               )
@@ -264,6 +320,7 @@ describe("chaos with real processes", () => {
           yield* monkey
           stopping = true
           yield* Effect.forEach(workers, Fiber.join)
+          yield* Effect.forEach(restarts, Fiber.join)
           const chaosSeconds = (Date.now() - began) / 1000
 
           // ---- convergence ----
@@ -302,6 +359,7 @@ describe("chaos with real processes", () => {
                 )
             )
           )
+          console.log(events.join("\n"))
           const convergedSeconds = (Date.now() - began) / 1000
 
           // Byte-identical dumps, by the built bin.
@@ -313,6 +371,19 @@ describe("chaos with real processes", () => {
           expect(dumps[2]!.stdout).toBe(dumps[0]!.stdout)
           const rows = parse(dumps[0]!.stdout)
           expect(rows.filter((r) => r.resource === "device")).toHaveLength(3)
+
+          // Every burst's entries are there, under the location `generate` made for it.
+          for (const g of generated) {
+            const locations = new Set(
+              rows
+                .filter(
+                  (r) => r.resource === "location" && String(r.path).startsWith(`/generated/${g.seed}/`)
+                )
+                .map((r) => r.uuid)
+            )
+            const entries = rows.filter((r) => r.resource === "entry" && locations.has(r.location as string))
+            expect(entries.length, `entries of ${g.seed}`).toBe(g.entries)
+          }
 
           // Nothing acknowledged is lost, nothing unacknowledged is there.
           expect(violations(ledger, rows)).toEqual([])
@@ -350,7 +421,7 @@ describe("chaos with real processes", () => {
           console.log(
             [
               `chaos seed ${SEED}: ${events.filter((e) => e.includes(" kill ")).length} kills in ${chaosSeconds.toFixed(1)} s, converged at ${convergedSeconds.toFixed(1)} s`,
-              `acknowledged: ${count("add")} adds, ${count("rename")} renames, ${count("delete")} deletes, ${count("assign")} assigns (${ledger.filter((a) => a.via === "bin").length} by the bin); ${indexed.length} index runs; ${failed.length} expected failures`,
+              `acknowledged: ${count("add")} adds, ${count("rename")} renames, ${count("delete")} deletes, ${count("assign")} assigns (${ledger.filter((a) => a.via === "bin").length} by the bin); ${indexed.length} index runs; ${generated.length} bursts; ${failed.length} expected failures`,
               `command time (mean ms): in-process ${mean("in-process")}, bin ${mean("bin")}`,
               `final library: ${rows.length} rows; newest version ${newest - Date.now()} ms from now`,
               `warnings: ${[...warnings].map(([k, n]) => `${n}× ${k}`).join("\n  ") || "none"}`
