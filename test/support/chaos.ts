@@ -1,7 +1,7 @@
 // The moving parts of the chaos test (test/Chaos.test.ts): a seeded generator for its choices, a fleet of
 // real daemon processes that can be SIGKILLed and started again on the same data directory and address,
 // folders changed on disk while they are indexed, and the scan of the daemons' logs for defects.
-import { Deferred, Effect } from "effect"
+import { Deferred, Effect, type Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join, relative } from "node:path"
@@ -77,17 +77,10 @@ export const startIncarnation = (m: Member) =>
 /** The fleet's members, each killed (SIGKILL) when the scope closes if it still runs. */
 export const fleet = (
   members: ReadonlyArray<Omit<Member, "incarnations">>
-): Effect.Effect<ReadonlyArray<Member>, never, import("effect").Scope.Scope> =>
+): Effect.Effect<ReadonlyArray<Member>, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => members.map((m) => ({ ...m, incarnations: [] as Array<Incarnation> }))),
-    (all) =>
-      Effect.forEach(all, (m) => {
-        const last = m.incarnations.at(-1)
-        if (last === undefined || !running(last)) return Effect.void
-        last.killedByTest = true
-        last.process.kill("SIGKILL")
-        return Effect.asVoid(last.exited)
-      })
+    (all) => Effect.forEach(all, (m) => kill(m))
   )
 
 /** SIGKILL the running incarnation and wait until it is gone. */
