@@ -8,7 +8,19 @@
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Cause, Clock, type Console, Context, Effect, Either, Layer, Logger, Option, Schema } from "effect"
+import {
+  Cause,
+  Clock,
+  type Console,
+  Context,
+  Effect,
+  Either,
+  Layer,
+  Logger,
+  LogLevel,
+  Option,
+  Schema
+} from "effect"
 import { createRequire } from "node:module"
 import { hostname } from "node:os"
 import * as DataDir from "../../app/DataDir.js"
@@ -425,7 +437,10 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, O
     yield* cli(argv).pipe(
       Effect.provide(NodeContext.layer),
       Effect.withConsole(console),
-      Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+      // Warnings and errors only, unless --log-level asks for more (it applies inside this): an info line
+      // from opening the data directory (a recovery) would break the one-line failure of docs/cli.md.
+      Logger.withMinimumLogLevel(LogLevel.Warning)
     )
     return 0
   }).pipe(
