@@ -7,7 +7,7 @@
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Cause, type Console, Effect, Logger, Option } from "effect"
+import { Cause, type Console, Effect, Logger, LogLevel, Option } from "effect"
 import { defaultDataDir } from "../../app/DefaultDataDir.js"
 import { info, Output } from "./output.js"
 import { VERSION } from "./version.js"
@@ -221,7 +221,10 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, O
     yield* cli(argv).pipe(
       Effect.provide(NodeContext.layer),
       Effect.withConsole(console),
-      Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+      // Warnings and errors only, unless --log-level asks for more (it applies inside this): an info line
+      // from opening the data directory (a recovery) would break the one-line failure of docs/cli.md.
+      Logger.withMinimumLogLevel(LogLevel.Warning)
     )
     return 0
   }).pipe(
