@@ -3,7 +3,7 @@ import { Effect, Either, FastCheck as fc } from "effect"
 import * as Hlc from "../src/domain/Hlc.js"
 import * as HlcClockMemory from "../src/layers/HlcClockMemory.js"
 import * as HlcClockTest from "../src/layers/HlcClockTest.js"
-import { HlcClock } from "../src/services/HlcClock.js"
+import { HlcClock, LEASE_MILLIS } from "../src/services/HlcClock.js"
 import { deviceA, deviceB } from "./support/fixtures.js"
 
 const START = 1_700_000_000_000
@@ -75,5 +75,23 @@ describe("HlcClock", () => {
         )
         expect(Hlc.compare(first, issued.at(-1)!)).toBe(1)
       })
+  )
+
+  // A script that runs a CLI command in a loop restarts the clock every fraction of a second: a restart
+  // starts above the lease, so a lease longer than a command pushed every run further ahead of the wall
+  // clock, until peers would refuse the device's rows as beyond the drift limit.
+  it.effect("clocks restarted every 200 ms, each issuing a timestamp, stay within a lease of the wall", () =>
+    Effect.gen(function* () {
+      const highWater = HlcClockMemory.memoryHighWater()
+      let ahead = 0
+      for (let run = 0; run < 50; run++) {
+        const wall = START + run * 200
+        const issued = yield* Effect.flatMap(HlcClock, (c) => c.now).pipe(
+          Effect.provide(HlcClockTest.layer({ device: deviceA, startMillis: wall, highWater }))
+        )
+        ahead = Math.max(ahead, issued.wall - wall)
+      }
+      expect(ahead).toBeLessThanOrEqual(LEASE_MILLIS)
+    })
   )
 })

@@ -8,8 +8,12 @@ import type { ClockDriftError, StoreError } from "../domain/Errors.js"
 
 export const DEFAULT_MAX_DRIFT_MILLIS = 5 * 60_000
 
-/** How far ahead of the last issued wall time the persisted high-water mark is set (one write per lease). */
-export const LEASE_MILLIS = 1_000
+/**
+ * How far ahead of the last issued wall time the persisted high-water mark is set (one write per lease). A
+ * restart starts above it, so it must be shorter than a process's start-up: with a lease of a second, a CLI
+ * command run in a loop pushed the device's clock further ahead of the wall clock with every run.
+ */
+export const LEASE_MILLIS = 100
 
 /**
  * The hybrid logical clock that versions this device's writes: strictly increasing, also across restarts,
