@@ -73,4 +73,55 @@ describe("bench --json", () => {
       }),
     120_000
   )
+
+  it.live(
+    "catchup prints one line with the catch-up's time and its bytes next to the changed rows' size",
+    () =>
+      Effect.gen(function* () {
+        const r = yield* bench(["catchup", "--rows", "3000", "--changed", "40", "--json"])
+        expect(r.code, r.stderr).toBe(0)
+        const line = onlyJsonLine(r.stdout)
+        expect(Object.keys(line)).toEqual([
+          "rows",
+          "changedRows",
+          "deletedRows",
+          "catchUpMs",
+          "withStartupMs",
+          "wireBytes",
+          "changedRowsBytes",
+          "bytesRatio",
+          "echoBytes",
+          "receiverPeakRssMb"
+        ])
+        expect(line).toMatchObject({ rows: 3000, changedRows: 40, deletedRows: 8 })
+        const { echoBytes: _, ...rest } = line
+        expect(positiveNumbers(rest), JSON.stringify(line)).toBe(true)
+        // The catch-up carried at least the changed rows themselves.
+        expect(line.wireBytes as number).toBeGreaterThan(line.changedRowsBytes as number)
+        expect(line.withStartupMs as number).toBeGreaterThanOrEqual(line.catchUpMs as number)
+      }),
+    120_000
+  )
+
+  it.live(
+    "backfill with several sizes and no baselines prints a line per size and one comparing them",
+    () =>
+      Effect.gen(function* () {
+        const r = yield* bench(["backfill", "--rows", "1000,2000", "--no-baselines", "--json"])
+        expect(r.code, r.stderr).toBe(0)
+        const lines = r.stdout
+          .split("\n")
+          .filter((l) => l.length > 0)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+        expect(lines.map((l) => Object.keys(l))).toEqual([
+          ["rows", "tidemarkRowsPerSec", "withStartupRowsPerSec", "receiverPeakRssMb"],
+          ["rows", "tidemarkRowsPerSec", "withStartupRowsPerSec", "receiverPeakRssMb"],
+          ["rows", "comparedWithRows", "timeRatio", "receiverPeakRssMb", "receiverPeakRssRatio"]
+        ])
+        expect(lines.map((l) => l.rows)).toEqual([1000, 2000, 2000])
+        expect(lines[2]!.comparedWithRows).toBe(1000)
+        expect(lines.every(positiveNumbers), r.stdout).toBe(true)
+      }),
+    120_000
+  )
 })

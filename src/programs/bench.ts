@@ -1,8 +1,9 @@
 // `npm run bench [section] [--rows N] [--json]`: benchmarks that print their figures next to a baseline
 // measured in the same run. Sections: store, backfill (`--rows N[,M…]`, `--no-baselines`, `--batch-size N`),
-// live (`--writes N`, `--outside-writes N`), startup (`--runs N`). With `--json`, stdout holds one JSON line per result and everything else goes to stderr.
+// catchup (`--rows N`, `--changed N`), live (`--writes N`, `--outside-writes N`), startup (`--runs N`). With `--json`, stdout holds one JSON line per result and everything else goes to stderr.
 import { Effect } from "effect"
 import * as BackfillBench from "./bench/backfillBench.js"
+import * as CatchupBench from "./bench/catchupBench.js"
 import * as LiveBench from "./bench/liveBench.js"
 import * as Report from "./bench/report.js"
 import * as StartupBench from "./bench/startupBench.js"
@@ -45,6 +46,13 @@ const program = Effect.gen(function* () {
         batchSize: flag("--batch-size", SyncEngine.defaultEngineOptions.batchSize),
         baselines: !args.includes("--no-baselines")
       },
+      report
+    )
+  }
+  if (wanted("catchup")) {
+    const rows = flag("--rows", 1_000_000)
+    yield* CatchupBench.run(
+      { rows, changed: flag("--changed", Math.max(1, Math.round(rows / 1000))) },
       report
     )
   }
