@@ -14,14 +14,15 @@ import { FileLibraryCatalog } from "../../domain/FileLibrary.js"
 import { tableDdl, uuidIndexDdl } from "../../layers/LibraryDbSchema.js"
 import { LIBRARY_CACHE_MIB, tuningPragmas } from "../../layers/Sqlite.js"
 import { LibraryStore, type LocalWrite } from "../../services/LibraryStore.js"
+import { entryFields } from "./processes.js"
 import type { Report } from "./report.js"
 
 const BATCH = 10_000
 
 /**
  * The n-th write of batch-sized runs: a random-looking v4 uuid derived from `seed` and n, so both paths write
- * the same rows while only one batch is ever in memory (holding all 1M writes made every garbage collection
- * during the engine's run mark them, which the raw loop, allocating almost nothing, never paid).
+ * the same rows while only one batch is ever in memory (the engine's run no longer collects garbage over a
+ * heap holding all of them, which the raw loop, allocating almost nothing, never paid).
  */
 const writeOf = (seed: string, location: Uuid, n: number): LocalWrite => {
   const h = createHash("md5").update(`${seed}:${n}`).digest("hex")
@@ -29,15 +30,7 @@ const writeOf = (seed: string, location: Uuid, n: number): LocalWrite => {
     uuid: Uuid.make(
       `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${"89ab"[parseInt(h[16]!, 16) % 4]}${h.slice(17, 20)}-${h.slice(20, 32)}`
     ),
-    fields: {
-      location,
-      parent: null,
-      name: `file-${n}.dat`,
-      kind: "file",
-      size: n * 17,
-      modified_at: 1_700_000_000_000 + n,
-      content_hash: null
-    }
+    fields: entryFields(location, n)
   }
 }
 
