@@ -1,27 +1,70 @@
-// Second step of `npm run build`: bundles the two programs a user starts, the daemon and the `tidemark` bin,
-// each into one file that replaces tsc's output of it in dist/programs. Node then reads one file instead of
-// resolving and loading about a thousand modules, which is most of a command's start-up time. The library
-// (dist/index.js and the modules it imports) stays as tsc wrote it, for applications to import. Packages
-// with native code stay outside the bundle and are loaded from node_modules as before.
+// Second step of `npm run build`: bundles what the two programs a user starts run, the daemon
+// (dist/programs/daemon.js) and the `tidemark` bin's tool (dist/programs/cli/main.js, which the bin
+// dist/programs/cli.js imports unless it only prints the version), each into one CommonJS file beside it,
+// NAME.bundle.cjs, and puts scripts/launcher.js in place of tsc's NAME.js: the launcher runs the bundle
+// with V8's code cache, which this script then makes by running each program once. Node reads and compiles
+// one file instead of resolving and loading about a thousand modules, and with the cache it does not
+// compile most of it either (docs/architecture.md, "Start-up"). The bundles are CommonJS because only a
+// script (not an ES module) can be given a code cache on Node 20. The library (dist/index.js and the
+// modules it imports) stays as tsc wrote it, for applications to import. Packages with native code stay
+// outside the bundle and are loaded from node_modules as before.
 import { build } from "esbuild"
+import { spawn } from "node:child_process"
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 
-const programs = ["dist/programs/daemon.js", "dist/programs/cli.js"]
+const entries = ["dist/programs/daemon.js", "dist/programs/cli/main.js"]
 
-await build({
-  entryPoints: programs,
-  outdir: "dist/programs",
-  allowOverwrite: true,
+const built = await build({
+  entryPoints: entries.map((entry) => ({ in: entry, out: entry.replace(/\.js$/, ".bundle") })),
+  outdir: ".",
+  outExtension: { ".js": ".cjs" },
   bundle: true,
   platform: "node",
-  format: "esm",
+  format: "cjs",
   target: "node20",
   external: ["better-sqlite3", "msgpackr-extract"],
-  // Bundled CommonJS packages call require(); an ES module has none of its own.
-  banner: {
-    js: 'import { createRequire as __tidemarkCreateRequire } from "node:module"; const require = __tidemarkCreateRequire(import.meta.url);'
-  },
+  // A CommonJS file has no import.meta: its URL is the bundle's own file.
+  define: { "import.meta.url": "__tidemarkModuleUrl" },
+  banner: { js: 'var __tidemarkModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
   legalComments: "none",
   minify: true,
   keepNames: true,
-  logLevel: "warning"
+  logLevel: "warning",
+  write: false
 })
+// The launcher wraps a bundle in a function, where the entries' `#!` lines would be a syntax error.
+for (const file of built.outputFiles) writeFileSync(file.path, file.text.replace(/^#!.*/, ""))
+
+for (const entry of entries) copyFileSync("scripts/launcher.js", entry)
+
+/** Run `node dist/programs/NAME.js ...args` with the launcher writing the code cache at its exit. */
+const runOnce = (name, args) =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [`dist/programs/${name}.js`, ...args], {
+      env: { ...process.env, TIDEMARK_CODE_CACHE: "write" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    const onData = (chunk) => {
+      output += chunk
+    }
+    child.stdout.on("data", onData)
+    child.stderr.on("data", onData)
+    child.once("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`${name} ${args.join(" ")} exited ${code}:\n${output}`))
+    )
+  })
+
+// What a cache holds is what its run compiled: for the tool, a command that opens a device (the work every
+// command but --help and --version does); for the daemon, its modules' evaluation (--help). A run of the
+// daemon itself would change a V8 flag first (./daemon/heap.ts), which makes V8 refuse the cache it makes,
+// and measured no faster.
+const scratch = mkdtempSync(join(tmpdir(), "tidemark-build-"))
+try {
+  await runOnce("cli", ["init", "--data-dir", join(scratch, "device"), "--name", "build"])
+  await runOnce("daemon", ["--help"])
+} finally {
+  rmSync(scratch, { recursive: true, force: true })
+}

@@ -497,4 +497,13 @@ describe("tidemark CLI", () => {
         expect(help.stdout).toContain("USAGE")
       })
   )
+
+  it.scopedLive("the built bin prints --version exactly as the tool does", () =>
+    Effect.gen(function* () {
+      const [bin, tool] = yield* Effect.all([spawnCli(["--version"]), runCli(["--version"])])
+      expect(tool.code).toBe(0)
+      expect(tool.stdout).toMatch(/^\d+\.\d+\.\d+/)
+      expect(bin).toEqual(tool)
+    })
+  )
 })

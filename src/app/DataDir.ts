@@ -3,7 +3,6 @@
 // reported as such (DataDirError) instead of being silently created or half-read.
 import { Effect, Either, Schema } from "effect"
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
-import { homedir } from "node:os"
 import { join } from "node:path"
 import { FileLibrary } from "../domain/FileLibrary.js"
 import { Storage, Tidemark } from "../index.js"
@@ -33,10 +32,7 @@ export class DataDirError extends Schema.TaggedError<DataDirError>()("DataDirErr
   }
 }
 
-/** TIDEMARK_DATA_DIR, else $XDG_DATA_HOME/tidemark, else ~/.local/share/tidemark. */
-export const defaultDataDir = (): string =>
-  process.env.TIDEMARK_DATA_DIR ??
-  join(process.env.XDG_DATA_HOME ?? join(homedir(), ".local", "share"), "tidemark")
+export { defaultDataDir } from "./DefaultDataDir.js"
 
 /** The identity of the device that `dir` holds. */
 export const load = (dir: string): Effect.Effect<Identity, DataDirError> =>

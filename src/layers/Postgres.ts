@@ -6,9 +6,8 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import { Context, Effect, Layer, type Scope } from "effect"
-import Pg from "pg"
+import { Context, Effect, Layer, Random, type Scope } from "effect"
+import type Pg from "pg"
 import { DatabaseOpenError, type SchemaMigrationError, StoreError } from "../domain/Errors.js"
 import { Kinds } from "../services/Kinds.js"
 import * as LibraryDbSchemaPg from "./LibraryDbSchemaPg.js"
@@ -48,12 +47,31 @@ const INT8_OID = 20
  * PostgreSQL's BIGINT arrives from the driver as a string; seqs, counters and milliseconds are BIGINT here
  * and read as numbers (exact up to 2^53, which no seq or time reaches).
  */
-const types = {
+const typesOf = (pg: typeof Pg) => ({
   getTypeParser: ((oid: number, format?: "text" | "binary") =>
     oid === INT8_OID && format !== "binary"
       ? (value: string) => Number(value)
-      : Pg.types.getTypeParser(oid, format)) as typeof Pg.types.getTypeParser
-}
+      : pg.types.getTypeParser(oid, format)) as typeof Pg.types.getTypeParser
+})
+
+/**
+ * The driver, loaded when a hub opens rather than with this module: loading `pg` also loads Node's own
+ * fetch implementation, about a tenth of a second that every program on SQLite storage would pay at
+ * start-up (docs/benchmarks.md, "Start-up").
+ */
+const loadDriver = Effect.promise(() => Promise.all([import("@effect/sql-pg/PgClient"), import("pg")]))
+
+/**
+ * Each process names its connections `tidemark <random id>` (application_name), so that what it records per
+ * process can be told live or dead from the server's own list of sessions (see PeerStatusPg): a process
+ * killed with SIGKILL loses its sessions at once.
+ */
+export const APPLICATION_PREFIX = "tidemark "
+
+const processName = Effect.map(
+  Effect.all(Array.from({ length: 4 }, () => Random.nextIntBetween(0, 0x10000))),
+  (parts) => APPLICATION_PREFIX + parts.map((n) => n.toString(16).padStart(4, "0")).join("")
+)
 
 /** Pool size per process: pulls from several peers and serving run at once, each holding a connection per statement or transaction. */
 const MAX_CONNECTIONS = 10
@@ -78,21 +96,23 @@ export const open = (
           "the schema name must be lower-case letters, digits and underscores, starting with a letter or _"
       })
     }
+    const applicationName = yield* processName
+    const [PgClient, { default: pg }] = yield* loadDriver
     const client = yield* PgClient.fromPool({
       // The pool connects lazily: an unreachable server fails the first statement, the migration below.
       acquire: Effect.acquireRelease(
         Effect.sync(
           () =>
-            new Pg.Pool({
+            new pg.Pool({
               connectionString: location.url,
               options: `-c search_path=${location.schema}`,
               max: MAX_CONNECTIONS,
-              types
+              application_name: applicationName,
+              types: typesOf(pg)
             })
         ),
         (pool) => Effect.promise(() => pool.end())
-      ),
-      applicationName: "tidemark"
+      )
     }).pipe(Effect.provide(Reactivity.layer), Effect.mapError(fail))
     yield* client
       .withTransaction(

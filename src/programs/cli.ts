@@ -1,22 +1,12 @@
 #!/usr/bin/env node
-// The `tidemark` bin: runs the command-line tool (./cli/app.ts) against this process's arguments and streams
-// and exits with its code. Ctrl-C interrupts the running command (its stores close cleanly) and exits 130.
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect, Schema } from "effect"
-import { Output, run } from "./cli/app.js"
+// The `tidemark` bin. `tidemark --version` is answered here, printed as the tool itself prints it (a test
+// compares the two), without loading the tool: reading the tool's bundle and its code cache, and
+// evaluating Effect and @effect/cli, is most of a start. Everything else runs the tool (./cli/main.ts,
+// which the build replaces with its bundle's launcher, scripts/bundle.js).
+import { VERSION } from "./cli/version.js"
 
-class ExitCode extends Schema.TaggedError<ExitCode>()("ExitCode", { code: Schema.Number }) {}
-
-const main = run(process.argv).pipe(
-  Effect.flatMap((code) => (code === 0 ? Effect.void : Effect.fail(new ExitCode({ code })))),
-  Effect.provide(Output.layerProcess)
-)
-
-NodeRuntime.runMain(main, {
-  disableErrorReporting: true,
-  teardown: (exit, onExit) => {
-    if (exit._tag === "Success") return onExit(0)
-    const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-    onExit(failure instanceof ExitCode ? failure.code : 130)
-  }
-})
+if (process.argv.length === 3 && process.argv[2] === "--version") {
+  process.stdout.write(`${VERSION}\n\n`)
+} else {
+  void import("./cli/main.js")
+}

@@ -136,6 +136,9 @@ const logger = Logger.make(({ logLevel, message, cause, date }) => {
 
 const run = (args: Args) =>
   Effect.gen(function* () {
+    // Here rather than at the top of the module: changing a V8 flag makes V8 refuse a code cache made
+    // afterwards, and the build makes the daemon's (scripts/bundle.js) from a run with --help.
+    limitHeapGrowth()
     const identity = yield* DataDir.load(args.dataDir)
     yield* Effect.logInfo(
       `Tidemark daemon for device ${identity.name} (${identity.deviceId}) of library ${identity.libraryId}, data in ${args.dataDir}`
@@ -202,7 +205,6 @@ const main = Effect.suspend(() => {
   Logger.withMinimumLogLevel(process.env.TIDEMARK_LOG === "debug" ? LogLevel.Debug : LogLevel.Info)
 )
 
-limitHeapGrowth()
 NodeRuntime.runMain(main, {
   disableErrorReporting: true,
   teardown: (exit, onExit) => {

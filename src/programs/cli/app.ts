@@ -1,92 +1,24 @@
-// The `tidemark` command-line tool as a function from arguments to an exit code: parses arguments, opens the
-// device of a data directory, runs one service operation and prints its result (JSON on stdout for scripts;
-// progress and errors on stderr). Keeps the public contract of docs/cli.md: every failure is one line on
-// stderr starting with "tidemark: " and a non-zero exit (1 when the operation failed, 2 for bad arguments),
-// never a stack trace. Each command opens the stores, does its work and closes them, so it can run beside a
-// daemon on the same data directory. The bin (../cli.ts) runs it against the process's streams; tests run it
-// in-process against memory.
+// The `tidemark` command-line tool as a function from arguments to an exit code: parses arguments, runs the
+// command's work (./commands.ts, loaded only when a command runs, so --help, --version and bad arguments do
+// not load the engine) and prints its result (JSON on stdout for scripts; progress and errors on stderr).
+// Keeps the public contract of docs/cli.md: every failure is one line on stderr starting with "tidemark: "
+// and a non-zero exit (1 when the operation failed, 2 for bad arguments), never a stack trace. The bin
+// (../cli.ts) runs it against the process's streams; tests run it in-process against memory.
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Cause, Clock, type Console, Context, Effect, Either, Layer, Logger, Option, Schema } from "effect"
-import { createRequire } from "node:module"
-import { hostname } from "node:os"
-import * as DataDir from "../../app/DataDir.js"
-import * as Generator from "../../app/Generator.js"
-import * as Indexer from "../../app/Indexer.js"
-import * as ReportText from "../../app/ReportText.js"
-import * as Tags from "../../app/Tags.js"
-import { Uuid } from "../../app/Uuid.js"
-import { Device } from "../../domain/FileLibrary.js"
-import { Tidemark } from "../../index.js"
+import { Cause, type Console, Effect, Logger, Option } from "effect"
+import { defaultDataDir } from "../../app/DefaultDataDir.js"
+import { info, Output } from "./output.js"
+import { VERSION } from "./version.js"
 
-/**
- * The package's version, from the nearest package.json above this module: three folders up from
- * src/programs/cli and dist/programs/cli, two from the bundled dist/programs/cli.js (scripts/bundle.js).
- */
-const VERSION: string = (() => {
-  const require = createRequire(import.meta.url)
-  for (const path of ["../../package.json", "../../../package.json"]) {
-    try {
-      const pkg = require(path) as { name?: string; version: string }
-      if (pkg.name === "tidemark") return pkg.version
-    } catch {
-      // not there: try one folder further up
-    }
-  }
-  return "unknown"
-})()
-
-/** Bad arguments found after parsing (a malformed uuid, a negative count). Exit code 2. */
-class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { reason: Schema.String }) {
-  get message() {
-    return this.reason
-  }
-}
-
-/** `verify` found rows that differ from the peer's. Exit code 1. */
-class LibrariesDiffer extends Schema.TaggedError<LibrariesDiffer>()("LibrariesDiffer", {
-  reason: Schema.String
-}) {
-  get message() {
-    return this.reason
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Output: results on stdout, everything else on stderr. The Console's error channel is reserved for
-// @effect/cli, whose messages are re-worded below; its help text (Console.log) goes to stdout.
-
-export class Output extends Context.Tag("tidemark/cli/Output")<
-  Output,
-  {
-    /** Write to stdout; completes when the text is handed to the OS (so large dumps are not cut short). */
-    readonly stdout: (text: string) => Effect.Effect<void>
-    readonly stderr: (text: string) => void
-  }
->() {
-  /** The process's own streams. */
-  static readonly layerProcess = Layer.succeed(Output, {
-    stdout: (text) =>
-      Effect.async<void>((resume) => {
-        process.stdout.write(text, () => resume(Effect.void))
-      }),
-    stderr: (text) => {
-      process.stderr.write(text)
-    }
-  })
-}
-
-const out = (text: string) => Effect.flatMap(Output, (o) => o.stdout(text + "\n"))
-const json = (value: unknown) => out(JSON.stringify(value))
-const info = (text: string) =>
-  Effect.flatMap(Output, (o) => Effect.sync(() => o.stderr(`tidemark: ${text}\n`)))
+export { Output } from "./output.js"
 
 // ---------------------------------------------------------------------------------------------------------
 // Shared options and arguments.
 
 const dataDir = Options.directory("data-dir", { exists: "either" }).pipe(
-  Options.withDefault(DataDir.defaultDataDir()),
+  Options.withDefault(defaultDataDir()),
   Options.withDescription(
     "The device's data directory (device.json, database.db, sync.db). Default: $TIDEMARK_DATA_DIR, else $XDG_DATA_HOME/tidemark, else ~/.local/share/tidemark."
   )
@@ -100,12 +32,6 @@ const json_ = Options.boolean("json").pipe(Options.withDescription("Print one JS
 const uuidArg = (name: string, description: string) =>
   Args.text({ name }).pipe(Args.withDescription(description))
 
-const parseUuid = (what: string, text: string) =>
-  Either.match(Schema.decodeUnknownEither(Uuid)(text.trim().toLowerCase()), {
-    onLeft: () => Effect.fail(new UsageError({ reason: `${what} "${text}" is not a uuid` })),
-    onRight: Effect.succeed
-  })
-
 const count = (name: string, description: string) =>
   Options.integer(name).pipe(
     Options.withDescription(description),
@@ -117,48 +43,13 @@ const count = (name: string, description: string) =>
   )
 
 // ---------------------------------------------------------------------------------------------------------
-// Opening a device.
+// Commands: their arguments here, their work in ./commands.ts.
 
-/** The device of `dir` with its storage open (not serving, not syncing) for the duration of `use`. */
-const withDevice = <A, E, R>(dir: string, use: (identity: DataDir.Identity) => Effect.Effect<A, E, R>) =>
-  Effect.flatMap(DataDir.load(dir), (identity) =>
-    Effect.provide(use(identity), Tidemark.layerOffline(DataDir.deviceConfig(dir, identity)))
-  )
+/** The commands' work, evaluated the first time a command runs. */
+const work = Effect.promise(() => import("./commands.js"))
 
-/** A freshly created data directory: create both databases and this device's own `device` row. */
-const registerDevice = (dir: string, identity: DataDir.Identity) =>
-  withDevice(dir, () =>
-    Effect.flatMap(Tidemark.Database, (db) =>
-      db.write(Device, { name: identity.name, address: null }, identity.deviceId)
-    )
-  )
-
-const defaultName = () => {
-  const host = hostname()
-  return host.length > 0 ? host : "tidemark-device"
-}
-const nameOr = (name: Option.Option<string>) =>
-  Effect.sync(() => Option.getOrElse(name, defaultName)).pipe(
-    Effect.flatMap((n) =>
-      n.trim().length === 0
-        ? Effect.fail(new UsageError({ reason: "--name must not be empty" }))
-        : Effect.succeed(n)
-    )
-  )
-
-// ---------------------------------------------------------------------------------------------------------
-// Commands.
-
-const init = Command.make("init", { dataDir, name: deviceName }, ({ dataDir, name }) =>
-  Effect.gen(function* () {
-    const identity = yield* DataDir.initLibrary(dataDir, yield* nameOr(name))
-    yield* registerDevice(dataDir, identity)
-    yield* json({
-      libraryId: identity.libraryId,
-      deviceId: identity.deviceId,
-      joinCode: DataDir.joinCodeOf(identity)
-    })
-  })
+const init = Command.make("init", { dataDir, name: deviceName }, (a) =>
+  Effect.flatMap(work, (c) => c.init(a))
 ).pipe(Command.withDescription("Create a new library with this device as its first member."))
 
 const join = Command.make(
@@ -168,12 +59,7 @@ const join = Command.make(
     code: Options.text("code").pipe(Options.withDescription("The join code printed by `tidemark init`.")),
     name: deviceName
   },
-  ({ code, dataDir, name }) =>
-    Effect.gen(function* () {
-      const identity = yield* DataDir.joinLibrary(dataDir, code, yield* nameOr(name))
-      yield* registerDevice(dataDir, identity)
-      yield* json({ libraryId: identity.libraryId, deviceId: identity.deviceId })
-    })
+  (a) => Effect.flatMap(work, (c) => c.join(a))
 ).pipe(Command.withDescription("Join an existing library as a new device."))
 
 const generate = Command.make(
@@ -192,35 +78,7 @@ const generate = Command.make(
     ),
     batchSize: count("batch-size", "Rows per write transaction.").pipe(Options.withDefault(10_000))
   },
-  ({ batchSize, dataDir, entries, locations, seed, tags }) =>
-    withDevice(dataDir, () =>
-      Effect.gen(function* () {
-        const output = yield* Output
-        const started = yield* Clock.currentTimeMillis
-        let reported = started
-        const summary = yield* Generator.generate({
-          locations,
-          entries,
-          tags,
-          seed,
-          batchSize: Math.max(1, batchSize),
-          onProgress: (done, total) =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              if (done < total && now - reported < 1_000) return Effect.void
-              reported = now
-              const rate = now > started ? Math.round((done * 1000) / (now - started)) : 0
-              return total >= 50_000
-                ? Effect.sync(() =>
-                    output.stderr(
-                      `tidemark: generate: ${done}/${total} entries (${Math.floor((done / total) * 100)}%, ${rate}/s)\n`
-                    )
-                  )
-                : Effect.void
-            })
-        })
-        yield* json(summary)
-      })
-    )
+  (a) => Effect.flatMap(work, (c) => c.generate(a))
 ).pipe(Command.withDescription("Write synthetic library data (locations, a folder tree of entries, tags)."))
 
 const index = Command.make(
@@ -231,8 +89,7 @@ const index = Command.make(
       Args.withDescription("The folder to index.")
     )
   },
-  ({ dataDir, path }) =>
-    withDevice(dataDir, () => Effect.flatMap(Indexer.indexFolder(path, { exclude: [dataDir] }), json))
+  (a) => Effect.flatMap(work, (c) => c.index(a))
 ).pipe(
   Command.withDescription("Index a folder as a location; re-run to pick up changed, new and removed files.")
 )
@@ -240,11 +97,7 @@ const index = Command.make(
 const tagAdd = Command.make(
   "add",
   { dataDir, name: Options.text("name").pipe(Options.withDescription("The tag's name.")) },
-  ({ dataDir, name }) =>
-    Effect.gen(function* () {
-      if (name.trim().length === 0) return yield* new UsageError({ reason: "--name must not be empty" })
-      yield* withDevice(dataDir, () => Effect.flatMap(Tags.add(name), (uuid) => json({ uuid })))
-    })
+  (a) => Effect.flatMap(work, (c) => c.tagAdd(a))
 ).pipe(Command.withDescription("Create a tag; prints its uuid."))
 
 const tagRename = Command.make(
@@ -254,30 +107,17 @@ const tagRename = Command.make(
     uuid: uuidArg("UUID", "The tag."),
     name: Args.text({ name: "NAME" }).pipe(Args.withDescription("Its new name."))
   },
-  ({ dataDir, name, uuid }) =>
-    Effect.gen(function* () {
-      const tag = yield* parseUuid("tag", uuid)
-      if (name.trim().length === 0) return yield* new UsageError({ reason: "NAME must not be empty" })
-      yield* withDevice(dataDir, () => Tags.rename(tag, name))
-    })
+  (a) => Effect.flatMap(work, (c) => c.tagRename(a))
 ).pipe(Command.withDescription("Rename a tag."))
 
-const tagDelete = Command.make(
-  "delete",
-  { dataDir, uuid: uuidArg("UUID", "The tag.") },
-  ({ dataDir, uuid }) =>
-    Effect.flatMap(parseUuid("tag", uuid), (tag) => withDevice(dataDir, () => Tags.remove(tag)))
+const tagDelete = Command.make("delete", { dataDir, uuid: uuidArg("UUID", "The tag.") }, (a) =>
+  Effect.flatMap(work, (c) => c.tagDelete(a))
 ).pipe(Command.withDescription("Delete a tag."))
 
 const tagAssign = Command.make(
   "assign",
   { dataDir, tag: uuidArg("TAG_UUID", "The tag."), entry: uuidArg("ENTRY_UUID", "The entry to tag.") },
-  ({ dataDir, entry, tag }) =>
-    Effect.gen(function* () {
-      const t = yield* parseUuid("tag", tag)
-      const e = yield* parseUuid("entry", entry)
-      yield* withDevice(dataDir, () => Effect.flatMap(Tags.assign(t, e), (uuid) => json({ uuid })))
-    })
+  (a) => Effect.flatMap(work, (c) => c.tagAssign(a))
 ).pipe(
   Command.withDescription("Tag an entry (assigning twice changes nothing); prints the assignment's uuid.")
 )
@@ -287,34 +127,16 @@ const tag = Command.make("tag").pipe(
   Command.withSubcommands([tagAdd, tagRename, tagDelete, tagAssign])
 )
 
-const dump = Command.make("dump", { dataDir }, ({ dataDir }) =>
-  withDevice(dataDir, () =>
-    Effect.gen(function* () {
-      const lines = yield* Effect.flatMap(Tidemark.Database, (db) => db.dump)
-      for (let start = 0; start < lines.length; start += 10_000) {
-        yield* out(lines.slice(start, start + 10_000).join("\n"))
-      }
-    })
-  )
-).pipe(Command.withDescription("Print the library as canonical JSON lines, sorted by resource then uuid."))
+const dump = Command.make("dump", { dataDir }, (a) => Effect.flatMap(work, (c) => c.dump(a))).pipe(
+  Command.withDescription("Print the library as canonical JSON lines, sorted by resource then uuid.")
+)
 
-const status = Command.make("status", { dataDir, json: json_ }, ({ dataDir, json: asJson }) =>
-  withDevice(dataDir, () =>
-    Effect.gen(function* () {
-      const report = yield* Effect.flatMap(Tidemark.Replica, (r) => r.status)
-      if (asJson) return yield* json(report)
-      yield* out(ReportText.formatStatus(report, yield* Clock.currentTimeMillis))
-    })
-  )
+const status = Command.make("status", { dataDir, json: json_ }, (a) =>
+  Effect.flatMap(work, (c) => c.status(a))
 ).pipe(Command.withDescription("Show peers, watermarks, backfill progress, counters and last errors."))
 
-const inspect = Command.make("inspect", { dataDir, json: json_ }, ({ dataDir, json: asJson }) =>
-  withDevice(dataDir, () =>
-    Effect.gen(function* () {
-      const inspection = yield* Effect.flatMap(Tidemark.Replica, (r) => r.inspect)
-      yield* asJson ? json(inspection) : out(ReportText.formatInspection(inspection))
-    })
-  )
+const inspect = Command.make("inspect", { dataDir, json: json_ }, (a) =>
+  Effect.flatMap(work, (c) => c.inspect(a))
 ).pipe(
   Command.withDescription(
     "Show what sync.db holds: watermarks, checkpoints, the shared log, acks, the clock."
@@ -330,34 +152,8 @@ const repair = Options.boolean("repair").pipe(
   )
 )
 
-const verify = Command.make(
-  "verify",
-  { dataDir, peer: peerAddress, repair, json: json_ },
-  ({ dataDir, peer, repair, json: asJson }) =>
-    withDevice(dataDir, () =>
-      Effect.gen(function* () {
-        const verification = yield* Effect.flatMap(Tidemark.Replica, (r) => r.verify(peer, { repair }))
-        const kinds = verification.kinds.map(({ kind, ...k }) => ({ resource: kind, ...k }))
-        const differing = kinds.filter((k) => !k.same)
-        if (asJson) {
-          yield* json({ peer: verification.peer, address: peer, same: differing.length === 0, kinds })
-        } else {
-          for (const k of kinds) {
-            yield* out(
-              k.same
-                ? `${k.resource}: same (${k.peerRows} rows on the peer)`
-                : `${k.resource}: ${k.differingRanges} range(s) differ` +
-                    (repair ? `, ${k.pulled} row(s) pulled` : "")
-            )
-          }
-        }
-        if (differing.length > 0 && !repair) {
-          return yield* new LibrariesDiffer({
-            reason: `${differing.map((k) => k.resource).join(", ")} differ from ${peer} (run again with --repair to pull them)`
-          })
-        }
-      })
-    )
+const verify = Command.make("verify", { dataDir, peer: peerAddress, repair, json: json_ }, (a) =>
+  Effect.flatMap(work, (c) => c.verify(a))
 ).pipe(
   Command.withDescription(
     "Compare this device's library with a peer's by range fingerprints; with --repair, pull what differs."

@@ -1,0 +1,37 @@
+// The built programs start from their bundles with the code cache the build made (scripts/bundle.js,
+// scripts/launcher.js): V8 accepts each cache on this node. A cache V8 refuses (made after a program
+// changed a V8 flag, or for another bundle) costs about a third of every start, and nothing else shows it.
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { execFile } from "node:child_process"
+import { join } from "node:path"
+import { spawnCli } from "./support/cli.js"
+import { tempDir } from "./support/tempDir.js"
+
+const CHECK = { TIDEMARK_CODE_CACHE: "check" }
+const DAEMON = join(import.meta.dirname, "..", "dist", "programs", "daemon.js")
+
+const spawnNode = (args: ReadonlyArray<string>) =>
+  Effect.async<{ code: number; stderr: string }>((resume) => {
+    const child = execFile(
+      process.execPath,
+      [...args],
+      { env: { ...process.env, ...CHECK } },
+      (error, _, stderr) => resume(Effect.succeed({ code: error === null ? 0 : 1, stderr }))
+    )
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+describe("the bundled programs", () => {
+  it.scopedLive("start with the code cache the build made, and V8 accepts it", () =>
+    Effect.gen(function* () {
+      const dir = join(yield* tempDir("tidemark-bundle-"), "d")
+      const init = yield* spawnCli(["init", "--data-dir", dir, "--name", "bundle"], CHECK)
+      expect(init.code, init.stderr).toBe(0)
+      expect(init.stderr).toMatch(/^code cache accepted: .*main\.bundle\.cjs\.cache$/m)
+      const daemon = yield* spawnNode([DAEMON, "--help"])
+      expect(daemon.code, daemon.stderr).toBe(0)
+      expect(daemon.stderr).toMatch(/^code cache accepted: .*daemon\.bundle\.cjs\.cache$/m)
+    })
+  )
+})
