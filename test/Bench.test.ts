@@ -25,6 +25,15 @@ const onlyJsonLine = (stdout: string) => {
   return JSON.parse(lines[0]!) as Record<string, unknown>
 }
 
+/** Run the bench, expect it to succeed with one JSON line of exactly `fields`, and return that line. */
+const jsonLineWith = (args: ReadonlyArray<string>, fields: ReadonlyArray<string>) =>
+  Effect.map(bench(args), (r) => {
+    expect(r.code, r.stderr).toBe(0)
+    const line = onlyJsonLine(r.stdout)
+    expect(Object.keys(line)).toEqual(fields)
+    return { line, stderr: r.stderr }
+  })
+
 const positiveNumbers = (fields: Record<string, unknown>) =>
   Object.values(fields).every((v) => typeof v === "number" && Number.isFinite(v) && v > 0)
 
@@ -33,22 +42,22 @@ describe("bench --json", () => {
     "backfill prints one line with the rows and the rates of Tidemark and both baselines",
     () =>
       Effect.gen(function* () {
-        const r = yield* bench(["backfill", "--rows", "1500", "--json"])
-        expect(r.code, r.stderr).toBe(0)
-        const line = onlyJsonLine(r.stdout)
-        expect(Object.keys(line)).toEqual([
-          "rows",
-          "tidemarkRowsPerSec",
-          "baselineRowsPerSec",
-          "tunedBaselineRowsPerSec",
-          "withStartupRowsPerSec",
-          "receiverPeakRssMb"
-        ])
+        const { line, stderr } = yield* jsonLineWith(
+          ["backfill", "--rows", "1500", "--json"],
+          [
+            "rows",
+            "tidemarkRowsPerSec",
+            "baselineRowsPerSec",
+            "tunedBaselineRowsPerSec",
+            "withStartupRowsPerSec",
+            "receiverPeakRssMb"
+          ]
+        )
         expect(line.rows).toBe(1500)
         expect(positiveNumbers(line), JSON.stringify(line)).toBe(true)
         // Counting the receiver's start-up can only make the rate lower.
         expect(line.withStartupRowsPerSec as number).toBeLessThanOrEqual(line.tidemarkRowsPerSec as number)
-        expect(r.stderr).toContain("ratio Tidemark/baseline")
+        expect(stderr).toContain("ratio Tidemark/baseline")
       }),
     120_000
   )
@@ -57,17 +66,64 @@ describe("bench --json", () => {
     "startup prints one line with an empty node's time next to the daemon's and the CLI's",
     () =>
       Effect.gen(function* () {
-        const r = yield* bench(["startup", "--runs", "1", "--json"])
-        expect(r.code, r.stderr).toBe(0)
-        const line = onlyJsonLine(r.stdout)
         const programs = ["node", "cliVersion", "cliHelp", "cliStatus", "cliDump", "daemon"]
-        expect(Object.keys(line)).toEqual([
-          "runs",
-          ...programs.map((p) => `${p}Ms`),
-          ...programs.map((p) => `${p}CpuMs`)
-        ])
+        const { line } = yield* jsonLineWith(
+          ["startup", "--runs", "1", "--json"],
+          ["runs", ...programs.map((p) => `${p}Ms`), ...programs.map((p) => `${p}CpuMs`)]
+        )
         expect(line.runs).toBe(1)
         expect(positiveNumbers(line), JSON.stringify(line)).toBe(true)
+      }),
+    120_000
+  )
+
+  it.live(
+    "catchup prints one line with the catch-up's time and its bytes next to the changed rows' size",
+    () =>
+      Effect.gen(function* () {
+        const { line } = yield* jsonLineWith(
+          ["catchup", "--rows", "3000", "--changed", "40", "--json"],
+          [
+            "rows",
+            "changedRows",
+            "deletedRows",
+            "catchUpMs",
+            "withStartupMs",
+            "wireBytes",
+            "changedRowsBytes",
+            "bytesRatio",
+            "echoBytes",
+            "receiverPeakRssMb"
+          ]
+        )
+        expect(line).toMatchObject({ rows: 3000, changedRows: 40, deletedRows: 8 })
+        const { echoBytes: _, ...rest } = line
+        expect(positiveNumbers(rest), JSON.stringify(line)).toBe(true)
+        // The catch-up carried at least the changed rows themselves.
+        expect(line.wireBytes as number).toBeGreaterThan(line.changedRowsBytes as number)
+        expect(line.withStartupMs as number).toBeGreaterThanOrEqual(line.catchUpMs as number)
+      }),
+    120_000
+  )
+
+  it.live(
+    "backfill with several sizes and no baselines prints a line per size and one comparing them",
+    () =>
+      Effect.gen(function* () {
+        const r = yield* bench(["backfill", "--rows", "1000,2000", "--no-baselines", "--json"])
+        expect(r.code, r.stderr).toBe(0)
+        const lines = r.stdout
+          .split("\n")
+          .filter((l) => l.length > 0)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+        expect(lines.map((l) => Object.keys(l))).toEqual([
+          ["rows", "tidemarkRowsPerSec", "withStartupRowsPerSec", "receiverPeakRssMb"],
+          ["rows", "tidemarkRowsPerSec", "withStartupRowsPerSec", "receiverPeakRssMb"],
+          ["rows", "comparedWithRows", "timeRatio", "receiverPeakRssMb", "receiverPeakRssRatio"]
+        ])
+        expect(lines.map((l) => l.rows)).toEqual([1000, 2000, 2000])
+        expect(lines[2]!.comparedWithRows).toBe(1000)
+        expect(lines.every(positiveNumbers), r.stdout).toBe(true)
       }),
     120_000
   )

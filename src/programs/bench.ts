@@ -1,8 +1,9 @@
 // `npm run bench [section] [--rows N] [--json]`: benchmarks that print their figures next to a baseline
-// measured in the same run. Sections: store, backfill, live (`--writes N`, `--outside-writes N`), startup
-// (`--runs N`). With `--json`, stdout holds one JSON line per result and everything else goes to stderr.
+// measured in the same run. Sections: store, backfill (`--rows N[,M…]`, `--no-baselines`, `--batch-size N`),
+// catchup (`--rows N`, `--changed N`), live (`--writes N`, `--outside-writes N`), startup (`--runs N`). With `--json`, stdout holds one JSON line per result and everything else goes to stderr.
 import { Effect } from "effect"
 import * as BackfillBench from "./bench/backfillBench.js"
+import * as CatchupBench from "./bench/catchupBench.js"
 import * as LiveBench from "./bench/liveBench.js"
 import * as Report from "./bench/report.js"
 import * as StartupBench from "./bench/startupBench.js"
@@ -14,7 +15,7 @@ const flag = (name: string, fallback: number) => {
   const i = args.indexOf(name)
   return i >= 0 ? Number(args[i + 1]) : fallback
 }
-const switches = new Set(["--json"])
+const switches = new Set(["--json", "--no-baselines"])
 const sections = args.filter(
   (a, i) =>
     !a.startsWith("--") &&
@@ -34,10 +35,24 @@ const program = Effect.gen(function* () {
     )
   }
   if (wanted("backfill")) {
-    const rows = flag("--rows", 0)
+    const i = args.indexOf("--rows")
+    const sizes = i >= 0 ? (args[i + 1] ?? "").split(",").map(Number) : [100_000, 1_000_000]
+    if (sizes.some((n) => !Number.isInteger(n) || n <= 0)) {
+      return yield* Effect.die(new Error(`--rows takes sizes like 1000000 or 1000000,10000000`))
+    }
     yield* BackfillBench.run(
-      rows > 0 ? [rows] : [100_000, 1_000_000],
-      flag("--batch-size", SyncEngine.defaultEngineOptions.batchSize),
+      sizes,
+      {
+        batchSize: flag("--batch-size", SyncEngine.defaultEngineOptions.batchSize),
+        baselines: !args.includes("--no-baselines")
+      },
+      report
+    )
+  }
+  if (wanted("catchup")) {
+    const rows = flag("--rows", 1_000_000)
+    yield* CatchupBench.run(
+      { rows, changed: flag("--changed", Math.max(1, Math.round(rows / 1000))) },
       report
     )
   }

@@ -1,135 +1,17 @@
 // Backfill between two daemon processes over loopback TCP, next to a baseline measured in the same run: the
 // plain pipeline of pipeline.ts (read SQLite, msgpack over TCP, upsert into a second SQLite file), with
 // SQLite's default pragmas (the issue's baseline) and with the pragmas Tidemark opens its files with. Reports
-// rows/s of each, their ratios, and the peak resident memory of each receiving process.
-import Database from "better-sqlite3"
+// rows/s of each, their ratios, and the peak resident memory of each receiving process. Without baselines
+// (`--no-baselines`, for 10M rows, where each baseline alone takes many minutes) only Tidemark runs; with
+// several sizes, the largest one's time and memory are compared with the smallest's.
 import { Effect } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { randomUUID } from "node:crypto"
-import { createServer } from "node:net"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
-import { Uuid } from "../../domain/Ids.js"
+import { join } from "node:path"
 import * as DataDir from "../../app/DataDir.js"
 import * as Device from "../../layers/Device.js"
-import { Library } from "../../services/Library.js"
+import { freePort, makeSource, PAGE, rowsIn, sample, start, stop, waitForLine } from "./processes.js"
 import type { Report } from "./report.js"
-
-const programs = join(dirname(fileURLToPath(import.meta.url)), "..")
-/** Rows per page of the baseline pipeline and of the source's writes. */
-const PAGE = 10_000
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port
-      server.close(() => resolve(port))
-    })
-  })
-
-/** Peak resident set size of a running process, in MB (VmHWM), or 0 once it is gone. */
-const peakRssMb = (pid: number | undefined) => {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, "utf8")
-      .split("\n")
-      .find((l) => l.startsWith("VmHWM:"))
-    return line === undefined ? 0 : Number(line.split(/\s+/)[1]) / 1024
-  } catch {
-    return 0
-  }
-}
-
-/**
- * TIDEMARK_BENCH_PROFILE=DIR writes a CPU profile of every process started here into DIR;
- * TIDEMARK_BENCH_NODE_FLAGS="…" passes node flags to every process (e.g. `--heap-growing-percent=0` gives
- * the daemons V8's default heap growth back).
- */
-const profiling = process.env.TIDEMARK_BENCH_PROFILE
-const nodeFlags = (process.env.TIDEMARK_BENCH_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "")
-const start = (script: string, args: ReadonlyArray<string>) => {
-  const child = spawn(
-    process.execPath,
-    [
-      ...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${profiling}`] : []),
-      ...nodeFlags,
-      join(programs, script),
-      ...args
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] }
-  )
-  // Keep reading its output: a full pipe would block the process on its next log line.
-  child.stdout.resume()
-  child.stderr.resume()
-  return child
-}
-
-const waitForLine = (child: ChildProcess, text: string) =>
-  new Promise<void>((resolve, reject) => {
-    let seen = ""
-    const onData = (chunk: Buffer) => {
-      seen += chunk.toString()
-      if (seen.includes(text)) resolve()
-    }
-    child.stdout?.on("data", onData)
-    child.stderr?.on("data", onData)
-    child.once("exit", (code) =>
-      reject(new Error(`${text} never appeared; exited ${code}: ${seen.slice(-500)}`))
-    )
-  })
-
-/** A source device holding one location and `rows` entries, written through the engine. */
-const makeSource = (root: string, rows: number) =>
-  Effect.gen(function* () {
-    const dir = join(root, "a")
-    const identity = yield* DataDir.initLibrary(dir, "bench source")
-    yield* Effect.gen(function* () {
-      const library = yield* Library
-      const location = Uuid.make("00000000-0000-4000-8000-00000000beef")
-      yield* library.write("location", [
-        { uuid: location, fields: { volume: null, path: "/bench", name: "bench" } }
-      ])
-      for (let start = 0; start < rows; start += PAGE) {
-        yield* library.write(
-          "entry",
-          Array.from({ length: Math.min(PAGE, rows - start) }, (_, i) => {
-            const n = start + i
-            return {
-              // Random v4 uuids, as real entries have: the receiver's unique index takes them at random.
-              uuid: Uuid.make(randomUUID()),
-              fields: {
-                location,
-                parent: null,
-                name: `file-${n}.dat`,
-                kind: "file",
-                size: n * 17,
-                modified_at: 1_700_000_000_000 + n,
-                content_hash: null
-              }
-            }
-          })
-        )
-      }
-    }).pipe(Effect.provide(Device.layerSqlite(dir, identity)))
-    return { dir, identity }
-  })
-
-const sample = (pid: number | undefined, peak: { mb: number }) =>
-  setInterval(() => {
-    peak.mb = Math.max(peak.mb, peakRssMb(pid))
-  }, 100)
-
-/** How many entries a database file holds. */
-const entriesIn = (file: string) => {
-  const db = new Database(file, { readonly: true, fileMustExist: true })
-  try {
-    return (db.prepare("SELECT count(*) AS n FROM entry").get() as { n: number }).n
-  } finally {
-    db.close()
-  }
-}
 
 const baseline = async (root: string, sourceDb: string, tuned: boolean, rows: number) => {
   const port = await freePort()
@@ -144,7 +26,7 @@ const baseline = async (root: string, sourceDb: string, tuned: boolean, rows: nu
   await done
   const seconds = (performance.now() - began) / 1000
   clearInterval(timer)
-  const n = entriesIn(file)
+  const n = rowsIn(file)
   if (n !== rows) throw new Error(`the baseline pipeline delivered ${n} entries, not ${rows}`)
   return { seconds, peakMb: peak.mb }
 }
@@ -182,66 +64,100 @@ const tidemark = async (
   const seconds = (ended - began) / 1000
   const transferSeconds = (ended - (await connected)) / 1000
   clearInterval(timer)
-  const n = entriesIn(join(dirB, Device.DATABASE_FILE))
+  const n = rowsIn(join(dirB, Device.DATABASE_FILE))
   if (n !== rows) throw new Error(`B caught up holding ${n} entries, not ${rows}`)
-  for (const d of [daemonA, daemonB]) d.kill("SIGTERM")
-  await Promise.all(
-    [daemonA, daemonB].map((d) => new Promise((r) => (d.exitCode !== null ? r(null) : d.once("exit", r))))
-  )
+  await stop([daemonA, daemonB])
   return { seconds, transferSeconds, peakMb: peak.mb }
 }
 
-export const run = (sizes: ReadonlyArray<number>, batchSize: number, report: Report) =>
+interface Measured {
+  readonly seconds: number
+  readonly peakMb: number
+}
+
+/** What one size measured; the baselines are absent when they were not run. */
+export interface SizeResult {
+  readonly rows: number
+  readonly baseline?: Measured
+  readonly tunedBaseline?: Measured
+  readonly engine: Measured & { readonly transferSeconds: number }
+}
+
+const rate = (rows: number, seconds: number) => Math.round(rows / seconds)
+
+const reportSize = (r: SizeResult, batchSize: number, report: Report) => {
+  const { rows, engine } = r
+  report.line(
+    `backfill: ${rows} entries, two processes over loopback; baseline pages of ${PAGE}, Tidemark --batch-size ${batchSize}`
+  )
+  const described = (m: Measured) =>
+    `${rate(rows, m.seconds)} rows/s (${m.seconds.toFixed(2)} s), receiver peak RSS ${m.peakMb.toFixed(0)} MB`
+  if (r.baseline !== undefined && r.tunedBaseline !== undefined) {
+    report.line(`  baseline pipeline (SQLite → msgpack/TCP → upsert):   ${described(r.baseline)}`)
+    report.line(`  same, Tidemark's pragmas (NORMAL sync, 32 MiB cache): ${described(r.tunedBaseline)}`)
+  }
+  report.line(
+    `  Tidemark daemons (TLS, auth, checks, checkpoints):   ${rate(rows, engine.transferSeconds)} rows/s (${engine.transferSeconds.toFixed(2)} s from B's connection; ${engine.seconds.toFixed(2)} s with B's start-up), receiver peak RSS ${engine.peakMb.toFixed(0)} MB`
+  )
+  const fields: Record<string, number> = { rows, tidemarkRowsPerSec: rate(rows, engine.transferSeconds) }
+  if (r.baseline !== undefined && r.tunedBaseline !== undefined) {
+    report.line(
+      `  ratio Tidemark/baseline: ${(r.baseline.seconds / engine.transferSeconds).toFixed(2)} (target >= 0.80); with B's start-up ${(r.baseline.seconds / engine.seconds).toFixed(2)}; to the tuned baseline ${(r.tunedBaseline.seconds / engine.transferSeconds).toFixed(2)}`
+    )
+    fields.baselineRowsPerSec = rate(rows, r.baseline.seconds)
+    fields.tunedBaselineRowsPerSec = rate(rows, r.tunedBaseline.seconds)
+  }
+  fields.withStartupRowsPerSec = rate(rows, engine.seconds)
+  fields.receiverPeakRssMb = Math.round(engine.peakMb)
+  report.result(fields)
+}
+
+/**
+ * How the largest size scales from the smallest: its time from B's connection over the smallest one's (the
+ * issue's bound for 10M over 1M is 11×) and the receiver's peak memory (bound: 250 MB).
+ */
+const reportScale = (small: SizeResult, large: SizeResult, report: Report) => {
+  const timeRatio = large.engine.transferSeconds / small.engine.transferSeconds
+  const rssRatio = large.engine.peakMb / small.engine.peakMb
+  report.line(
+    `backfill: ${large.rows} vs ${small.rows} entries: time ${timeRatio.toFixed(2)}× for ${Number((large.rows / small.rows).toFixed(1))}× the rows; receiver peak RSS ${large.engine.peakMb.toFixed(0)} MB, ${rssRatio.toFixed(2)}× (targets at 10M over 1M: <= 11×, <= 250 MB)`
+  )
+  report.result({
+    rows: large.rows,
+    comparedWithRows: small.rows,
+    timeRatio: Math.round(timeRatio * 100) / 100,
+    receiverPeakRssMb: Math.round(large.engine.peakMb),
+    receiverPeakRssRatio: Math.round(rssRatio * 100) / 100
+  })
+}
+
+export const run = (
+  sizes: ReadonlyArray<number>,
+  options: { readonly batchSize: number; readonly baselines: boolean },
+  report: Report
+) =>
   Effect.gen(function* () {
-    const results: Array<{
-      rows: number
-      baseline: { seconds: number; peakMb: number }
-      tunedBaseline: { seconds: number; peakMb: number }
-      engine: { seconds: number; transferSeconds: number; peakMb: number }
-    }> = []
+    const results: Array<SizeResult> = []
     for (const rows of sizes) {
       const root = mkdtempSync(join(tmpdir(), "tidemark-bench-backfill-"))
       try {
         yield* Effect.log(`backfill: writing ${rows} entries to the source device`)
         const source = yield* makeSource(root, rows)
         const sourceDb = join(source.dir, Device.DATABASE_FILE)
-        const base = yield* Effect.promise(() => baseline(root, sourceDb, false, rows))
-        const tuned = yield* Effect.promise(() => baseline(root, sourceDb, true, rows))
-        const engine = yield* Effect.promise(() => tidemark(root, source, rows, batchSize))
-        results.push({ rows, baseline: base, tunedBaseline: tuned, engine })
-        const rate = (s: number) => Math.round(rows / s)
-        report.line(
-          `backfill: ${rows} entries, two processes over loopback; baseline pages of ${PAGE}, Tidemark --batch-size ${batchSize}`
-        )
-        report.line(
-          `  baseline pipeline (SQLite → msgpack/TCP → upsert):   ${rate(base.seconds)} rows/s (${base.seconds.toFixed(2)} s), receiver peak RSS ${base.peakMb.toFixed(0)} MB`
-        )
-        report.line(
-          `  same, Tidemark's pragmas (NORMAL sync, 32 MiB cache): ${rate(tuned.seconds)} rows/s (${tuned.seconds.toFixed(2)} s), receiver peak RSS ${tuned.peakMb.toFixed(0)} MB`
-        )
-        report.line(
-          `  Tidemark daemons (TLS, auth, checks, checkpoints):   ${rate(engine.transferSeconds)} rows/s (${engine.transferSeconds.toFixed(2)} s from B's connection; ${engine.seconds.toFixed(2)} s with B's start-up), receiver peak RSS ${engine.peakMb.toFixed(0)} MB`
-        )
-        report.line(
-          `  ratio Tidemark/baseline: ${(base.seconds / engine.transferSeconds).toFixed(2)} (target >= 0.80); with B's start-up ${(base.seconds / engine.seconds).toFixed(2)}; to the tuned baseline ${(tuned.seconds / engine.transferSeconds).toFixed(2)}`
-        )
-        report.result({
-          rows,
-          tidemarkRowsPerSec: rate(engine.transferSeconds),
-          baselineRowsPerSec: rate(base.seconds),
-          tunedBaselineRowsPerSec: rate(tuned.seconds),
-          withStartupRowsPerSec: rate(engine.seconds),
-          receiverPeakRssMb: Math.round(engine.peakMb)
-        })
+        const baselines = options.baselines
+          ? {
+              baseline: yield* Effect.promise(() => baseline(root, sourceDb, false, rows)),
+              tunedBaseline: yield* Effect.promise(() => baseline(root, sourceDb, true, rows))
+            }
+          : {}
+        const engine = yield* Effect.promise(() => tidemark(root, source, rows, options.batchSize))
+        const result: SizeResult = { rows, ...baselines, engine }
+        results.push(result)
+        reportSize(result, options.batchSize, report)
       } finally {
         rmSync(root, { recursive: true, force: true })
       }
     }
-    if (results.length > 1) {
-      const [small, large] = [results[0]!, results.at(-1)!]
-      report.line(
-        `backfill: receiver peak RSS ${large.rows} vs ${small.rows}: ${(large.engine.peakMb / small.engine.peakMb).toFixed(2)}× (target <= 1.3×, < 300 MB)`
-      )
-    }
+    if (results.length > 1) reportScale(results[0]!, results.at(-1)!, report)
     return results
   })

@@ -197,7 +197,7 @@ export const run = (options: { readonly writes: number; readonly outsideWrites: 
     const lines = [
       `live: write on A → committed on B, two devices over loopback TCP (TLS 1.3 PSK), one write at a time`,
       `  baseline, plain TCP round trip of 1 byte:           ${summary(baseline)}`,
-      `  engine path (A writes through its Library):         ${summary(engine.samples)}  (target p99 < 50 ms)`,
+      `  engine path (A writes through its Library):         ${summary(engine.samples)}  (target p99 < 20 ms)`,
       `    of which the write itself on A:                   ${summary(engine.writeMillis)}`
     ]
     const round = (ms: number) => Math.round(ms * 100) / 100
