@@ -326,7 +326,7 @@ const peerAddress = Options.text("peer").pipe(
 )
 const repair = Options.boolean("repair").pipe(
   Options.withDescription(
-    "Pull the rows that differ from the peer (last writer wins) instead of only reporting."
+    "Take the peer's copy of the rows that differ where it is the one to keep (newer, or the owner's, see docs/sync-troubleshooting.md) instead of only reporting."
   )
 )
 
@@ -347,8 +347,9 @@ const verify = Command.make(
               k.same
                 ? `${k.resource}: same (${k.peerRows} rows on the peer)`
                 : `${k.resource}: ${k.differingRanges} range(s) differ` +
-                    (repair ? `, ${k.pulled} row(s) pulled` : "")
+                    (repair ? `, ${k.pulled} row(s) pulled, ${k.repaired} repaired in place` : "")
             )
+            if (!k.same) yield* out(ReportText.formatDifferences(k, repair))
           }
         }
         if (differing.length > 0 && !repair) {
@@ -360,7 +361,7 @@ const verify = Command.make(
     )
 ).pipe(
   Command.withDescription(
-    "Compare this device's library with a peer's by range fingerprints; with --repair, pull what differs."
+    "Compare this device's library with a peer's by range fingerprints of rows and their contents; list the rows that differ; with --repair, take the peer's copies."
   )
 )
 
