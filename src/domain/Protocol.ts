@@ -1,8 +1,9 @@
 // The peer protocol, version 2 (version 1's fingerprints covered uuid and version, not contents: the handshake
 // refuses the other version, so fingerprints of two formats are never compared). After the handshake
-// (domain/Auth.ts) a device sends requests and the peer answers each one; there is no server-side stream state: a pull names its cursor every time, so a stream
-// resumes after any disconnect by simply asking again from the saved watermark. "Live" sync is the same
-// pull with `waitMillis`: the server holds the request until it has rows after the cursor or the wait ends.
+// (domain/Auth.ts) a device sends requests and the peer answers each one; there is no server-side stream
+// state: a pull names its cursor every time, so a stream resumes after any disconnect by simply asking again
+// from the saved watermark. "Live" sync is the same pull with `waitMillis`: the server holds the request until
+// it has rows after the cursor or the wait ends.
 import { Schema } from "effect"
 import { DeviceId, LibraryId } from "./Ids.js"
 import { Fingerprint, UuidRange } from "./Fingerprint.js"
