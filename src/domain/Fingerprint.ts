@@ -30,7 +30,7 @@ export const accumulator = () => {
   let count = 0
   let h1 = 0
   let h2 = 0
-  // FNV-1a of `uuid|version|contents` from two seeds, in one pass and without building the string.
+  // FNV-1a of `uuid|version|` and of the contents' hash, from two seeds, without building the string.
   let a = 0
   let b = 0
   const feed = (s: string) => {
@@ -49,7 +49,14 @@ export const accumulator = () => {
       feed("|")
       feed(version)
       feed("|")
-      feed(contents)
+      // The contents, the longest part, are hashed once and their 32-bit FNV-1a hash is fed to both.
+      let h = 0x811c9dc5
+      for (let i = 0; i < contents.length; i++) h = Math.imul(h ^ contents.charCodeAt(i), FNV_PRIME)
+      for (let k = 0; k < 32; k += 8) {
+        const c = (h >>> k) & 0xff
+        a = Math.imul(a ^ c, FNV_PRIME)
+        b = Math.imul(b ^ c, FNV_PRIME)
+      }
       count += 1
       h1 = (h1 + (a >>> 0)) >>> 0
       h2 = (h2 + (b >>> 0)) >>> 0
