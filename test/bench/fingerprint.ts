@@ -63,11 +63,10 @@ const readOnly = (sql: LibraryDb["Type"]) =>
     let after = ""
     let n = 0
     for (;;) {
-      const rows = yield* sql.unsafe(`SELECT * FROM entry WHERE uuid > ? AND uuid < ? ORDER BY uuid LIMIT ?`, [
-        after,
-        "g",
-        PAGE
-      ]).values
+      const rows = yield* sql.unsafe(
+        `SELECT * FROM entry WHERE uuid > ? AND uuid < ? ORDER BY uuid LIMIT ?`,
+        [after, "g", PAGE]
+      ).values
       n += rows.length
       if (rows.length < PAGE) return n
       after = rows[rows.length - 1]![1] as string
@@ -111,8 +110,8 @@ const main = Effect.gen(function* () {
   console.log(`  baseline, uuid and version only (protocol 1):  ${best(base)} ms`)
   console.log(
     `  uuid, version and contents (protocol 2):       ${best(contents)} ms  (${(best(contents) / best(base)).toFixed(2)}×)`
-  console.log(`  of which reading every column, without hashing:  ${best(reads)} ms`)
   )
+  console.log(`  of which reading every column, without hashing:  ${best(reads)} ms`)
 })
 
 Effect.runPromise(Effect.scoped(main)).catch((e) => {
