@@ -20,6 +20,8 @@ export type Needs = Effect.Effect.Context<ReturnType<typeof RowDiff.verifyKind>>
 export interface Target extends Held {
   readonly address: string
   readonly context: Context.Context<Needs> | undefined
+  /** Set for a hub on PostgreSQL, whose `library` is a shadow copy: never the corrupted one. */
+  readonly pg?: unknown
 }
 
 const VERIFY_BATCH = 1_000
@@ -38,6 +40,7 @@ export const corruptAndRepair = (
     const candidates: Array<{ holder: Target; owner: Target; kind: string; column: string; uuid: string }> =
       []
     for (const holder of devices) {
+      if (holder.pg !== undefined) continue
       for (const kind of SimCatalog.kinds) {
         const column = kind.columns.find((c) => c.type === "text" && c.reference === null)
         if (kind.shared || column === undefined) continue
