@@ -166,8 +166,9 @@ const columnOf = (
   let baseCheck: (u: unknown) => boolean
   if (SchemaAST.isStringKeyword(base)) {
     type = "text"
-    // A lone surrogate cannot cross JSON or SQLite unchanged (it comes back as U+FFFD): refused, not mangled.
-    baseCheck = (u) => typeof u === "string" && isWellFormed(u)
+    // A lone surrogate cannot cross JSON or SQLite unchanged (it comes back as U+FFFD), and PostgreSQL's text
+    // cannot hold NUL (U+0000): both are refused on every storage, so no device holds a row a hub cannot.
+    baseCheck = (u) => typeof u === "string" && isWellFormed(u) && !u.includes("\u0000")
   } else if (SchemaAST.isNumberKeyword(base)) {
     type = integer ? "integer" : "real"
     baseCheck = integer ? (u) => Number.isSafeInteger(u) : (u) => typeof u === "number" && Number.isFinite(u)
@@ -286,7 +287,7 @@ const compileKind = (kind: AnyKind): Either.Either<CompiledKind, SchemaDefinitio
         new InvalidRowError({
           resource: kind.name,
           uuid,
-          reason: `${unstorable.join(", ")}: NaN, ±Infinity and strings with a lone surrogate cannot be stored as they are (declare numbers Schema.Finite)`
+          reason: `${unstorable.join(", ")}: NaN, ±Infinity and strings with a lone surrogate or a NUL (U+0000) cannot be stored as they are on every storage (declare numbers Schema.Finite)`
         })
       )
     }

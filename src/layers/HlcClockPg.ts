@@ -16,7 +16,14 @@ class StepFailed<E> {
   constructor(readonly error: E) {}
 }
 
-export const make = (options?: { readonly maxDriftMillis?: number }) =>
+/**
+ * `wallClock` (default: Effect's Clock, moved by TIDEMARK_CLOCK_OFFSET_MS) is this process's idea of the time;
+ * the simulator gives each device its own skew with it.
+ */
+export const make = (options?: {
+  readonly maxDriftMillis?: number
+  readonly wallClock?: Effect.Effect<number>
+}) =>
   Effect.gen(function* () {
     const sql = yield* SyncDb
     const { deviceId } = yield* LocalDevice
@@ -53,7 +60,7 @@ export const make = (options?: { readonly maxDriftMillis?: number }) =>
         )
     return yield* HlcClock.makeShared({
       device: deviceId,
-      wallClock: Effect.map(Clock.currentTimeMillis, (t) => t + offset),
+      wallClock: options?.wallClock ?? Effect.map(Clock.currentTimeMillis, (t) => t + offset),
       shared: { advance },
       ...(options?.maxDriftMillis === undefined ? {} : { maxDriftMillis: options.maxDriftMillis })
     })
@@ -61,6 +68,7 @@ export const make = (options?: { readonly maxDriftMillis?: number }) =>
 
 export const layer = (options?: {
   readonly maxDriftMillis?: number
+  readonly wallClock?: Effect.Effect<number>
 }): Layer.Layer<HlcClock.HlcClock, StoreError, SyncDb | LocalDevice> =>
   Layer.effect(HlcClock.HlcClock, make(options))
 

@@ -7,7 +7,7 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { Context, Effect, Layer, type Scope } from "effect"
+import { Context, Effect, Layer, Random, type Scope } from "effect"
 import Pg from "pg"
 import { DatabaseOpenError, type SchemaMigrationError, StoreError } from "../domain/Errors.js"
 import { Kinds } from "../services/Kinds.js"
@@ -55,6 +55,18 @@ const types = {
       : Pg.types.getTypeParser(oid, format)) as typeof Pg.types.getTypeParser
 }
 
+/**
+ * Each process names its connections `tidemark <random id>` (application_name), so that what it records per
+ * process can be told live or dead from the server's own list of sessions (see PeerStatusPg): a process
+ * killed with SIGKILL loses its sessions at once.
+ */
+export const APPLICATION_PREFIX = "tidemark "
+
+const processName = Effect.map(
+  Effect.all(Array.from({ length: 4 }, () => Random.nextIntBetween(0, 0x10000))),
+  (parts) => APPLICATION_PREFIX + parts.map((n) => n.toString(16).padStart(4, "0")).join("")
+)
+
 /** Pool size per process: pulls from several peers and serving run at once, each holding a connection per statement or transaction. */
 const MAX_CONNECTIONS = 10
 
@@ -78,6 +90,7 @@ export const open = (
           "the schema name must be lower-case letters, digits and underscores, starting with a letter or _"
       })
     }
+    const applicationName = yield* processName
     const client = yield* PgClient.fromPool({
       // The pool connects lazily: an unreachable server fails the first statement, the migration below.
       acquire: Effect.acquireRelease(
@@ -87,12 +100,12 @@ export const open = (
               connectionString: location.url,
               options: `-c search_path=${location.schema}`,
               max: MAX_CONNECTIONS,
+              application_name: applicationName,
               types
             })
         ),
         (pool) => Effect.promise(() => pool.end())
-      ),
-      applicationName: "tidemark"
+      )
     }).pipe(Effect.provide(Reactivity.layer), Effect.mapError(fail))
     yield* client
       .withTransaction(

@@ -63,6 +63,7 @@ const tables = [
     records_sent bigint NOT NULL DEFAULT 0,
     bytes_sent bigint NOT NULL DEFAULT 0
   )`,
+  // peers.connections stays 0 (hubs made before peer_connections existed have the column).
   `CREATE TABLE IF NOT EXISTS peers (
     peer_device_uuid text PRIMARY KEY,
     address text NOT NULL,
@@ -70,7 +71,14 @@ const tables = [
     last_seen bigint NOT NULL,
     last_error text
   )`,
-  "CREATE TABLE IF NOT EXISTS peer_stores (peer_device_uuid text PRIMARY KEY, store_id text NOT NULL)"
+  "CREATE TABLE IF NOT EXISTS peer_stores (peer_device_uuid text PRIMARY KEY, store_id text NOT NULL)",
+  // Connections per peer and per hub process (its application_name): only live processes' count.
+  `CREATE TABLE IF NOT EXISTS peer_connections (
+    peer_device_uuid text NOT NULL,
+    process text NOT NULL,
+    connections integer NOT NULL,
+    PRIMARY KEY (peer_device_uuid, process)
+  )`
 ]
 
 /** Create the coordination tables if missing. Runs inside the opening transaction (Postgres.open). */

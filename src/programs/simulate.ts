@@ -1,6 +1,7 @@
-// `npm run simulate -- --seeds N [--from S] [--workers W] [--trace]`: run N seeded simulations from seed S
-// (default: a seed taken from the time, printed) on W worker processes, print seeds per minute, the fault
-// kinds covered and, for a failing seed, the one command that replays it and its readable trace.
+// `npm run simulate -- --seeds N [--from S] [--workers W] [--trace] [--postgres URL]`: run N seeded
+// simulations from seed S (default: a seed taken from the time, printed) on W worker processes, print seeds
+// per minute, the fault kinds covered and, for a failing seed, the one command that replays it and its
+// readable trace. With `--postgres`, one device of each seed keeps its stores on that server, as a hub.
 import { fork } from "node:child_process"
 import { availableParallelism } from "node:os"
 import { fileURLToPath } from "node:url"
@@ -11,6 +12,7 @@ interface Args {
   readonly from: number
   readonly workers: number
   readonly trace: boolean
+  readonly postgres: string | undefined
 }
 
 const parse = (argv: ReadonlyArray<string>): Args => {
@@ -32,7 +34,8 @@ const parse = (argv: ReadonlyArray<string>): Args => {
     seeds: int("--seeds", 100),
     from: int("--from", Date.now() % 1_000_000_000),
     workers: Math.max(1, int("--workers", availableParallelism())),
-    trace: argv.includes("--trace")
+    trace: argv.includes("--trace"),
+    postgres: value("--postgres")
   }
 }
 
@@ -58,15 +61,19 @@ const report = (o: Outcome, millis: number, withTrace: boolean): Report => ({
 /** A worker: runs the seeds it is sent, one at a time, and reports each. */
 const worker = () => {
   process.on("disconnect", () => process.exit(0))
-  process.on("message", async (message: { seed: number; trace: boolean } | "exit") => {
+  process.on("message", async (message: { seed: number; trace: boolean; postgres?: string } | "exit") => {
     if (message === "exit") process.exit(0)
     const started = performance.now()
-    const outcome = await simulate(message.seed)
+    const outcome = await simulate(
+      message.seed,
+      message.postgres === undefined ? {} : { postgres: message.postgres }
+    )
     process.send!(report(outcome, performance.now() - started, message.trace))
   })
 }
 
-const replayCommand = (seed: number) => `npm run simulate -- --seeds 1 --from ${seed} --trace`
+const replayCommand = (seed: number, postgres: string | undefined) =>
+  `npm run simulate -- --seeds 1 --from ${seed} --trace${postgres === undefined ? "" : ` --postgres ${postgres}`}`
 
 const main = async () => {
   const args = parse(process.argv.slice(2))
@@ -89,7 +96,11 @@ const main = async () => {
               child.send("exit")
               return
             }
-            child.send({ seed: next++, trace: args.trace })
+            child.send({
+              seed: next++,
+              trace: args.trace,
+              ...(args.postgres === undefined ? {} : { postgres: args.postgres })
+            })
           }
           child.on("message", (r: Report) => {
             done++
@@ -100,7 +111,7 @@ const main = async () => {
             if (r.violations.length > 0) {
               failures.push(r)
               console.log(
-                `\nseed ${r.seed} FAILED:\n  ${r.violations.join("\n  ")}\nreplay: ${replayCommand(r.seed)}`
+                `\nseed ${r.seed} FAILED:\n  ${r.violations.join("\n  ")}\nreplay: ${replayCommand(r.seed, args.postgres)}`
               )
             } else if (args.seeds <= 20) {
               console.log(`seed ${r.seed} ok, trace hash ${r.hash} (${Math.round(r.millis)} ms)`)
@@ -123,7 +134,7 @@ const main = async () => {
       .map(([k, n]) => `${k} ${n}`)
       .join(", ")}`
   )
-  for (const f of failures) console.log(`failed seed ${f.seed}: ${replayCommand(f.seed)}`)
+  for (const f of failures) console.log(`failed seed ${f.seed}: ${replayCommand(f.seed, args.postgres)}`)
   process.exit(failures.length > 0 ? 1 : 0)
 }
 

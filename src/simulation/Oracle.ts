@@ -4,14 +4,18 @@
 // received again. After healing: every device holds the same rows, and they are the last-writer-wins merge
 // of every acknowledged write (nothing acknowledged lost, no deleted row back).
 import type { Catalog } from "../domain/Catalog.js"
-import type { HeldDatabase } from "./SimSqlite.js"
+
+/** A database the oracle reads with SQLite's SQL: committed rows only, undefined while a transaction is open. */
+export interface Readable {
+  readonly read: <A>(sql: string, params?: ReadonlyArray<unknown>) => ReadonlyArray<A> | undefined
+}
 
 /** A device as the oracle sees it: its id and its two databases. */
 export interface Held {
   readonly name: string
   readonly id: string
-  readonly library: HeldDatabase
-  readonly sync: HeldDatabase
+  readonly library: Readable
+  readonly sync: Readable
 }
 
 type Watermark = { peer: string; resource: string; w: number }

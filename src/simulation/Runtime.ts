@@ -3,8 +3,29 @@
 // runs in an order fixed by the program (Effect's default scheduler falls back to a real setTimeout after
 // 2,048 microtask rounds, and TestClock yields with a real setTimeout, and either can interleave with
 // setImmediate differently from run to run); the only other asynchronous hop, the pull stream's
-// setImmediate, is drained in FIFO order before time moves.
-import { Clock, Duration, Effect, Exit, type Fiber, Scheduler } from "effect"
+// setImmediate, is drained in FIFO order before time moves. Work outside the process (a PostgreSQL statement)
+// runs through `Outside`: while it is under way no task runs and time stands still, so its result arrives at
+// the same point of every run.
+import { Clock, Context, Duration, Effect, Exit, type Fiber, Scheduler } from "effect"
+
+interface OutsideWork {
+  readonly start: () => Promise<unknown>
+  readonly resume: (result: Effect.Effect<unknown, unknown>) => void
+}
+
+/**
+ * Work outside the simulation that the simulation waits for, one piece at a time and in the order asked:
+ * to the simulated devices it takes no time and nothing happens meanwhile, like a statement on SQLite.
+ */
+export class Outside extends Context.Tag("tidemark/simulation/Outside")<
+  Outside,
+  {
+    /** Run `start` and give its result (a rejection fails with the reason). */
+    readonly run: <A>(start: () => Promise<A>) => Effect.Effect<A, unknown>
+    /** Run `start` before any other task, without waiting for it (what a crash does to a connection). */
+    readonly fire: (start: () => Promise<unknown>) => void
+  }
+>() {}
 
 /** The scheduler of a simulation: a FIFO queue that `Runtime.run` drains. */
 class QueueScheduler implements Scheduler.Scheduler {
@@ -25,15 +46,18 @@ class QueueScheduler implements Scheduler.Scheduler {
     return this.tasks.length === 0
   }
 
-  /** Run every queued task, and the tasks they queue, until none is left or `limit` tasks ran in all. */
-  drain(limit = Infinity): void {
+  /**
+   * Run every queued task, and the tasks they queue, until none is left, `limit` tasks ran in all, or a
+   * task asked for outside work (`waiting`).
+   */
+  drain(limit = Infinity, waiting: () => boolean = () => false): void {
     while (this.tasks.length > 0 && this.ran <= limit) {
       const batch = this.tasks
       this.tasks = []
       for (let i = 0; i < batch.length; i++) {
         this.ran++
         batch[i]!()
-        if (this.ran > limit) {
+        if (this.ran > limit || waiting()) {
           this.tasks = [...batch.slice(i + 1), ...this.tasks]
           return
         }
@@ -135,21 +159,49 @@ export interface RunResult<A, E> {
  * `maxTasks` tasks in all is stopped as a livelock.
  */
 export const run = async <A, E>(
-  program: Effect.Effect<A, E>,
+  program: Effect.Effect<A, E, Outside>,
   startMillis: number,
   maxTasks = 500_000
 ): Promise<RunResult<A, E>> => {
   const scheduler = new QueueScheduler()
   const clock = new SimulatedClock(startMillis)
-  const fiber = Effect.runFork(program.pipe(Effect.withClock(clock), Effect.withScheduler(scheduler)), {
-    scheduler
+  const outside: Array<OutsideWork> = []
+  const service = Outside.of({
+    run: <A>(start: () => Promise<A>) =>
+      Effect.async<A, unknown>((resume) => {
+        outside.push({ start, resume: resume as OutsideWork["resume"] })
+      }),
+    fire: (start) => {
+      outside.push({ start, resume: () => {} })
+    }
   })
+  const fiber = Effect.runFork(
+    program.pipe(
+      Effect.provideService(Outside, service),
+      Effect.withClock(clock),
+      Effect.withScheduler(scheduler)
+    ),
+    { scheduler }
+  )
   let exit: Exit.Exit<A, E> | undefined
   fiber.addObserver((e) => {
     exit = e
   })
   for (;;) {
-    scheduler.drain(maxTasks)
+    scheduler.drain(maxTasks, () => outside.length > 0)
+    // Outside work, one piece at a time in the order asked; each result resumes its fiber as a task.
+    while (outside.length > 0) {
+      const work = outside.shift()!
+      // A resumption queued with setImmediate before this work reaches the scheduler first, whenever the
+      // server answers.
+      await nextTurn()
+      try {
+        const value = await work.start()
+        work.resume(Effect.succeed(value))
+      } catch (reason) {
+        work.resume(Effect.fail(reason))
+      }
+    }
     if (exit !== undefined) break
     if (scheduler.ran > maxTasks) {
       fiber.unsafeInterruptAsFork(fiber.id())

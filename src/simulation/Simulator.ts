@@ -26,6 +26,7 @@ import * as Oracle from "./Oracle.js"
 import * as Plan from "./Plan.js"
 import * as Runtime from "./Runtime.js"
 import { fieldsFor, SimCatalog } from "./SimSchema.js"
+import * as SimPg from "./SimPg.js"
 import * as SimSqlite from "./SimSqlite.js"
 import type { Variant } from "./Variant.js"
 
@@ -48,9 +49,31 @@ export interface Outcome {
   readonly tasks: number
 }
 
-/** Run `seed` (with `variant`'s parts in every device, if given) and judge it. */
-export const simulate = async (seed: number, options?: { readonly variant?: Variant }): Promise<Outcome> => {
-  const world = new World(Plan.make(seed), options?.variant)
+/**
+ * A hub's library: every other device pulls from device 0 (which joins first and never leaves) and from no
+ * one else, so every row another device wrote reaches the others through the hub.
+ */
+const throughHub = (plan: Plan.Plan): Plan.Plan => ({
+  ...plan,
+  devices: plan.devices.map((d) => ({ ...d, peers: d.index === 0 ? [] : [0] }))
+})
+
+/**
+ * Run `seed` and judge it. `variant`: its parts in every SQLite device. `postgres`: device 0 keeps its
+ * stores in a fresh schema of the server at this URL, as a hub, and the others sync through it alone.
+ */
+export const simulate = async (
+  seed: number,
+  options?: { readonly variant?: Variant; readonly postgres?: string }
+): Promise<Outcome> => {
+  const hub = options?.postgres === undefined ? undefined : 0
+  const plan = hub === undefined ? Plan.make(seed) : throughHub(Plan.make(seed))
+  const held =
+    hub === undefined
+      ? undefined
+      : await SimPg.HeldSchema.open(options!.postgres!, `sim_${process.pid}_${seed}`)
+  const world = new World(plan, options?.variant, hub === undefined ? undefined : { index: hub, held: held! })
+  if (hub !== undefined) world.covered.add("hub on postgres")
   const result = await Runtime.run(
     world.program.pipe(
       Effect.withRandom(Random.make(seed)),
@@ -64,8 +87,11 @@ export const simulate = async (seed: number, options?: { readonly variant?: Vari
   if (Exit.isFailure(result.exit))
     world.violation(`the simulation itself failed: ${String(result.exit.cause)}`)
   for (const d of world.devices) {
-    d.library.close()
-    d.sync.close()
+    if (d.pg !== undefined) await d.pg.close()
+    else {
+      d.sqlite!.library.close()
+      d.sqlite!.sync.close()
+    }
   }
   const trace = world.trace
   return {
@@ -125,14 +151,19 @@ class Gate implements SimSqlite.Gate {
   kill() {
     if (!this.alive) return
     this.alive = false
-    this.device.library.rollback()
-    this.device.sync.rollback()
+    this.device.pg?.rollback()
+    this.device.sqlite?.library.rollback()
+    this.device.sqlite?.sync.rollback()
     Deferred.unsafeDone(this.crashed, Exit.void)
   }
 }
 
 interface SimDevice extends Oracle.Held {
   readonly plan: Plan.DevicePlan
+  /** Where its stores live: SQLite databases in memory, or a PostgreSQL schema (a hub). */
+  readonly sqlite:
+    { readonly library: SimSqlite.HeldDatabase; readonly sync: SimSqlite.HeldDatabase } | undefined
+  readonly pg: SimPg.HeldSchema | undefined
   readonly address: string
   skew: number
   state: "waiting" | "up" | "down" | "left"
@@ -157,25 +188,35 @@ class World {
 
   constructor(
     readonly plan: Plan.Plan,
-    readonly variant: Variant | undefined
+    readonly variant: Variant | undefined,
+    hub: { readonly index: number; readonly held: SimPg.HeldSchema } | undefined
   ) {
-    this.devices = plan.devices.map((p) => ({
-      plan: p,
-      name: `d${p.index}`,
-      id: p.id,
-      address: `memory:d${p.index}`,
-      library: new SimSqlite.HeldDatabase(),
-      sync: new SimSqlite.HeldDatabase(),
-      skew: p.skew,
-      state: "waiting",
-      gate: undefined,
-      context: undefined,
-      scope: undefined,
-      downMillis: 0,
-      pending: undefined,
-      leaving: false,
-      delivered: new Map()
-    }))
+    this.devices = plan.devices.map((p) => {
+      const pg = p.index === hub?.index ? hub.held : undefined
+      const sqlite =
+        pg === undefined
+          ? { library: new SimSqlite.HeldDatabase(), sync: new SimSqlite.HeldDatabase() }
+          : undefined
+      return {
+        plan: p,
+        name: `d${p.index}`,
+        id: p.id,
+        address: `memory:d${p.index}`,
+        sqlite,
+        pg,
+        library: pg?.library ?? sqlite!.library,
+        sync: pg?.sync ?? sqlite!.sync,
+        skew: p.skew,
+        state: "waiting",
+        gate: undefined,
+        context: undefined,
+        scope: undefined,
+        downMillis: 0,
+        pending: undefined,
+        leaving: false,
+        delivered: new Map()
+      }
+    })
   }
 
   /** Engine logs of level Error, first line only, into the trace. */
@@ -204,7 +245,8 @@ class World {
       )
       for (const d of world.plan.devices)
         world.log(
-          `plan d${d.index} joins at ${d.joinAt} skew ${d.skew} pulls from ${d.peers.map((p) => `d${p}`).join(",")}`
+          `plan d${d.index} joins at ${d.joinAt} skew ${d.skew} pulls from ${d.peers.map((p) => `d${p}`).join(",")}` +
+            (world.devices[d.index]!.pg === undefined ? "" : " on postgres")
         )
       const network = yield* TransportMemory.makeNetwork
       const root = yield* Effect.scope
@@ -239,7 +281,8 @@ class World {
       if (d.plan.joinAt > 0) yield* Effect.sleep(d.plan.joinAt)
       for (;;) {
         const crashed = yield* Deferred.make<void>()
-        const gate = new Gate(d, crashed, () => world.rowsNotBack(d))
+        // A hub's rows are read from its shadow, which is only refreshed where the simulation may wait.
+        const gate = new Gate(d, crashed, () => d.pg === undefined && world.rowsNotBack(d))
         d.gate = gate
         const scope = yield* Scope.make()
         d.scope = scope
@@ -265,6 +308,7 @@ class World {
         world.log(
           `crashed ${d.name} after ${gate.statements} statements${gate.lastStatement ? `, before: ${gate.lastStatement.replace(/\s+/g, " ").slice(0, 60)}` : ""}`
         )
+        yield* world.refreshShadows
         world.crashPoint(d)
         yield* Effect.sleep(d.downMillis)
       }
@@ -275,36 +319,15 @@ class World {
   start(d: SimDevice, gate: Gate, network: TransportMemory.MemoryNetwork["Type"]) {
     const world = this
     return Effect.gen(function* () {
-      const libraryClient = yield* SimSqlite.make(d.library, gate)
-      const syncClient = yield* SimSqlite.make(d.sync, gate)
-      yield* Migrator.make({})({
-        loader: Migrator.fromRecord(libraryMigrations({ prefix: "" })),
-        table: migrationsTable({ prefix: "" })
-      }).pipe(
-        Effect.zipRight(syncKinds(SimCatalog, { prefix: "" })),
-        Effect.provideService(SqlClient.SqlClient, libraryClient)
-      )
-      yield* Migrator.make({})({
-        loader: Migrator.fromRecord(syncMigrations),
-        table: "tidemark_migrations"
-      }).pipe(Effect.provideService(SqlClient.SqlClient, syncClient))
-      const parts = {
-        device: Layer.merge(LocalDevice.layer(d.id as DeviceId, LIBRARY), Layer.succeed(Kinds, SimCatalog)),
-        syncDb: Layer.succeed(SyncDb, syncClient),
-        libraryDb: Layer.succeed(LibraryDb, libraryClient)
-      }
-      const stores = Device.assemble({
-        device: parts.device,
-        clock: HlcClockSqlite.layer({
-          maxDriftMillis: Plan.MAX_DRIFT_MILLIS,
-          wallClock: Effect.map(Clock.currentTimeMillis, (t) => t + d.skew)
-        }).pipe(Layer.provide(Layer.merge(parts.syncDb, parts.device))),
-        libraryDb: parts.libraryDb,
-        syncStores: Device.sqliteSyncStores(parts.syncDb, parts.device, true),
-        tables: undefined,
-        overrides: world.variant?.overrides?.(parts),
-        ...(world.variant?.libraryStore ? { libraryStore: world.variant.libraryStore(parts) } : {})
-      })
+      const stores =
+        d.pg === undefined
+          ? yield* world.sqliteStores(d, d.sqlite!, gate)
+          : yield* SimPg.deviceStores(
+              d.pg,
+              gate,
+              { deviceId: d.id as DeviceId, libraryId: LIBRARY },
+              { maxDriftMillis: Plan.MAX_DRIFT_MILLIS, skew: () => d.skew }
+            )
       const context = yield* Layer.build(stores)
       const memory = yield* Layer.build(
         TransportMemory.layer.pipe(
@@ -315,7 +338,8 @@ class World {
         )
       )
       const inner = Context.get(memory, PeerTransport)
-      const wrapped = world.variant?.transport?.(inner, Context.get(context, WatermarkStore)) ?? inner
+      const variant = d.pg === undefined ? world.variant : undefined
+      const wrapped = variant?.transport?.(inner, Context.get(context, WatermarkStore)) ?? inner
       const transport = world.observed(d, wrapped)
       yield* SyncEngine.start({
         listen: d.address,
@@ -332,6 +356,52 @@ class World {
       }).pipe(Effect.provide(Context.add(context, PeerTransport, transport)))
       d.context = Context.add(context, PeerTransport, transport)
     })
+  }
+
+  /** A SQLite device's stores over its held databases, migrated first (with the variant's parts, if any). */
+  sqliteStores(
+    d: SimDevice,
+    sqlite: { readonly library: SimSqlite.HeldDatabase; readonly sync: SimSqlite.HeldDatabase },
+    gate: Gate
+  ) {
+    const world = this
+    return Effect.gen(function* () {
+      const libraryClient = yield* SimSqlite.make(sqlite.library, gate)
+      const syncClient = yield* SimSqlite.make(sqlite.sync, gate)
+      yield* Migrator.make({})({
+        loader: Migrator.fromRecord(libraryMigrations({ prefix: "" })),
+        table: migrationsTable({ prefix: "" })
+      }).pipe(
+        Effect.zipRight(syncKinds(SimCatalog, { prefix: "" })),
+        Effect.provideService(SqlClient.SqlClient, libraryClient)
+      )
+      yield* Migrator.make({})({
+        loader: Migrator.fromRecord(syncMigrations),
+        table: "tidemark_migrations"
+      }).pipe(Effect.provideService(SqlClient.SqlClient, syncClient))
+      const parts = {
+        device: Layer.merge(LocalDevice.layer(d.id as DeviceId, LIBRARY), Layer.succeed(Kinds, SimCatalog)),
+        syncDb: Layer.succeed(SyncDb, syncClient),
+        libraryDb: Layer.succeed(LibraryDb, libraryClient)
+      }
+      return Device.assemble({
+        device: parts.device,
+        clock: HlcClockSqlite.layer({
+          maxDriftMillis: Plan.MAX_DRIFT_MILLIS,
+          wallClock: Effect.map(Clock.currentTimeMillis, (t) => t + d.skew)
+        }).pipe(Layer.provide(Layer.merge(parts.syncDb, parts.device))),
+        libraryDb: parts.libraryDb,
+        syncStores: Device.sqliteSyncStores(parts.syncDb, parts.device, true),
+        tables: undefined,
+        overrides: world.variant?.overrides?.(parts),
+        ...(world.variant?.libraryStore ? { libraryStore: world.variant.libraryStore(parts) } : {})
+      })
+    })
+  }
+
+  /** Copy the hub's committed tables into its shadows, so the oracle reads them as they are now. */
+  get refreshShadows() {
+    return Effect.orDie(Effect.forEach(this.devices, (d) => d.pg?.refresh ?? Effect.void, { discard: true }))
   }
 
   /** The device's transport, recording the furthest page each stream was sent (and tracing pages). */
@@ -515,11 +585,13 @@ class World {
   get watchRows() {
     const world = this
     return Effect.forever(
-      Effect.zipRight(
-        Effect.sleep(20),
-        Effect.sync(() => {
-          for (const d of world.devices) world.rowsNotBack(d)
-        })
+      Effect.sleep(20).pipe(
+        Effect.zipRight(world.refreshShadows),
+        Effect.zipRight(
+          Effect.sync(() => {
+            for (const d of world.devices) world.rowsNotBack(d)
+          })
+        )
       )
     )
   }
@@ -555,6 +627,7 @@ class World {
       const until = (yield* Clock.currentTimeMillis) + CONVERGE_MILLIS
       for (;;) {
         yield* Effect.sleep(100)
+        yield* world.refreshShadows
         const present = world.devices.filter((d) => d.state !== "left" && !d.leaving)
         const dumps = present.map((d) => (d.state === "up" ? Oracle.dump(SimCatalog, d) : undefined))
         const first = dumps[0]
@@ -583,31 +656,34 @@ class World {
 
   get judge() {
     const world = this
-    return Effect.sync(() => {
-      const present = world.devices.filter((d) => d.state !== "left" && !d.leaving)
-      const dumps = present.map((d) => ({ d, lines: Oracle.dump(SimCatalog, d) }))
-      const first = dumps[0]!
-      for (const { d, lines } of dumps) {
-        if (lines === undefined) world.violation(`${d.name} is mid-transaction at the end`)
-        else if (lines.join("\n") !== first.lines?.join("\n")) {
-          const a = new Set(first.lines)
-          const b = new Set(lines)
-          world.violation(
-            `${d.name} differs from ${first.d.name}: only on ${d.name}: ${lines
-              .filter((l) => !a.has(l))
-              .slice(0, 3)
-              .join(" ")}; only on ${first.d.name}: ${(first.lines ?? [])
-              .filter((l) => !b.has(l))
-              .slice(0, 3)
-              .join(" ")}`
-          )
+    return Effect.zipRight(
+      world.refreshShadows,
+      Effect.sync(() => {
+        const present = world.devices.filter((d) => d.state !== "left" && !d.leaving)
+        const dumps = present.map((d) => ({ d, lines: Oracle.dump(SimCatalog, d) }))
+        const first = dumps[0]!
+        for (const { d, lines } of dumps) {
+          if (lines === undefined) world.violation(`${d.name} is mid-transaction at the end`)
+          else if (lines.join("\n") !== first.lines?.join("\n")) {
+            const a = new Set(first.lines)
+            const b = new Set(lines)
+            world.violation(
+              `${d.name} differs from ${first.d.name}: only on ${d.name}: ${lines
+                .filter((l) => !a.has(l))
+                .slice(0, 3)
+                .join(" ")}; only on ${first.d.name}: ${(first.lines ?? [])
+                .filter((l) => !b.has(l))
+                .slice(0, 3)
+                .join(" ")}`
+            )
+          }
         }
-      }
-      for (const v of Oracle.mergeOfWrites(SimCatalog, first.lines ?? [], world.judgedWrites()))
-        world.violation(v)
-      for (const d of present)
-        for (const v of Oracle.cursorsBehindData(SimCatalog, d, world.devices))
-          world.violation(`after healing: ${v}`)
-    })
+        for (const v of Oracle.mergeOfWrites(SimCatalog, first.lines ?? [], world.judgedWrites()))
+          world.violation(v)
+        for (const d of present)
+          for (const v of Oracle.cursorsBehindData(SimCatalog, d, world.devices))
+            world.violation(`after healing: ${v}`)
+      })
+    )
   }
 }
