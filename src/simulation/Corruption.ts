@@ -11,6 +11,7 @@ import { PeerTransport as PeerTransportTag } from "../services/PeerTransport.js"
 import * as RowDiff from "../services/RowDiff.js"
 import type { Held } from "./Oracle.js"
 import { Prng } from "./Prng.js"
+import type { HeldDatabase } from "./SimSqlite.js"
 import { SimCatalog } from "./SimSchema.js"
 
 /** What verify needs of a device: its stores and engine services, and a transport to reach the owner. */
@@ -20,8 +21,8 @@ export type Needs = Effect.Effect.Context<ReturnType<typeof RowDiff.verifyKind>>
 export interface Target extends Held {
   readonly address: string
   readonly context: Context.Context<Needs> | undefined
-  /** Set for a hub on PostgreSQL, whose `library` is a shadow copy: never the corrupted one. */
-  readonly pg?: unknown
+  /** Its SQLite databases; undefined for a hub on PostgreSQL, which is never the corrupted one. */
+  readonly sqlite: { readonly library: HeldDatabase } | undefined
 }
 
 const VERIFY_BATCH = 1_000
@@ -37,10 +38,17 @@ export const corruptAndRepair = (
   log: (line: string) => void
 ): Effect.Effect<{ readonly corrupted: boolean; readonly violations: ReadonlyArray<string> }> =>
   Effect.gen(function* () {
-    const candidates: Array<{ holder: Target; owner: Target; kind: string; column: string; uuid: string }> =
-      []
+    const candidates: Array<{
+      holder: Target
+      db: HeldDatabase
+      owner: Target
+      kind: string
+      column: string
+      uuid: string
+    }> = []
     for (const holder of devices) {
-      if (holder.pg !== undefined) continue
+      const db = holder.sqlite?.library
+      if (db === undefined) continue
       for (const kind of SimCatalog.kinds) {
         const column = kind.columns.find((c) => c.type === "text" && c.reference === null)
         if (kind.shared || column === undefined) continue
@@ -51,18 +59,16 @@ export const corruptAndRepair = (
         for (const r of rows ?? []) {
           const owner = devices.find((d) => d.id === r.owner)
           if (owner !== undefined)
-            candidates.push({ holder, owner, kind: kind.name, column: column.name, uuid: r.uuid })
+            candidates.push({ holder, db, owner, kind: kind.name, column: column.name, uuid: r.uuid })
         }
       }
     }
     if (candidates.length === 0) return { corrupted: false, violations: [] }
-    const { holder, owner, kind, column, uuid } =
+    const { holder, db, owner, kind, column, uuid } =
       candidates[new Prng(seed ^ 0x5eed).int(0, candidates.length - 1)]!
-    if (holder.context === undefined || owner.context === undefined || holder.library.db.inTransaction)
+    if (holder.context === undefined || owner.context === undefined || db.db.inTransaction)
       return { corrupted: false, violations: [] }
-    holder.library.db
-      .prepare(`UPDATE "${kind}" SET "${column}" = "${column}" || '~corrupt' WHERE uuid = ?`)
-      .run(uuid)
+    db.db.prepare(`UPDATE "${kind}" SET "${column}" = "${column}" || '~corrupt' WHERE uuid = ?`).run(uuid)
     log(
       `corrupt ${holder.name}'s copy of ${kind}/${uuid} (owned by ${owner.name}): ${column} edited in place`
     )
