@@ -30,36 +30,63 @@ export const accumulator = () => {
   let count = 0
   let h1 = 0
   let h2 = 0
-  // FNV-1a of `uuid|version|` and of the contents' hash, from two seeds, without building the string.
+  // FNV-1a of `uuid|version|` and of the contents' hash, from two seeds, without building the string. The
+  // contents, the longest part, are hashed once (`h`) and their 32-bit hash is fed to both.
   let a = 0
   let b = 0
-  const feed = (s: string) => {
+  let h = 0
+  const feedKey = (s: string) => {
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i)
       a = Math.imul(a ^ c, FNV_PRIME)
       b = Math.imul(b ^ c, FNV_PRIME)
     }
   }
+  const feedContents = (s: string) => {
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME)
+  }
+  const begin = (uuid: string, version: string) => {
+    a = 0x811c9dc5
+    b = 0x6a09e667
+    h = 0x811c9dc5
+    feedKey(uuid)
+    feedKey("|")
+    feedKey(version)
+    feedKey("|")
+  }
+  const end = () => {
+    for (let k = 0; k < 32; k += 8) {
+      const c = (h >>> k) & 0xff
+      a = Math.imul(a ^ c, FNV_PRIME)
+      b = Math.imul(b ^ c, FNV_PRIME)
+    }
+    count += 1
+    h1 = (h1 + (a >>> 0)) >>> 0
+    h2 = (h2 + (b >>> 0)) >>> 0
+  }
   return {
-    /** Add the row `uuid` at `version` whose canonical contents (`Contents`) are `contents`. */
+    /** Add the row `uuid` at `version` whose canonical contents (`Contents.ofRow`) are `contents`. */
     add: (uuid: string, version: string, contents: string) => {
-      a = 0x811c9dc5
-      b = 0x6a09e667
-      feed(uuid)
-      feed("|")
-      feed(version)
-      feed("|")
-      // The contents, the longest part, are hashed once and their 32-bit FNV-1a hash is fed to both.
-      let h = 0x811c9dc5
-      for (let i = 0; i < contents.length; i++) h = Math.imul(h ^ contents.charCodeAt(i), FNV_PRIME)
-      for (let k = 0; k < 32; k += 8) {
-        const c = (h >>> k) & 0xff
-        a = Math.imul(a ^ c, FNV_PRIME)
-        b = Math.imul(b ^ c, FNV_PRIME)
-      }
-      count += 1
-      h1 = (h1 + (a >>> 0)) >>> 0
-      h2 = (h2 + (b >>> 0)) >>> 0
+      begin(uuid, version)
+      feedContents(contents)
+      end()
+    },
+    /**
+     * Add a row read from a store as an array of values (see `Contents.feedValues`): the same member as
+     * `add` with its canonical contents, without building them as one string.
+     */
+    addValues: (
+      uuid: string,
+      version: string,
+      encoder: Contents,
+      deleted: unknown,
+      owner: unknown,
+      values: ReadonlyArray<unknown>,
+      first: number
+    ) => {
+      begin(uuid, version)
+      encoder.feedValues(feedContents, deleted, owner, values, first)
+      end()
     },
     result: (): Fingerprint => ({ count, h1, h2 })
   }
@@ -83,15 +110,16 @@ export interface Contents {
     readonly fields: Readonly<Record<string, unknown>>
   }) => string
   /**
-   * The encoding of a row read from a store as an array of values: `deleted` (0/1) and `owner`, and the
-   * declared fields, in declaration order, from position `first` on.
+   * The same encoding, in pieces handed to `feed`, of a row read from a store as an array of values:
+   * `deleted` (0/1) and `owner`, and the declared fields, in declaration order, from position `first` on.
    */
-  readonly ofValues: (
+  readonly feedValues: (
+    feed: (piece: string) => void,
     deleted: unknown,
     owner: unknown,
     values: ReadonlyArray<unknown>,
     first: number
-  ) => string
+  ) => void
 }
 
 /** The canonical encoder of one kind's rows, from its declared fields (Catalog's columns). */
@@ -124,13 +152,21 @@ export const contents = (
       }
       return s
     },
-    ofValues: (deleted, owner, values, first) => {
-      let s = head(deleted === 1 || deleted === true || deleted === "1", owner)
+    feedValues: (feed, deleted, owner, values, first) => {
+      feed(deleted === 1 || deleted === true || deleted === "1" ? "d1|o" : "d0|o")
+      if (owner !== null && owner !== undefined) feed(String(owner))
       for (const c of order) {
         const v = values[first + c.position]
-        if (v !== null && v !== undefined) s += c.label + value(c.type, v)
+        if (v === null || v === undefined) continue
+        feed(c.label)
+        if (c.type === "text") {
+          const s = String(v)
+          feed("s")
+          feed(String(s.length))
+          feed(":")
+          feed(s)
+        } else feed(value(c.type, v))
       }
-      return s
     }
   }
 }

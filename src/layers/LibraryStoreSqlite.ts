@@ -406,7 +406,7 @@ export const make = (names: TableNames = { prefix: "" }) =>
             [after, range.hi, FINGERPRINT_PAGE]
           ).values
           for (const v of rows)
-            acc.add(v[1] as string, v[2] as string, table.contents.ofValues(v[3], v[4], v, 5))
+            acc.addValues(v[1] as string, v[2] as string, table.contents, v[3], v[4], v, 5)
           if (rows.length < FINGERPRINT_PAGE) return acc.result()
           after = rows[rows.length - 1]![1] as string
           first = false

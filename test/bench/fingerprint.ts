@@ -1,9 +1,9 @@
 // Benchmark: the fingerprint of a whole kind on SQLite, over uuid, version and contents (what verify and
 // reconciliation compute today), next to a baseline over uuid and version only (protocol version 1's format,
 // reproduced here with the same paging), measured in one run on the same table. N entry rows of the file
-// library (10 fields) are written once into a fresh database.db; then both are timed alternately, 3 times each,
-// and the best CPU time of each is printed, with the time of only reading every column the new one reads. Run: `npm run build && npx vite-node test/bench/fingerprint.ts [rows]`
-// (default 1,000,000).
+// library (7 fields) are written once into a fresh database.db; then both are timed alternately, 3 times
+// each, and the best CPU time of each is printed, with that of only reading every column the new one reads.
+// Run: `npx vite-node test/bench/fingerprint.ts [rows]` (default 1,000,000).
 import { Context, Effect, Layer } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
