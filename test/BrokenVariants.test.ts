@@ -3,22 +3,35 @@ import { simulate } from "../src/simulation/Simulator.js"
 import type { Variant } from "../src/simulation/Variant.js"
 import { brokenVariants } from "./support/brokenVariants.js"
 
-/** The first seed from 0 on whose run the oracle rejects, within `limit` seeds. */
-const firstCaught = async (variant: Variant, limit: number) => {
+/** The first seed from 0 on whose run the oracle rejects (with a violation `expected` accepts), within `limit` seeds. */
+const firstCaught = async (variant: Variant, limit: number, expected: (violation: string) => boolean) => {
   for (let seed = 0; seed < limit; seed++) {
     const outcome = await simulate(seed, { variant })
-    if (outcome.violations.length > 0) return { seed, violations: outcome.violations }
+    if (outcome.violations.some(expected)) return { seed, violations: outcome.violations.filter(expected) }
   }
   return undefined
 }
 
-/** The bug classes shown caught so far. */
-const shown = { a: brokenVariants.a, b: brokenVariants.b, c: brokenVariants.c, d: brokenVariants.d }
+const any = () => true
+
+/**
+ * The bug classes shown caught, with the violation each must be caught by: any, or, for (a), the check only
+ * it is known to break (rows received again after a crash, more than two pages per stream), so that this
+ * test fails when that check does.
+ */
+const shown: ReadonlyArray<readonly [string, Variant, (violation: string) => boolean]> = [
+  ["a", brokenVariants.a, (v) => v.includes("again after its crash")],
+  ["b", brokenVariants.b, any],
+  ["c", brokenVariants.c, any],
+  ["d", brokenVariants.d, any],
+  ["e", brokenVariants.e, any],
+  ["f", brokenVariants.f, any]
+]
 
 describe("the simulator catches known bug classes", () => {
-  for (const [letter, variant] of Object.entries(shown)) {
-    it(`(${letter}) ${variant.name}: caught within the first 1,000 seeds`, { timeout: 600_000 }, async () => {
-      const caught = await firstCaught(variant, 1_000)
+  for (const [letter, variant, expected] of shown) {
+    it(`(${letter}) ${variant.name}: caught within the first 1,000 seeds`, { timeout: 900_000 }, async () => {
+      const caught = await firstCaught(variant, 1_000, expected)
       console.log(
         `(${letter}) ${variant.name}: first caught by seed ${caught?.seed}: ${caught?.violations[0]}`
       )

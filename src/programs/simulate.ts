@@ -1,7 +1,8 @@
-// `npm run simulate -- --seeds N [--from S] [--workers W] [--trace] [--postgres URL]`: run N seeded
-// simulations from seed S (default: a seed taken from the time, printed) on W worker processes, print seeds
-// per minute, the fault kinds covered and, for a failing seed, the one command that replays it and its
-// readable trace. With `--postgres`, one device of each seed keeps its stores on that server, as a hub.
+// `npm run simulate -- --seeds N [--from S] [--workers W] [--budget-seconds B] [--trace] [--postgres URL]`:
+// run N seeded simulations from seed S (default: a seed taken from the time, printed) on W worker processes,
+// print seeds per minute, the fault kinds covered and, for a failing seed, the one command that replays it
+// and its readable trace. With a budget, no seed starts after B seconds: the seeds that ran are S.. onwards,
+// printed. With `--postgres`, device 0 of each seed keeps its stores on that server, as a hub.
 import { fork } from "node:child_process"
 import { availableParallelism } from "node:os"
 import { fileURLToPath } from "node:url"
@@ -13,6 +14,8 @@ interface Args {
   readonly workers: number
   readonly trace: boolean
   readonly postgres: string | undefined
+  /** Start no seed after this many seconds (none: run them all). */
+  readonly budgetSeconds: number | undefined
 }
 
 const parse = (argv: ReadonlyArray<string>): Args => {
@@ -35,7 +38,8 @@ const parse = (argv: ReadonlyArray<string>): Args => {
     from: int("--from", Date.now() % 1_000_000_000),
     workers: Math.max(1, int("--workers", availableParallelism())),
     trace: argv.includes("--trace"),
-    postgres: value("--postgres")
+    postgres: value("--postgres"),
+    budgetSeconds: value("--budget-seconds") === undefined ? undefined : int("--budget-seconds", 0)
   }
 }
 
@@ -92,7 +96,9 @@ const main = async () => {
         new Promise<void>((resolve) => {
           const child = fork(self, ["--worker"], { stdio: "inherit" })
           const sendNext = () => {
-            if (next >= end) {
+            const overBudget =
+              args.budgetSeconds !== undefined && performance.now() - started > args.budgetSeconds * 1_000
+            if (next >= end || overBudget) {
               child.send("exit")
               return
             }
@@ -125,6 +131,10 @@ const main = async () => {
     )
   )
   const minutes = (performance.now() - started) / 60_000
+  if (done < args.seeds)
+    console.log(
+      `\nthe budget of ${args.budgetSeconds} s ran out: seeds ${args.from}..${next - 1} ran (rerun them: npm run simulate -- --seeds ${done} --from ${args.from})`
+    )
   console.log(
     `\n${done} seeds in ${minutes.toFixed(2)} min (${Math.round(done / minutes)} seeds/min), ${failures.length} failed`
   )

@@ -8,6 +8,9 @@ import type { Catalog } from "../domain/Catalog.js"
 /** A database the oracle reads with SQLite's SQL: committed rows only, undefined while a transaction is open. */
 export interface Readable {
   readonly read: <A>(sql: string, params?: ReadonlyArray<unknown>) => ReadonlyArray<A> | undefined
+  /** Moves whenever what the database holds may have changed: no need to read it again while it stands. */
+  readonly changes: number
+  readonly inTransaction: boolean
 }
 
 /** A device as the oracle sees it: its id and its two databases. */
@@ -123,6 +126,11 @@ export interface Delivered {
   readonly resource: string
   readonly space: "table" | "log"
   readonly last: number
+  /**
+   * For a device-owned kind's table: of every page with rows the stream was sent, by the seq it ended at,
+   * whether it was caught up (the latest page sent to end there).
+   */
+  readonly caughtUpAt?: ReadonlyMap<number, boolean>
 }
 
 /**
@@ -165,6 +173,36 @@ export const receivedAgain = (
       violations.push(
         `${device.name} would receive ${again} ${d.resource} rows of ${peer.name}'s ${d.space} again after its crash (more than ${bound}: two pages)`
       )
+  }
+  return violations
+}
+
+/**
+ * A backfill that is not caught up keeps its checkpoint at its watermark: when a device-owned kind's
+ * watermark stands at the end of a page it was sent with rows still remaining, the checkpoint the same
+ * progress record saved must be there, at that cursor. (The torn-record check of `cursorsBehindData` sees a
+ * checkpoint at another cursor; this one sees a checkpoint missing, as when the first page's record
+ * committed without it.)
+ */
+export const checkpointsAtWatermarks = (
+  catalog: Catalog,
+  device: Held,
+  peers: ReadonlyArray<Held>,
+  delivered: ReadonlyArray<Delivered>
+): Array<string> => {
+  const violations: Array<string> = []
+  const marks = watermarksOf(device) ?? []
+  const checkpoints = checkpointsOf(device) ?? []
+  for (const d of delivered) {
+    if (d.space !== "table" || d.caughtUpAt === undefined || catalog.isShared(d.resource)) continue
+    const w = marks.find((m) => m.peer === d.peer && m.resource === d.resource)?.w ?? 0
+    if (w === 0 || d.caughtUpAt.get(w) !== false) continue
+    if (!checkpoints.some((c) => c.peer === d.peer && c.resource === d.resource)) {
+      const peer = peers.find((p) => p.id === d.peer)?.name ?? d.peer
+      violations.push(
+        `${device.name}'s ${d.resource} watermark for ${peer} is at ${w}, the end of a page sent with rows remaining, but no checkpoint was saved with it`
+      )
+    }
   }
   return violations
 }
@@ -262,11 +300,11 @@ export const mergeOfWrites = (
 /**
  * Last-writer-wins never moves a row back: every row of a device is at least as new as when it was last
  * seen. `seen` keeps, per device, the version of every row at the previous look; returns the rows that
- * went back (a device's committed state only; nothing is read mid-transaction).
+ * went back (a device's committed state only; nothing is read mid-transaction). The device's schema must
+ * be complete (`schemaComplete`).
  */
 export const noRowBack = (catalog: Catalog, device: Held, seen: Map<string, string>): Array<string> => {
   const violations: Array<string> = []
-  if (!schemaComplete(catalog, device)) return violations
   for (const kind of catalog.names) {
     // The newest row of each uuid: while a bulk load is under way a uuid may be stored more than once
     // (as the product reads it, the newest of them is the row).

@@ -7,12 +7,11 @@
 // never seen) into in-memory SQLite shadows.
 // Keeps: a crash leaves exactly what was committed (the open transaction is rolled back before any other
 // statement reaches the server, and nothing of the dead incarnation reaches it after).
-import * as Reactivity from "@effect/experimental/Reactivity"
-import * as Client from "@effect/sql/SqlClient"
+import type * as Client from "@effect/sql/SqlClient"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { Clock, Effect, Layer, Scope } from "effect"
+import { Clock, Effect, Layer } from "effect"
 import Pg from "pg"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
 import * as Device from "../layers/Device.js"
@@ -26,7 +25,7 @@ import { LocalDevice } from "../services/LocalDevice.js"
 import type { Readable } from "./Oracle.js"
 import { Outside } from "./Runtime.js"
 import { SimCatalog } from "./SimSchema.js"
-import { type Gate, HeldDatabase } from "./SimSqlite.js"
+import { type Gate, HeldDatabase, oneConnectionClient } from "./SimSqlite.js"
 
 const INT8_OID = 20
 
@@ -44,6 +43,10 @@ const types = {
 /** A SQLite copy of some of a schema's tables, as they were at the last refresh. */
 class Shadow implements Readable {
   private db = new HeldDatabase()
+  /** A copy holds committed rows only. */
+  readonly inTransaction = false
+  /** Moves at each refresh. */
+  changes = 0
 
   read<A>(sql: string, params: ReadonlyArray<unknown> = []): ReadonlyArray<A> | undefined {
     return this.db.read<A>(sql, params)
@@ -54,6 +57,7 @@ class Shadow implements Readable {
   ) {
     this.db.close()
     this.db = new HeldDatabase()
+    this.changes++
     for (const t of tables) {
       const columns = t.columns.map((c) => `"${c}"`).join(", ")
       this.db.db.exec(`CREATE TABLE "${t.name}" (${columns})`)
@@ -197,25 +201,9 @@ export class HeldSchema {
             : run(sql, params ?? [], "rows"),
         executeStream: () => Effect.dieMessage("executeStream is not simulated")
       }
-      // One connection: a transaction holds it, as on SimSqlite (two would wait on each other's row locks
-      // while the simulation waits on the server).
-      const semaphore = yield* Effect.makeSemaphore(1)
-      const acquirer = semaphore.withPermits(1)(Effect.succeed(connection))
-      const transactionAcquirer = Effect.uninterruptibleMask((restore) =>
-        Effect.as(
-          Effect.zipRight(
-            restore(semaphore.take(1)),
-            Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, semaphore.release(1)))
-          ),
-          connection
-        )
-      )
-      return yield* Client.make({
-        acquirer,
-        compiler: PgClient.makeCompiler(),
-        transactionAcquirer,
-        spanAttributes: [["db.system.name", "postgresql"]]
-      }).pipe(Effect.provide(Reactivity.layer))
+      // One connection, as on SimSqlite: two would wait on each other's row locks while the simulation
+      // waits on the server.
+      return yield* oneConnectionClient(connection, PgClient.makeCompiler(), "postgresql")
     })
   }
 

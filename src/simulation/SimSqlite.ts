@@ -15,6 +15,11 @@ import { Effect, Scope } from "effect"
 export class HeldDatabase {
   readonly db: Database.Database = new Database(":memory:")
   private readonly prepared = new Map<string, Database.Statement>()
+  /**
+   * How many statements that may change the database ran (or were rolled back): the oracle reads a
+   * database again only when this moved, since nothing else can change what it holds.
+   */
+  changes = 0
 
   prepare(sql: string): Database.Statement {
     let statement = this.prepared.get(sql)
@@ -25,8 +30,13 @@ export class HeldDatabase {
     return statement
   }
 
+  get inTransaction(): boolean {
+    return this.db.inTransaction
+  }
+
   /** What a crash does to the file: the open transaction, if any, is gone. */
   rollback(): void {
+    this.changes++
     if (this.db.inTransaction) this.db.exec("ROLLBACK")
   }
 
@@ -71,6 +81,7 @@ export const make = (held: HeldDatabase, gate: Gate): Effect.Effect<Client.SqlCl
             }
             return Effect.succeed(statement.all(...params))
           }
+          held.changes++
           const result = statement.run(...params)
           return Effect.succeed(raw ? (result as unknown as ReadonlyArray<any>) : [])
         } catch (cause) {
@@ -90,6 +101,19 @@ export const make = (held: HeldDatabase, gate: Gate): Effect.Effect<Client.SqlCl
           : run(sql, params ?? [], false, false),
       executeStream: () => Effect.dieMessage("executeStream is not simulated")
     }
+    return yield* oneConnectionClient(connection, compiler, "sqlite")
+  })
+
+/**
+ * A SqlClient over one connection, which a transaction holds whole: statements of the device run one at a
+ * time and no two of its transactions interleave, as on one SQLite connection.
+ */
+export const oneConnectionClient = (
+  connection: Connection,
+  compiler: Statement.Compiler,
+  system: string
+): Effect.Effect<Client.SqlClient> =>
+  Effect.gen(function* () {
     const semaphore = yield* Effect.makeSemaphore(1)
     const acquirer = semaphore.withPermits(1)(Effect.succeed(connection))
     const transactionAcquirer = Effect.uninterruptibleMask((restore) =>
@@ -105,6 +129,6 @@ export const make = (held: HeldDatabase, gate: Gate): Effect.Effect<Client.SqlCl
       acquirer,
       compiler,
       transactionAcquirer,
-      spanAttributes: [["db.system.name", "sqlite"]]
+      spanAttributes: [["db.system.name", system]]
     }).pipe(Effect.provide(Reactivity.layer))
   })

@@ -162,13 +162,43 @@ export const checkpointApart: Variant = {
 }
 
 /**
- * Every broken variant, by the letter of its bug class. (e) was not caught within the seeds searched so far
- * (see docs/testing.md), so BrokenVariants.test.ts does not claim it yet.
+ * The issue's own mutation: a page's rows committed after its progress record. Each apply of device-owned
+ * rows from a peer is handed to a fiber of its own, so the pull stream records the watermark first.
+ */
+export const applyAfterRecord: Variant = {
+  name: "apply after the progress record",
+  libraryStore: () =>
+    Layer.effect(
+      LibraryStore,
+      Effect.gen(function* () {
+        const inner = yield* LibraryStoreSqlite.make()
+        const { isShared } = yield* Kinds
+        const later = (effect: Effect.Effect<unknown, unknown>) =>
+          Effect.asVoid(Effect.forkDaemon(Effect.ignore(effect)))
+        return {
+          ...inner,
+          apply: (resource, rows, options) =>
+            isShared(resource)
+              ? inner.apply(resource, rows, options)
+              : Effect.as(later(inner.apply(resource, rows, options)), rows.length),
+          applyChanged: (resource, rows, options) =>
+            isShared(resource)
+              ? inner.applyChanged(resource, rows, options)
+              : Effect.as(later(inner.applyChanged(resource, rows, options)), [])
+        } satisfies LibraryStore["Type"]
+      })
+    )
+}
+
+/**
+ * Every broken variant, by the letter of its bug class: (a)–(e) are the issue's, (f) is the issue's own
+ * mutation of PullStream.applyPage.
  */
 export const brokenVariants = {
   a: globalWatermark,
   b: watermarkBeforeApply,
   c: watermarkBySendTime,
   d: lwwTrustsPrunedLog,
-  e: checkpointApart
+  e: checkpointApart,
+  f: applyAfterRecord
 } as const
