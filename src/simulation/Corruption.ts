@@ -69,6 +69,7 @@ export const corruptAndRepair = (
     if (holder.context === undefined || owner.context === undefined || db.db.inTransaction)
       return { corrupted: false, violations: [] }
     db.db.prepare(`UPDATE "${kind}" SET "${column}" = "${column}" || '~corrupt' WHERE uuid = ?`).run(uuid)
+    db.changes++ // the oracle reads a database again only when this moved
     log(
       `corrupt ${holder.name}'s copy of ${kind}/${uuid} (owned by ${owner.name}): ${column} edited in place`
     )
