@@ -22,6 +22,7 @@ export {
   type WriteError
 } from "../services/Database.js"
 export { type KindComparison, Replica, type Verification, type VerifyError } from "../services/Replica.js"
+export { type Difference, type RowDifference } from "../domain/Divergence.js"
 export type { Progress, StatusReport as Status, StorageReport } from "../services/StatusReport.js"
 export type { Inspection } from "../services/Inspect.js"
 export type { Change } from "../services/Changes.js"

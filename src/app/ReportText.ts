@@ -1,5 +1,6 @@
 // Human-readable renderings of the status report and the sync.db inspection, for `tidemark status` and
-// `tidemark inspect` without --json. Pure: the same report and clock give the same text.
+// `tidemark inspect` without --json, and the differences `tidemark verify` found. Pure: the same report and
+// clock give the same text.
 import type { Tidemark } from "../index.js"
 
 type Inspection = Tidemark.Inspection
@@ -183,4 +184,25 @@ export const formatInspection = (i: Inspection): string => {
     ])
   )
   return out.join("\n")
+}
+
+/**
+ * The rows and ranges of one kind that `verify` found different, indented under the kind's line: each row's
+ * uuid, how it differs, and whose copy a repair takes (or took); then the uuid ranges, when no row was listed.
+ */
+export const formatDifferences = (
+  k: Pick<Tidemark.KindComparison, "rows" | "ranges">,
+  repaired: boolean
+): string => {
+  const copy = (takePeers: boolean) =>
+    repaired
+      ? takePeers
+        ? "took the peer's copy"
+        : "kept ours"
+      : takePeers
+        ? "--repair takes the peer's copy"
+        : "--repair keeps ours"
+  const lines = k.rows.map((r) => `  ${r.uuid}: ${r.difference} (${copy(r.takePeers)})`)
+  if (k.rows.length === 0) lines.push(...k.ranges.map((r) => `  uuids from "${r.lo}" up to "${r.hi}"`))
+  return lines.join("\n")
 }

@@ -1,14 +1,16 @@
-// The peer protocol, version 1. After the handshake (domain/Auth.ts) a device sends requests and the peer
-// answers each one; there is no server-side stream state: a pull names its cursor every time, so a stream
-// resumes after any disconnect by simply asking again from the saved watermark. "Live" sync is the same
-// pull with `waitMillis`: the server holds the request until it has rows after the cursor or the wait ends.
+// The peer protocol, version 2 (version 1's fingerprints covered uuid and version, not contents: the handshake
+// refuses the other version, so fingerprints of two formats are never compared). After the handshake
+// (domain/Auth.ts) a device sends requests and the peer answers each one; there is no server-side stream
+// state: a pull names its cursor every time, so a stream resumes after any disconnect by simply asking again
+// from the saved watermark. "Live" sync is the same pull with `waitMillis`: the server holds the request until
+// it has rows after the cursor or the wait ends.
 import { Schema } from "effect"
 import { DeviceId, LibraryId } from "./Ids.js"
 import { Fingerprint, UuidRange } from "./Fingerprint.js"
 import { ResourceType } from "./Resource.js"
 import { Row } from "./Row.js"
 
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2
 
 /** Hard limits every device enforces on what it receives. */
 export const MAX_PAGE_ROWS = 10_000
@@ -151,7 +153,7 @@ export class Ping extends Schema.TaggedRequest<Ping>()("Ping", {
 }) {}
 
 /**
- * Fingerprints of the server's rows of one kind over uuid ranges, with the server's last seq read *before*
+ * Fingerprints of the server's rows (uuid, version, contents) of one kind over uuid ranges, with the server's last seq read *before*
  * them: a client that holds every row the fingerprints cover may continue that peer's stream from `lastSeq`.
  */
 export class Summarize extends Schema.TaggedRequest<Summarize>()("Summarize", {

@@ -19,7 +19,7 @@ import { type Row, rowsWithin, type StoredRow } from "../domain/Row.js"
 import { HlcClock } from "../services/HlcClock.js"
 import { Kinds } from "../services/Kinds.js"
 import * as LocalWrites from "../services/LocalWrites.js"
-import { LibraryStore } from "../services/LibraryStore.js"
+import { type ApplyOptions, LibraryStore } from "../services/LibraryStore.js"
 import { LocalDevice } from "../services/LocalDevice.js"
 import { kindTable, quote, seqCounterTable, storeIdentityTable, type TableNames } from "./LibraryDbSchema.js"
 import { PG_TABLES, pgType } from "./LibraryDbSchemaPg.js"
@@ -41,6 +41,9 @@ interface Table {
    * one parameter is a JSONB array of rows, each an array of values in `columns` order.
    */
   readonly upsert: string
+  /** The same upsert, also replacing a stored row of the same version (ApplyOptions.repair). */
+  readonly repair: string
+  readonly contents: Fingerprint.Contents
 }
 
 const makeTable = (kind: CompiledKind, names: TableNames): Table => {
@@ -49,16 +52,19 @@ const makeTable = (kind: CompiledKind, names: TableNames): Table => {
   const name = kindTable(names, kind.name)
   const quoted = columns.map(quote)
   const updates = quoted.filter((c) => c !== '"uuid"').map((c) => `${c} = excluded.${c}`)
+  const upsert = (newer: ">" | ">=") =>
+    `INSERT INTO ${name} AS t (${quoted.join(", ")}) ` +
+    `SELECT ${types.map((type, i) => `(v ->> ${i})::${type}`).join(", ")} FROM jsonb_array_elements($1::jsonb) AS v ` +
+    `ON CONFLICT (uuid) DO UPDATE SET ${updates.join(", ")} ` +
+    `WHERE excluded.version ${newer} t.version AND excluded.owner IS NOT DISTINCT FROM t.owner RETURNING t.uuid`
   return {
     name,
     columns,
     booleans: kind.columns.flatMap((c, i) => (c.type === "boolean" ? [i + 5] : [])),
     select: `SELECT ${quoted.join(", ")} FROM ${name}`,
-    upsert:
-      `INSERT INTO ${name} AS t (${quoted.join(", ")}) ` +
-      `SELECT ${types.map((type, i) => `(v ->> ${i})::${type}`).join(", ")} FROM jsonb_array_elements($1::jsonb) AS v ` +
-      `ON CONFLICT (uuid) DO UPDATE SET ${updates.join(", ")} ` +
-      `WHERE excluded.version > t.version AND excluded.owner IS NOT DISTINCT FROM t.owner RETURNING t.uuid`
+    upsert: upsert(">"),
+    repair: upsert(">="),
+    contents: Fingerprint.contents(kind.columns)
   }
 }
 
@@ -126,7 +132,7 @@ export const make = (names: TableNames = PG_TABLES) =>
       )
 
     /** Upsert rows (seqs from `firstSeq` on) in the caller's transaction; the uuids of the rows that changed. */
-    const upsert = (resource: ResourceType, rows: ReadonlyArray<Row>, firstSeq: number) =>
+    const upsert = (resource: ResourceType, rows: ReadonlyArray<Row>, firstSeq: number, repair = false) =>
       Effect.gen(function* () {
         const table = tableOf(resource)
         const changed: Array<string> = []
@@ -139,7 +145,8 @@ export const make = (names: TableNames = PG_TABLES) =>
             for (let c = 5; c < table.columns.length; c++) v.push(columnValue(row.fields[table.columns[c]!]))
             values.push(v)
           }
-          const result = yield* sql.unsafe<{ uuid: string }>(table.upsert, [JSON.stringify(values)])
+          const statement = repair ? table.repair : table.upsert
+          const result = yield* sql.unsafe<{ uuid: string }>(statement, [JSON.stringify(values)])
           for (const r of result) changed.push(r.uuid)
         }
         return changed
@@ -187,19 +194,21 @@ export const make = (names: TableNames = PG_TABLES) =>
 
     const writeLocal = LocalWrites.make({ store: "postgres", catalog, deviceId, clock, writeStamped })
 
-    const applyChanged = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+    const applyChanged = (resource: ResourceType, rows: ReadonlyArray<Row>, options?: ApplyOptions) =>
       rows.length === 0
         ? Effect.succeed([] as ReadonlyArray<string>)
         : Effect.suspend(() => {
             const unique = newestPerUuid(rows)
             return inTransaction(
               "apply",
-              Effect.flatMap(takeSeqs(unique.length), (firstSeq) => upsert(resource, unique, firstSeq))
+              Effect.flatMap(takeSeqs(unique.length), (firstSeq) =>
+                upsert(resource, unique, firstSeq, options?.repair === true)
+              )
             )
           })
 
-    const apply = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
-      Effect.map(applyChanged(resource, rows), (changed) => changed.length)
+    const apply = (resource: ResourceType, rows: ReadonlyArray<Row>, options?: ApplyOptions) =>
+      Effect.map(applyChanged(resource, rows, options), (changed) => changed.length)
 
     const readAfter = (resource: ResourceType, after: number, limit: number) =>
       sql
@@ -266,18 +275,19 @@ export const make = (names: TableNames = PG_TABLES) =>
 
     const fingerprint = (resource: ResourceType, range: UuidRange) =>
       Effect.gen(function* () {
+        const table = tableOf(resource)
         const acc = Fingerprint.accumulator()
         let after = range.lo
         let first = true
         for (;;) {
-          const rows = yield* sql.unsafe<{ uuid: string; version: string }>(
-            `SELECT uuid, version FROM ${tableOf(resource).name}
-             WHERE uuid ${first ? ">=" : ">"} $1 AND uuid < $2 ORDER BY uuid LIMIT $3`,
+          const rows = yield* sql.unsafe(
+            `${table.select} WHERE uuid ${first ? ">=" : ">"} $1 AND uuid < $2 ORDER BY uuid LIMIT $3`,
             [after, range.hi, FINGERPRINT_PAGE]
-          )
-          for (const r of rows) acc.add(r.uuid, r.version)
+          ).values
+          for (const v of rows)
+            acc.addValues(v[1] as string, v[2] as string, table.contents, v[3], v[4], v, 5)
           if (rows.length < FINGERPRINT_PAGE) return acc.result()
-          after = rows[rows.length - 1]!.uuid
+          after = rows[rows.length - 1]![1] as string
           first = false
         }
       }).pipe(Effect.mapError(storeError("fingerprint")))

@@ -43,8 +43,11 @@ interface Table {
    * SELECT and an upsert's ON CONFLICT.)
    */
   readonly upsert: string
+  /** The upsert that also replaces a stored row of the same version (ApplyOptions.repair). */
+  readonly repair: string
   /** The same rows inserted as they are, for a bulk load while the table has no uuid index to conflict on. */
   readonly insert: string
+  readonly contents: Fingerprint.Contents
 }
 
 const makeTable = (kind: CompiledKind, names: TableNames): Table => {
@@ -55,15 +58,18 @@ const makeTable = (kind: CompiledKind, names: TableNames): Table => {
   const insert =
     `INSERT INTO ${name} (${quoted.join(", ")}) ` +
     `SELECT ${columns.map((_, i) => `value ->> ${i}`).join(", ")} FROM jsonb_each(?) WHERE true`
+  const upsert = (newer: ">" | ">=") =>
+    `${insert} ON CONFLICT(uuid) DO UPDATE SET ${updates.join(", ")} ` +
+    `WHERE excluded.version ${newer} ${name}.version AND excluded.owner IS ${name}.owner`
   return {
     name,
     columns,
     booleans: kind.columns.flatMap((c, i) => (c.type === "boolean" ? [i + 5] : [])),
     select: `SELECT ${quoted.join(", ")} FROM ${name}`,
-    upsert:
-      `${insert} ON CONFLICT(uuid) DO UPDATE SET ${updates.join(", ")} ` +
-      `WHERE excluded.version > ${name}.version AND excluded.owner IS ${name}.owner`,
-    insert
+    upsert: upsert(">"),
+    repair: upsert(">="),
+    insert,
+    contents: Fingerprint.contents(kind.columns)
   }
 }
 
@@ -154,7 +160,7 @@ export const make = (names: TableNames = { prefix: "" }) =>
      */
     /** Upsert rows (seq assigned from `firstSeq` on); returns how many changed the table. */
     const upsert = (resource: ResourceType, rows: ReadonlyArray<Row>, firstSeq: number, plain = false) =>
-      upsertChunks(resource, rows, firstSeq, plain, (statement, json) =>
+      upsertChunks(resource, rows, firstSeq, plain ? "insert" : "upsert", (statement, json) =>
         Effect.zipRight(
           sql.unsafe(statement, [json]),
           // changes() counts rows inserted or updated; an upsert whose WHERE refused the update is not one.
@@ -167,9 +173,9 @@ export const make = (names: TableNames = { prefix: "" }) =>
       resource: ResourceType,
       rows: ReadonlyArray<Row>,
       firstSeq: number,
-      plain = false
+      statement: "upsert" | "repair" | "insert"
     ) =>
-      upsertChunks(resource, rows, firstSeq, plain, (statement, json) =>
+      upsertChunks(resource, rows, firstSeq, statement, (statement, json) =>
         Effect.map(sql.unsafe<{ uuid: string }>(`${statement} RETURNING uuid`, [json]), (r) =>
           r.map((x) => x.uuid)
         )
@@ -184,8 +190,8 @@ export const make = (names: TableNames = { prefix: "" }) =>
       resource: ResourceType,
       rows: ReadonlyArray<Row>,
       firstSeq: number,
-      /** Insert without conflict handling: only into a table whose uuid index a bulk load dropped. */
-      plain: boolean,
+      /** `insert` (no conflict handling) only into a table whose uuid index a bulk load dropped. */
+      statement: "upsert" | "repair" | "insert",
       run: (statement: string, json: string) => Effect.Effect<A, SqlError.SqlError>
     ) =>
       Effect.gen(function* () {
@@ -205,7 +211,7 @@ export const make = (names: TableNames = { prefix: "" }) =>
             for (let c = 5; c < table.columns.length; c++) v[c] = columnValue(row.fields[table.columns[c]!])
             values[i - start] = v
           }
-          results.push(yield* run(plain ? table.insert : table.upsert, JSON.stringify(values)))
+          results.push(yield* run(table[statement], JSON.stringify(values)))
         }
         return results
       })
@@ -278,13 +284,22 @@ export const make = (names: TableNames = { prefix: "" }) =>
       rows.length === 0
         ? Effect.succeed([])
         : applyWith(resource, rows, options, (firstSeq, plain) =>
-            upsertReturning(resource, rows, firstSeq, plain)
+            upsertReturning(
+              resource,
+              rows,
+              firstSeq,
+              plain ? "insert" : options?.repair === true ? "repair" : "upsert"
+            )
           )
 
     const apply = (resource: ResourceType, rows: ReadonlyArray<Row>, options?: ApplyOptions) =>
       rows.length === 0
         ? Effect.succeed(0)
-        : applyWith(resource, rows, options, (firstSeq, plain) => upsert(resource, rows, firstSeq, plain))
+        : applyWith(resource, rows, options, (firstSeq, plain) =>
+            options?.repair === true
+              ? Effect.map(upsertReturning(resource, rows, firstSeq, "repair"), (uuids) => uuids.length)
+              : upsert(resource, rows, firstSeq, plain)
+          )
 
     /** Kinds whose bulk load a caller in this process holds (BulkLoad.begin). */
     const loading = new Set<ResourceType>()
@@ -381,17 +396,19 @@ export const make = (names: TableNames = { prefix: "" }) =>
 
     const fingerprint = (resource: ResourceType, range: UuidRange) =>
       Effect.gen(function* () {
+        const table = tableOf(resource)
         const acc = Fingerprint.accumulator()
         let after = range.lo
         let first = true
         for (;;) {
-          const rows = yield* sql.unsafe<{ uuid: string; version: string }>(
-            `SELECT uuid, version FROM ${tableOf(resource).name} WHERE uuid ${first ? ">=" : ">"} ? AND uuid < ? ORDER BY uuid LIMIT ?`,
+          const rows = yield* sql.unsafe(
+            `${table.select} WHERE uuid ${first ? ">=" : ">"} ? AND uuid < ? ORDER BY uuid LIMIT ?`,
             [after, range.hi, FINGERPRINT_PAGE]
-          )
-          for (const r of rows) acc.add(r.uuid, r.version)
+          ).values
+          for (const v of rows)
+            acc.addValues(v[1] as string, v[2] as string, table.contents, v[3], v[4], v, 5)
           if (rows.length < FINGERPRINT_PAGE) return acc.result()
-          after = rows[rows.length - 1]!.uuid
+          after = rows[rows.length - 1]![1] as string
           first = false
         }
       }).pipe(catchSqlError("database.db", "fingerprint"))

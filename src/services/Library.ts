@@ -39,6 +39,13 @@ export class Library extends Context.Tag("tidemark/Library")<
       rows: ReadonlyArray<Row>,
       options?: ApplyOptions
     ) => Effect.Effect<number, StoreError>
+    /**
+     * Replace this device's rows by a peer's copies of the same version whose contents differ, chosen by
+     * `verify --repair` (Divergence.ts). No log entry for shared rows: the version is in the log already (or
+     * pruned), and replaying it after a crash cannot undo the repair (the log applies only newer versions).
+     * Returns rows changed.
+     */
+    readonly repair: (resource: ResourceType, rows: ReadonlyArray<Row>) => Effect.Effect<number, StoreError>
     /** Apply shared-log entries not yet in database.db; run on start. Returns how many were applied. */
     readonly recover: Effect.Effect<number, StoreError>
   }
@@ -166,7 +173,14 @@ export const make = Effect.gen(function* () {
     }
   }).pipe(Effect.tap((changed) => notifyIf(changed)))
 
-  return Library.of({ write, remove, applyRemote, recover })
+  const repair = (resource: ResourceType, rows: ReadonlyArray<Row>) =>
+    rows.length === 0
+      ? Effect.succeed(0)
+      : applyAndPublish(resource, rows, { repair: true }).pipe(
+          Effect.tap((changed) => notifyIf(changed, [resource]))
+        )
+
+  return Library.of({ write, remove, applyRemote, repair, recover })
 })
 
 /** The Library, after re-applying whatever the shared log holds that database.db may have missed. */

@@ -22,6 +22,11 @@ export interface ApplyOptions {
    * stored as they come, without looking for a stored row of the same uuid; `BulkLoad.end` sorts them out.
    */
   readonly bulk?: boolean
+  /**
+   * The rows also replace stored rows of the same version (and owner): `verify`'s repair of rows whose
+   * contents differ from a peer's at the same version, after it chose the peer's copy (Divergence.ts).
+   */
+  readonly repair?: boolean
 }
 
 /**
@@ -81,7 +86,7 @@ export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
       limit: number,
       maxSize?: number
     ) => Effect.Effect<{ readonly rows: ReadonlyArray<Row>; readonly last: number }, StoreError>
-    /** The fingerprint of the (uuid, version) pairs of one kind with uuid in [lo, hi). */
+    /** The fingerprint of the rows (uuid, version, contents) of one kind with uuid in [lo, hi). */
     readonly fingerprint: (resource: ResourceType, range: UuidRange) => Effect.Effect<Fingerprint, StoreError>
     /** Up to `limit` rows with uuid in [lo, hi) and above `afterUuid`, in uuid order. */
     readonly readRange: (

@@ -1,10 +1,10 @@
-// Range-based set reconciliation with one peer for one kind: compare fingerprints of (uuid, version) over
-// uuid ranges, narrow down to the ranges that differ, pull only their rows. It makes starting a stream from a
+// Range-based set reconciliation with one peer for one kind: compare fingerprints of rows (uuid, version,
+// contents) over uuid ranges, narrow down to the ranges that differ, pull only their rows. It makes starting a stream from a
 // peer this device has never pulled from cheap when it already holds most of that peer's rows (another peer
 // backfilled them), and it is what `verify` reports. Keeps: the peer's last seq is read before its
 // fingerprints, so after reconciling, every row the peer held at that seq is here (at least as new), and its
-// stream may continue from that seq without moving a cursor past data. `compare` narrows the same way
-// without pulling: the `verify` command.
+// stream may continue from that seq without moving a cursor past data. `verify` narrows the same way and
+// then looks at the rows of each differing range (RowDiff.ts).
 import { Effect } from "effect"
 import * as Fingerprint from "../domain/Fingerprint.js"
 import { PullRange, type RequestRefused, Summarize } from "../domain/Protocol.js"
@@ -31,7 +31,12 @@ export interface ReconcileResult {
   readonly differingRanges: number
   /** How many rows of the kind the peer holds (tombstones included). */
   readonly peerRows: number
+  /** The first MAX_LISTED_RANGES of the differing ranges. */
+  readonly ranges: ReadonlyArray<Fingerprint.UuidRange>
 }
+
+/** Differing ranges a result lists (all are counted). */
+export const MAX_LISTED_RANGES = 100
 
 type SendError = RequestRefused | PeerUnavailable | ProtocolViolation
 /** What reconciling needs of the device. */
@@ -64,11 +69,11 @@ const pullRange = (
  * Narrow the differences with the peer down to ranges of at most `leafSize` of its rows (or ranges we hold
  * nothing of, or single uuids), and hand each such range to `onLeaf`, which returns how many rows it pulled.
  */
-const narrow = (
+export const narrow = <R>(
   conn: PeerConnection,
   resource: ResourceType,
   leafSize: number,
-  onLeaf: (range: Fingerprint.UuidRange) => Effect.Effect<number, SendError | StoreError, Deps>
+  onLeaf: (range: Fingerprint.UuidRange) => Effect.Effect<number, SendError | StoreError, R>
 ) =>
   Effect.gen(function* () {
     const store = yield* LibraryStore
@@ -76,6 +81,7 @@ const narrow = (
     let pending = [{ range: Fingerprint.FULL_RANGE, remote: first.fingerprints[0] ?? Fingerprint.empty }]
     let pulled = 0
     let differingRanges = 0
+    const ranges: Array<Fingerprint.UuidRange> = []
     while (pending.length > 0) {
       const toSplit: Array<Fingerprint.UuidRange> = []
       for (const { range, remote } of pending) {
@@ -84,6 +90,7 @@ const narrow = (
         const parts = Fingerprint.split(range)
         if (remote.count <= leafSize || local.count === 0 || parts.length < 2) {
           differingRanges += 1
+          if (ranges.length < MAX_LISTED_RANGES) ranges.push(range)
           pulled += yield* onLeaf(range)
         } else {
           toSplit.push(...parts)
@@ -102,14 +109,11 @@ const narrow = (
       lastSeq: first.lastSeq,
       peerRows: first.fingerprints[0]?.count ?? 0,
       pulled,
-      differingRanges
+      differingRanges,
+      ranges
     } satisfies ReconcileResult
   })
 
 /** Pull what differs from the peer, so this device holds every row the peer held at `lastSeq`. */
 export const reconcile = (conn: PeerConnection, resource: ResourceType, batchSize: number) =>
   narrow(conn, resource, batchSize, (range) => pullRange(conn, resource, range, batchSize))
-
-/** Only compare: how many ranges differ from the peer (0: the same rows at the same versions). */
-export const compare = (conn: PeerConnection, resource: ResourceType, leafSize = 1_000) =>
-  narrow(conn, resource, leafSize, () => Effect.succeed(0))

@@ -4,7 +4,9 @@
 // pull what differs). Keeps: status and inspect only read; verify without `repair` changes nothing, and with
 // it applies the peer's rows by the same last-writer-wins apply as the pull streams, never moving a cursor.
 import { Context, Effect, Layer } from "effect"
+import type { RowDifference } from "../domain/Divergence.js"
 import type { StoreError } from "../domain/Errors.js"
+import type { UuidRange } from "../domain/Fingerprint.js"
 import type { RequestRefused } from "../domain/Protocol.js"
 import { HlcClock } from "./HlcClock.js"
 import { ClockState, type Inspection, make as makeInspection } from "./Inspect.js"
@@ -16,20 +18,30 @@ import {
   type PeerUnavailable,
   type ProtocolViolation
 } from "./PeerTransport.js"
-import * as Reconcile from "./Reconcile.js"
+import type * as Reconcile from "./Reconcile.js"
+import * as RowDiff from "./RowDiff.js"
 import { make as makeStatus, type StatusReport } from "./StatusReport.js"
 
 /** How one kind compares with the peer's. */
 export interface KindComparison {
   readonly kind: string
-  /** Both hold the same rows at the same versions. */
+  /** Both hold the same rows at the same versions with the same contents. */
   readonly same: boolean
   /** Ranges of uuids whose rows differ (0 when `same`). */
   readonly differingRanges: number
+  /** The first 100 of those ranges, each [lo, hi) of uuids. */
+  readonly ranges: ReadonlyArray<UuidRange>
+  /**
+   * The first 100 rows found different, each with how ("missing here", "missing on the peer", "newer on
+   * the peer", "older on the peer", "contents differ") and whether a repair takes the peer's copy.
+   */
+  readonly rows: ReadonlyArray<RowDifference>
   /** Rows of the kind the peer holds, tombstones included. */
   readonly peerRows: number
   /** Rows pulled from the peer (only with `repair`). */
   readonly pulled: number
+  /** Rows whose contents differed at the same version and were replaced by the peer's copy (only with `repair`). */
+  readonly repaired: number
 }
 
 /** What `verify` found: the peer's device id and one comparison per kind this device declares. */
@@ -64,8 +76,11 @@ export class Replica extends Context.Tag("tidemark/Replica")<
      */
     readonly inspect: Effect.Effect<Inspection, StoreError>
     /**
-     * Compare every kind with the peer at `address` by range fingerprints of (uuid, version). With `repair`,
-     * pull the rows of the ranges that differ (last writer wins) so this device holds everything the peer held.
+     * Compare every kind with the peer at `address` by range fingerprints of rows (uuid, version, contents),
+     * and list the rows of the ranges that differ. With `repair`, take the peer's copies of the rows that
+     * differ where the peer's is the one to keep: rows missing here or newer there (last writer wins), and
+     * rows edited in place (same version, other contents) when the peer owns them, or, for shared rows and
+     * rows neither owns, when the peer's contents digest is greater. Changes only this device.
      */
     readonly verify: (
       address: string,
@@ -80,6 +95,7 @@ export const make = Effect.gen(function* () {
     | Effect.Effect.Context<typeof makeStatus>
     | Effect.Effect.Context<typeof makeInspection>
     | Reconcile.Deps
+    | LocalDevice
     | PeerTransport
   >()
   const { deviceId, libraryId } = yield* LocalDevice
@@ -91,15 +107,16 @@ export const make = Effect.gen(function* () {
         const conn = yield* Effect.flatMap(PeerTransport, (t) => t.connect(address))
         const kinds = yield* Effect.forEach(catalog.names, (kind) =>
           Effect.map(
-            options?.repair === true
-              ? Reconcile.reconcile(conn, kind, VERIFY_BATCH)
-              : Reconcile.compare(conn, kind, VERIFY_BATCH),
+            RowDiff.verifyKind(conn, kind, VERIFY_BATCH, options?.repair === true),
             (r): KindComparison => ({
               kind,
               same: r.differingRanges === 0,
               differingRanges: r.differingRanges,
+              ranges: r.ranges,
+              rows: r.rows,
               peerRows: r.peerRows,
-              pulled: r.pulled
+              pulled: r.pulled,
+              repaired: r.repaired
             })
           )
         )

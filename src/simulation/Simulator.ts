@@ -21,6 +21,7 @@ import { LocalDevice } from "../services/LocalDevice.js"
 import { type PeerConnection, PeerTransport } from "../services/PeerTransport.js"
 import * as SyncEngine from "../services/SyncEngine.js"
 import { WatermarkStore } from "../services/WatermarkStore.js"
+import * as Corruption from "./Corruption.js"
 import * as Oracle from "./Oracle.js"
 import * as Plan from "./Plan.js"
 import * as Runtime from "./Runtime.js"
@@ -167,7 +168,7 @@ interface SimDevice extends Oracle.Held {
   skew: number
   state: "waiting" | "up" | "down" | "left"
   gate: Gate | undefined
-  context: Context.Context<Library> | undefined
+  context: Context.Context<Library | Corruption.Needs> | undefined
   scope: Scope.CloseableScope | undefined
   downMillis: number
   /** A crash armed while the device was not running: it strikes the next incarnation. */
@@ -262,6 +263,13 @@ class World {
         Math.max(0, START_MILLIS + world.plan.chaosMillis - (yield* Clock.currentTimeMillis))
       )
       yield* world.heal(network)
+      const corruption = yield* Corruption.corruptAndRepair(
+        world.plan.seed,
+        world.devices.filter((d) => d.state === "up" && !d.leaving),
+        (line) => world.log(line)
+      )
+      if (corruption.corrupted) world.covered.add("silent corruption")
+      for (const v of corruption.violations) world.violation(v)
       yield* world.judge
     }).pipe(Effect.scoped)
   }
@@ -346,7 +354,7 @@ class World {
           server: { logRetention: world.plan.logRetention }
         }
       }).pipe(Effect.provide(Context.add(context, PeerTransport, transport)))
-      d.context = context
+      d.context = Context.add(context, PeerTransport, transport)
     })
   }
 

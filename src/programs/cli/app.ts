@@ -148,7 +148,7 @@ const peerAddress = Options.text("peer").pipe(
 )
 const repair = Options.boolean("repair").pipe(
   Options.withDescription(
-    "Pull the rows that differ from the peer (last writer wins) instead of only reporting."
+    "Take the peer's copy of the rows that differ where it is the one to keep (newer, or the owner's, see docs/sync-troubleshooting.md) instead of only reporting."
   )
 )
 
@@ -156,7 +156,7 @@ const verify = Command.make("verify", { dataDir, peer: peerAddress, repair, json
   Effect.flatMap(work, (c) => c.verify(a))
 ).pipe(
   Command.withDescription(
-    "Compare this device's library with a peer's by range fingerprints; with --repair, pull what differs."
+    "Compare this device's library with a peer's by range fingerprints of rows and their contents; list the rows that differ; with --repair, take the peer's copies."
   )
 )
 

@@ -216,8 +216,9 @@ export const verify = ({
             k.same
               ? `${k.resource}: same (${k.peerRows} rows on the peer)`
               : `${k.resource}: ${k.differingRanges} range(s) differ` +
-                  (repair ? `, ${k.pulled} row(s) pulled` : "")
+                  (repair ? `, ${k.pulled} row(s) pulled, ${k.repaired} repaired in place` : "")
           )
+          if (!k.same) yield* out(ReportText.formatDifferences(k, repair))
         }
       }
       if (differing.length > 0 && !repair) {
