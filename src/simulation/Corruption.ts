@@ -4,7 +4,7 @@
 // repair it (the owner's copy of a device-owned row) before the oracle judges. The row is a copy of a row
 // owned by another device that is present to the end, so the owner's copy is the original. Keeps: the choice
 // of row depends on the seed and the devices' committed rows only, so a seed replays the same trace.
-import { Context, Effect } from "effect"
+import { Context, Effect, Schedule } from "effect"
 import type { ResourceType } from "../domain/Resource.js"
 import type { PeerTransport } from "../services/PeerTransport.js"
 import { PeerTransport as PeerTransportTag } from "../services/PeerTransport.js"
@@ -80,11 +80,17 @@ export const corruptAndRepair = (
           Effect.flatMap(PeerTransportTag, (t) => t.connect(owner.address)),
           (conn) => RowDiff.verifyKind(conn, kind as ResourceType, VERIFY_BATCH, repair)
         )
-      ).pipe(Effect.provide(holder.context!), Effect.either)
+      ).pipe(
+        Effect.provide(holder.context!),
+        // A device whose clock ran beyond the drift limit during the chaos stays ahead for a moment after
+        // healing, and verify refuses its answers as the sync does: try again as the sync's retries do.
+        Effect.retry(Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(10)))),
+        Effect.either
+      )
     const found = yield* verify(false)
     const fail = (violation: string) => ({ corrupted: true, violations: [violation] })
     if (found._tag === "Left")
-      return fail(`verify of ${holder.name} against ${owner.name} failed: ${found.left._tag}`)
+      return fail(`verify of ${holder.name} against ${owner.name} failed: ${found.left.message}`)
     const row = found.right.rows.find((r) => r.uuid === uuid)
     log(
       `verify ${holder.name} against ${owner.name}: ${found.right.rows.map((r) => `${r.uuid} ${r.difference}`).join(", ") || "same"}`
@@ -93,7 +99,7 @@ export const corruptAndRepair = (
       return fail(`verify did not report ${holder.name}'s corrupted ${kind}/${uuid} as the owner's to take`)
     const repaired = yield* verify(true)
     if (repaired._tag === "Left")
-      return fail(`repair of ${holder.name} from ${owner.name} failed: ${repaired.left._tag}`)
+      return fail(`repair of ${holder.name} from ${owner.name} failed: ${repaired.left.message}`)
     log(`repair ${holder.name} from ${owner.name}: ${repaired.right.repaired} row(s) repaired in place`)
     return { corrupted: true, violations: [] }
   })
