@@ -45,11 +45,13 @@ const missingRows = (catalogKind: string, peer: Held, device: Held, after: numbe
   )
   if (rows === undefined) return []
   return rows.filter((r) => {
-    const held = device.library.read<{ version: string }>(
-      `SELECT version FROM ${table(catalogKind)} WHERE uuid = ?`,
+    // The newest row of the uuid: while a bulk load is under way a uuid may be stored more than once.
+    const held = device.library.read<{ version: string | null }>(
+      `SELECT max(version) AS version FROM ${table(catalogKind)} WHERE uuid = ?`,
       [r.uuid]
     )
-    return held !== undefined && (held[0] === undefined || held[0].version < r.version)
+    const version = held?.[0]?.version
+    return held !== undefined && (version === undefined || version === null || version < r.version)
   })
 }
 
@@ -61,11 +63,13 @@ const missingLogEntries = (kind: string, peer: Held, device: Held, through: numb
   )
   if (entries === undefined) return []
   return entries.filter((e) => {
-    const held = device.library.read<{ version: string }>(
-      `SELECT version FROM ${table(kind)} WHERE uuid = ?`,
+    // The newest row of the uuid: while a bulk load is under way a uuid may be stored more than once.
+    const held = device.library.read<{ version: string | null }>(
+      `SELECT max(version) AS version FROM ${table(kind)} WHERE uuid = ?`,
       [e.uuid]
     )
-    return held !== undefined && (held[0] === undefined || held[0].version < e.hlc)
+    const version = held?.[0]?.version
+    return held !== undefined && (version === undefined || version === null || version < e.hlc)
   })
 }
 
