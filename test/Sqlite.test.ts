@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Option } from "effect"
 import type * as SqlClient from "@effect/sql/SqlClient"
+import Database from "better-sqlite3"
 import { join } from "node:path"
 import * as Hlc from "../src/domain/Hlc.js"
 import * as Device from "../src/layers/Device.js"
@@ -90,6 +91,36 @@ describe("opening a SQLite file", () => {
       yield* Fiber.join(transaction)
       expect(yield* Fiber.join(reader)).toBe(2)
     })
+  )
+
+  it.scoped(
+    "a transaction holds the write lock from its start, so another process's commit cannot break it",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const file = join(dir, "test.db")
+        const sql = yield* Sqlite.open(file, {}, 4)
+        yield* sql.unsafe("CREATE TABLE t (x INTEGER)")
+        // Another process's connection, which gives up at once instead of waiting for the lock.
+        const other = new Database(file)
+        yield* Effect.addFinalizer(() => Effect.sync(() => other.close()))
+        other.pragma("busy_timeout = 0")
+        let otherRefused = false
+        yield* sql.withTransaction(
+          Effect.gen(function* () {
+            yield* count(sql)
+            try {
+              other.prepare("INSERT INTO t VALUES (2)").run()
+            } catch {
+              otherRefused = true
+            }
+            // A deferred transaction fails here with "database is locked" once the other write committed.
+            yield* sql.unsafe("INSERT INTO t VALUES (1)")
+          })
+        )
+        expect(otherRefused).toBe(true)
+        expect(yield* count(sql)).toBe(1)
+      })
   )
 
   it.scoped("a missing directory fails with a DatabaseOpenError naming the file, not a defect", () =>

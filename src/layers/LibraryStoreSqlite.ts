@@ -221,7 +221,7 @@ export const make = (names: TableNames = { prefix: "" }) =>
 
     /**
      * End an unfinished bulk load of the kind (this process's or another's): every upsert needs the uuid
-     * index. Runs inside a write transaction, after its first statement took the write lock.
+     * index. Runs inside a write transaction, which holds the write lock from its start (Sqlite.open).
      */
     const ensureIndexed = (resource: ResourceType) =>
       Effect.flatMap(UuidIndex.isIndexed(sql, names, resource), (indexed) =>
@@ -313,7 +313,6 @@ export const make = (names: TableNames = { prefix: "" }) =>
           const began = yield* inTransaction(
             "begin bulk load",
             Effect.gen(function* () {
-              yield* takeSeqs(0) // the write lock, before looking
               if (!(yield* UuidIndex.isIndexed(sql, names, resource))) return true
               const any = yield* sql.unsafe(`SELECT 1 FROM ${tableOf(resource).name} LIMIT 1`)
               if (any.length > 0) return false
@@ -324,7 +323,7 @@ export const make = (names: TableNames = { prefix: "" }) =>
           if (!began) loading.delete(resource)
           return began
         }),
-      end: (resource) => inTransaction("end bulk load", Effect.zipRight(takeSeqs(0), ensureIndexed(resource)))
+      end: (resource) => inTransaction("end bulk load", ensureIndexed(resource))
     }
 
     const readAfter = (resource: ResourceType, after: number, limit: number) =>

@@ -147,12 +147,6 @@ export const make = Effect.gen(function* () {
     sql
       .withTransaction(
         Effect.gen(function* () {
-          // Write first, so the transaction takes sync.db's write lock (waiting out the busy timeout) before
-          // it reads: a transaction that reads first and then writes after another process (a CLI command)
-          // committed fails at once with "database is locked", busy timeout or not.
-          yield* sql.unsafe(
-            "INSERT INTO shared_log_state (id, pruned_through) VALUES (1, 0) ON CONFLICT (id) DO NOTHING"
-          )
           const acked = yield* acks
           const lowest = members.length === 0 ? 0 : Math.min(...members.map((m) => acked.get(m) ?? 0))
           const byAck = yield* sql.unsafe<{ seq: number }>(

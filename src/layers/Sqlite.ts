@@ -8,7 +8,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import Database from "better-sqlite3"
-import { Context, Effect, Layer, type Scope } from "effect"
+import { Context, Effect, Exit, Layer, Option, type Scope } from "effect"
 import { existsSync, statSync } from "node:fs"
 import { dirname } from "node:path"
 import { DatabaseOpenError, StoreError } from "../domain/Errors.js"
@@ -58,10 +58,44 @@ export const tuningPragmas = (cacheMiB: number): ReadonlyArray<string> => [
 ]
 
 /**
+ * Make every outermost transaction of the client begin IMMEDIATE, taking the file's write lock (and waiting
+ * out the busy timeout for it) before its first statement. A deferred transaction that reads and then writes
+ * fails at once with "database is locked", busy timeout or not, when another process (a CLI command, a second
+ * daemon) committed in between: it cannot upgrade a snapshot that is no longer the newest. Every transaction
+ * of our stores writes, so none loses anything by holding the lock from its start. Nested transactions stay
+ * savepoints of the driver's own `withTransaction`, which sees the connection this one provides.
+ */
+const beginImmediate = (client: SqliteClient.SqliteClient): SqlClient.SqlClient => {
+  const savepoint = client.withTransaction
+  const outermost = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const conn = yield* client.reserve
+          yield* conn.executeUnprepared("BEGIN IMMEDIATE", [], undefined)
+          const exit = yield* Effect.exit(
+            restore(effect).pipe(Effect.provideService(SqlClient.TransactionConnection, [conn, 0] as const))
+          )
+          yield* Effect.orDie(
+            conn.executeUnprepared(Exit.isSuccess(exit) ? "COMMIT" : "ROLLBACK", [], undefined)
+          )
+          return yield* exit
+        })
+      )
+    )
+  const withTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
+      Option.isSome(outer) ? savepoint(effect) : outermost(effect)
+    )
+  return Object.assign(client, { withTransaction })
+}
+
+/**
  * Open a SQLite file with the pragmas a sync engine wants (WAL, NORMAL sync: a process crash loses nothing
  * committed; a busy timeout so a CLI and the daemon can share the file) and bring its schema up to date.
- * The client has one connection behind a single permit: a transaction holds it from BEGIN to COMMIT (nested
- * `withTransaction` calls become savepoints on it), and other statements wait for it. It closes with the scope.
+ * The client has one connection behind a single permit: a transaction holds it from BEGIN IMMEDIATE to COMMIT
+ * (nested `withTransaction` calls become savepoints on it), and other statements wait for it. It closes with
+ * the scope.
  */
 export const open = (
   file: string,
@@ -76,7 +110,8 @@ export const open = (
     // usual causes, so what still throws here (the file vanished, a lock) is reported like them.
     const client = yield* SqliteClient.make({ filename: file }).pipe(
       Effect.provide(Reactivity.layer),
-      Effect.catchAllDefect((defect) => Effect.fail(fail(defect)))
+      Effect.catchAllDefect((defect) => Effect.fail(fail(defect))),
+      Effect.map(beginImmediate)
     )
     yield* Effect.forEach(tuningPragmas(cacheMiB), (pragma) => client.unsafe(pragma).raw).pipe(
       Effect.mapError(fail)
