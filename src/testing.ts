@@ -77,11 +77,40 @@ export const devices = (options: {
 /** Devices did not converge within the time given. */
 export class NotConverged extends Schema.TaggedError<NotConverged>()("NotConverged", {
   devices: Schema.Number,
-  timeout: Schema.String
+  timeout: Schema.String,
+  /** How the devices differed at the last look: rows each holds that the first does not, and the reverse. */
+  difference: Schema.String
 }) {
   get message() {
-    return `${this.devices} devices did not converge within ${this.timeout}`
+    return `${this.devices} devices did not converge within ${this.timeout}: ${this.difference}`
   }
+}
+
+/** At most this many differing rows are named per device in NotConverged. */
+const SHOWN_DIFFERENCES = 5
+
+/** How each device's dump differs from the first one's, or why `check` refused dumps that agree. */
+const describeDifference = (
+  devices: ReadonlyArray<TestDevice>,
+  dumps: ReadonlyArray<ReadonlyArray<string>>
+): string => {
+  const first = new Set(dumps[0])
+  const parts = dumps.slice(1).flatMap((dump, i) => {
+    const own = new Set(dump)
+    const extra = dump.filter((l) => !first.has(l))
+    const missing = dumps[0]!.filter((l) => !own.has(l))
+    if (extra.length === 0 && missing.length === 0) return []
+    const show = (lines: ReadonlyArray<string>) =>
+      lines.slice(0, SHOWN_DIFFERENCES).join("; ") + (lines.length > SHOWN_DIFFERENCES ? "; …" : "")
+    return [
+      `${devices[i + 1]!.address} holds ${dump.length} rows, ${devices[0]!.address} ${dumps[0]!.length}; ` +
+        `only on ${devices[i + 1]!.address} (${extra.length}): ${show(extra)}; ` +
+        `only on ${devices[0]!.address} (${missing.length}): ${show(missing)}`
+    ]
+  })
+  return parts.length === 0
+    ? `all hold the same ${dumps[0]!.length} rows, which the check refused`
+    : parts.join(" | ")
 }
 
 /**
@@ -97,20 +126,27 @@ export const converged = (
 ): Effect.Effect<ReadonlyArray<string>, NotConverged> =>
   Effect.gen(function* () {
     if (devices.length === 0) return []
-    for (;;) {
-      const dumps = yield* Effect.forEach(devices, (d) => Effect.orDie(d.database.dump))
-      const first = dumps[0]!.join("\n")
-      if (dumps.every((d) => d.join("\n") === first) && (options?.check?.(dumps[0]!) ?? true))
-        return dumps[0]!
-      yield* Effect.sleep("20 millis")
-    }
-  }).pipe(
-    Effect.timeoutFail({
-      duration: options?.timeout ?? Duration.seconds(20),
-      onTimeout: () =>
-        new NotConverged({
-          devices: devices.length,
-          timeout: Duration.format(Duration.decode(options?.timeout ?? Duration.seconds(20)))
-        })
+    let last: ReadonlyArray<ReadonlyArray<string>> = []
+    const looking = Effect.gen(function* () {
+      for (;;) {
+        const dumps = yield* Effect.forEach(devices, (d) => Effect.orDie(d.database.dump))
+        last = dumps
+        const first = dumps[0]!.join("\n")
+        if (dumps.every((d) => d.join("\n") === first) && (options?.check?.(dumps[0]!) ?? true))
+          return dumps[0]!
+        yield* Effect.sleep("20 millis")
+      }
     })
-  )
+    const timeout = options?.timeout ?? Duration.seconds(20)
+    return yield* looking.pipe(
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () =>
+          new NotConverged({
+            devices: devices.length,
+            timeout: Duration.format(Duration.decode(timeout)),
+            difference: last.length === 0 ? "no dump was read" : describeDifference(devices, last)
+          })
+      })
+    )
+  })

@@ -37,6 +37,32 @@ const jsonLineWith = (args: ReadonlyArray<string>, fields: ReadonlyArray<string>
 const positiveNumbers = (fields: Record<string, unknown>) =>
   Object.values(fields).every((v) => typeof v === "number" && Number.isFinite(v) && v > 0)
 
+/** The backfill's CPU figures over the transfer (Linux); a tiny transfer may use less than a clock tick. */
+const CPU_FIELDS = [
+  "senderCpuSeconds",
+  "receiverCpuSeconds",
+  "receiverMainThreadCpuSeconds",
+  "severalPeersCeiling"
+] as const
+
+const withoutCpu = (fields: Record<string, unknown>) =>
+  Object.fromEntries(
+    Object.entries(fields).filter(([k]) => !(CPU_FIELDS as ReadonlyArray<string>).includes(k))
+  )
+
+/** CPU seconds are not negative, the main thread's are within the process's, and the ceiling is positive. */
+const cpuFieldsSound = (f: Record<string, unknown>) => {
+  const [sender, receiver, main, ceiling] = CPU_FIELDS.map((k) => f[k])
+  return (
+    [sender, receiver, main, ceiling].every((v) => typeof v === "number" && Number.isFinite(v)) &&
+    (sender as number) >= 0 &&
+    (main as number) >= 0 &&
+    // read one after the other, so the main thread may have run a clock tick or two more
+    (main as number) <= (receiver as number) + 0.02 &&
+    (ceiling as number) > 0
+  )
+}
+
 describe("bench --json", () => {
   it.live(
     "backfill prints one line with the rows and the rates of Tidemark and both baselines",
@@ -50,11 +76,13 @@ describe("bench --json", () => {
             "baselineRowsPerSec",
             "tunedBaselineRowsPerSec",
             "withStartupRowsPerSec",
-            "receiverPeakRssMb"
+            "receiverPeakRssMb",
+            ...CPU_FIELDS
           ]
         )
         expect(line.rows).toBe(1500)
-        expect(positiveNumbers(line), JSON.stringify(line)).toBe(true)
+        expect(positiveNumbers(withoutCpu(line)), JSON.stringify(line)).toBe(true)
+        expect(cpuFieldsSound(line), JSON.stringify(line)).toBe(true)
         // Counting the receiver's start-up can only make the rate lower.
         expect(line.withStartupRowsPerSec as number).toBeLessThanOrEqual(line.tidemarkRowsPerSec as number)
         expect(stderr).toContain("ratio Tidemark/baseline")
@@ -117,13 +145,14 @@ describe("bench --json", () => {
           .filter((l) => l.length > 0)
           .map((l) => JSON.parse(l) as Record<string, unknown>)
         expect(lines.map((l) => Object.keys(l))).toEqual([
-          ["rows", "tidemarkRowsPerSec", "withStartupRowsPerSec", "receiverPeakRssMb"],
-          ["rows", "tidemarkRowsPerSec", "withStartupRowsPerSec", "receiverPeakRssMb"],
+          ["rows", "tidemarkRowsPerSec", "withStartupRowsPerSec", "receiverPeakRssMb", ...CPU_FIELDS],
+          ["rows", "tidemarkRowsPerSec", "withStartupRowsPerSec", "receiverPeakRssMb", ...CPU_FIELDS],
           ["rows", "comparedWithRows", "timeRatio", "receiverPeakRssMb", "receiverPeakRssRatio"]
         ])
         expect(lines.map((l) => l.rows)).toEqual([1000, 2000, 2000])
         expect(lines[2]!.comparedWithRows).toBe(1000)
-        expect(lines.every(positiveNumbers), r.stdout).toBe(true)
+        expect(lines.map(withoutCpu).every(positiveNumbers), r.stdout).toBe(true)
+        expect(lines.slice(0, 2).every(cpuFieldsSound), r.stdout).toBe(true)
       }),
     120_000
   )

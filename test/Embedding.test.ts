@@ -62,6 +62,24 @@ describe("an application embedding tidemark", () => {
     })
   )
 
+  it.scopedLive("devices that cannot meet do not converge, and the failure names the rows that differ", () =>
+    Effect.gen(function* () {
+      const { devices, network } = yield* Testing.devices({ schema: App, count: 2 })
+      yield* network.partition([[devices[0]!.id], [devices[1]!.id]])
+      yield* devices[1]!.database.write(Note, { title: "only on the second", done: false, label: null })
+      const failure = yield* Effect.flip(Testing.converged(devices, { timeout: "300 millis" }))
+      expect(failure._tag).toBe("NotConverged")
+      expect(failure.message).toContain(`only on ${devices[1]!.address} (1)`)
+      expect(failure.message).toContain("only on the second")
+      // Identical dumps that the check refuses are told apart from differing ones.
+      yield* network.heal
+      const refused = yield* Effect.flip(
+        Testing.converged(devices, { check: () => false, timeout: "2 seconds" })
+      )
+      expect(refused.message).toContain("which the check refused")
+    })
+  )
+
   it.scopedLive("two devices converge over TCP, each in its own data directory", () =>
     Effect.gen(function* () {
       const dir = mkdtempSync(join(tmpdir(), "tidemark-embed-"))

@@ -6,10 +6,11 @@
 // several sizes, the largest one's time and memory are compared with the smallest's.
 import { Effect } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { availableParallelism, tmpdir } from "node:os"
 import { join } from "node:path"
 import * as DataDir from "../../app/DataDir.js"
 import * as Device from "../../layers/Device.js"
+import { cpuMs } from "./cpu.js"
 import { freePort, makeSource, PAGE, rowsIn, sample, start, stop, waitForLine } from "./processes.js"
 import type { Report } from "./report.js"
 
@@ -58,17 +59,34 @@ const tidemark = async (
   const timer = sample(daemonB.pid, peak)
   // B says when it has connected and when it has caught up; polling its database instead would put a third
   // process on the two cores.
-  const connected = waitForLine(daemonB, "Connected to").then(() => performance.now())
+  const connected = waitForLine(daemonB, "Connected to").then(() => ({
+    at: performance.now(),
+    cpu: cpuOf(daemonA.pid, daemonB.pid)
+  }))
   await waitForLine(daemonB, "Caught up on entry")
   const ended = performance.now()
+  const endCpu = cpuOf(daemonA.pid, daemonB.pid)
   const seconds = (ended - began) / 1000
-  const transferSeconds = (ended - (await connected)) / 1000
+  const from = await connected
+  const transferSeconds = (ended - from.at) / 1000
+  const cpuSeconds = {
+    sender: (endCpu.sender - from.cpu.sender) / 1000,
+    receiver: (endCpu.receiver - from.cpu.receiver) / 1000,
+    receiverMainThread: (endCpu.receiverMainThread - from.cpu.receiverMainThread) / 1000
+  }
   clearInterval(timer)
   const n = rowsIn(join(dirB, Device.DATABASE_FILE))
   if (n !== rows) throw new Error(`B caught up holding ${n} entries, not ${rows}`)
   await stop([daemonA, daemonB])
-  return { seconds, transferSeconds, peakMb: peak.mb }
+  return { seconds, transferSeconds, peakMb: peak.mb, cpuSeconds }
 }
+
+/** CPU milliseconds so far of the sender (A), the receiver (B) and B's main thread (NaN without /proc). */
+const cpuOf = (sender: number | undefined, receiver: number | undefined) => ({
+  sender: sender === undefined ? NaN : (cpuMs(sender) ?? NaN),
+  receiver: receiver === undefined ? NaN : (cpuMs(receiver) ?? NaN),
+  receiverMainThread: receiver === undefined ? NaN : (cpuMs(receiver, "mainThread") ?? NaN)
+})
 
 interface Measured {
   readonly seconds: number
@@ -80,10 +98,19 @@ export interface SizeResult {
   readonly rows: number
   readonly baseline?: Measured
   readonly tunedBaseline?: Measured
-  readonly engine: Measured & { readonly transferSeconds: number }
+  readonly engine: Measured & {
+    readonly transferSeconds: number
+    /** CPU seconds over the transfer (from B's connection until caught up). */
+    readonly cpuSeconds: {
+      readonly sender: number
+      readonly receiver: number
+      readonly receiverMainThread: number
+    }
+  }
 }
 
 const rate = (rows: number, seconds: number) => Math.round(rows / seconds)
+const round2 = (x: number) => Math.round(x * 100) / 100
 
 const reportSize = (r: SizeResult, batchSize: number, report: Report) => {
   const { rows, engine } = r
@@ -109,6 +136,21 @@ const reportSize = (r: SizeResult, batchSize: number, report: Report) => {
   }
   fields.withStartupRowsPerSec = rate(rows, engine.seconds)
   fields.receiverPeakRssMb = Math.round(engine.peakMb)
+  const cpu = engine.cpuSeconds
+  if (Number.isFinite(cpu.receiverMainThread)) {
+    // Whatever the number of peers, B's main thread decodes, checks and applies every row, and the machine's cores
+    // share all the processes' CPU time: so pulling from more peers at once cannot finish sooner than
+    // either bound. The ceiling is how much faster than this run that would be at best.
+    const bound = Math.max(cpu.receiverMainThread, (cpu.sender + cpu.receiver) / availableParallelism())
+    const ceiling = engine.transferSeconds / bound
+    report.line(
+      `  CPU over the transfer: sender ${cpu.sender.toFixed(2)} s, receiver ${cpu.receiver.toFixed(2)} s (main thread ${cpu.receiverMainThread.toFixed(2)} s); several peers at once could be at most ${ceiling.toFixed(2)}× faster on this machine`
+    )
+    fields.senderCpuSeconds = round2(cpu.sender)
+    fields.receiverCpuSeconds = round2(cpu.receiver)
+    fields.receiverMainThreadCpuSeconds = round2(cpu.receiverMainThread)
+    fields.severalPeersCeiling = round2(ceiling)
+  }
   report.result(fields)
 }
 
@@ -125,9 +167,9 @@ const reportScale = (small: SizeResult, large: SizeResult, report: Report) => {
   report.result({
     rows: large.rows,
     comparedWithRows: small.rows,
-    timeRatio: Math.round(timeRatio * 100) / 100,
+    timeRatio: round2(timeRatio),
     receiverPeakRssMb: Math.round(large.engine.peakMb),
-    receiverPeakRssRatio: Math.round(rssRatio * 100) / 100
+    receiverPeakRssRatio: round2(rssRatio)
   })
 }
 

@@ -5,11 +5,12 @@
 // until its process exits.
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { cpuMs } from "./cpu.js"
 import type { Report } from "./report.js"
 
 const programs = join(dirname(fileURLToPath(import.meta.url)), "..")
@@ -22,24 +23,6 @@ const freePort = () =>
       server.close(() => resolve(port))
     })
   })
-
-/** Linux's clock ticks per second in /proc/PID/stat (USER_HZ: 100 on every architecture Node runs on). */
-const TICKS_PER_SECOND = 100
-
-/**
- * CPU milliseconds from /proc/PID/stat: `utime + stime` of a live process, or with `children`, `cutime +
- * cstime`, the CPU time of the process's children that it has waited for (Node waits for each as it exits).
- * Undefined where there is no /proc.
- */
-const cpuMs = (pid: number | "self", children = false): number | undefined => {
-  const path = `/proc/${pid}/stat`
-  if (!existsSync(path)) return undefined
-  const stat = readFileSync(path, "utf8")
-  // Fields after the command name in brackets, which may contain spaces: state is field 3, utime 14.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  const at = children ? 13 : 11
-  return ((Number(fields[at]) + Number(fields[at + 1])) * 1000) / TICKS_PER_SECOND
-}
 
 interface Sample {
   readonly ms: number
@@ -54,7 +37,7 @@ interface Sample {
 const timeOnce = (args: ReadonlyArray<string>, until?: string) =>
   new Promise<Sample>((resolve, reject) => {
     const began = performance.now()
-    const childrenBefore = cpuMs("self", true)
+    const childrenBefore = cpuMs("self", "children")
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
     let seen = ""
     let done = false
@@ -74,7 +57,7 @@ const timeOnce = (args: ReadonlyArray<string>, until?: string) =>
       if (done) return
       if (until === undefined && code === 0) {
         const ms = performance.now() - began
-        const after = cpuMs("self", true)
+        const after = cpuMs("self", "children")
         resolve({ ms, cpuMs: after === undefined ? undefined : after - childrenBefore! })
       } else reject(new Error(`node ${args.join(" ")} exited ${code}: ${seen.slice(-500)}`))
     })
