@@ -91,6 +91,33 @@ describe("bench --json", () => {
   )
 
   it.live(
+    "live prints one line with the latency's percentiles next to TCP's and the CPU each write cost",
+    () =>
+      Effect.gen(function* () {
+        const { line } = yield* jsonLineWith(
+          ["live", "--writes", "30", "--outside-writes", "0", "--json"],
+          [
+            "writes",
+            "baselineP50Ms",
+            "baselineP99Ms",
+            "p50Ms",
+            "p99Ms",
+            "maxMs",
+            "writeP50Ms",
+            "writeP99Ms",
+            "receiverCpuMsPerWrite",
+            "senderCpuMsPerWrite"
+          ]
+        )
+        expect(line.writes).toBe(30)
+        expect(positiveNumbers(line), JSON.stringify(line)).toBe(true)
+        expect(line.p50Ms as number).toBeLessThanOrEqual(line.p99Ms as number)
+        expect(line.p99Ms as number).toBeLessThanOrEqual(line.maxMs as number)
+      }),
+    120_000
+  )
+
+  it.live(
     "startup prints one line with an empty node's time next to the daemon's and the CLI's",
     () =>
       Effect.gen(function* () {

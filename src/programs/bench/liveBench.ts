@@ -22,6 +22,7 @@ import { Credentials } from "../../services/Credentials.js"
 import { Library } from "../../services/Library.js"
 import type { PeerConnection } from "../../services/PeerTransport.js"
 import * as SyncEngine from "../../services/SyncEngine.js"
+import { cpuMs } from "./cpu.js"
 import type { Report } from "./report.js"
 
 const DAEMON = join(dirname(fileURLToPath(import.meta.url)), "..", "daemon.js")
@@ -165,14 +166,25 @@ const enginePath = (writes: number) =>
     const scope = yield* Effect.scope
     const deviceA = yield* Layer.buildWithScope(Device.layerDataDir(dirA, a), scope)
     yield* SyncEngine.start({ listen: atA, peers: [atB] }).pipe(Effect.provide(deviceA))
-    yield* daemon(dirB, atB, [atA])
+    const b = yield* daemon(dirB, atB, [atA])
     const conn = yield* observer(a, atB)
     const library = yield* Effect.provide(Library, deviceA)
     // Warm up (connections, statement caches), then measure.
     yield* measure(20, conn, (uuid, i) => library.write("location", [{ uuid, fields: location(i) }]))
-    return yield* measure(writes, conn, (uuid, i) =>
+    const before = { b: b.pid === undefined ? undefined : cpuMs(b.pid), here: cpuMs("self") }
+    const measured = yield* measure(writes, conn, (uuid, i) =>
       library.write("location", [{ uuid, fields: location(1_000_000 + i) }])
     )
+    const after = { b: b.pid === undefined ? undefined : cpuMs(b.pid), here: cpuMs("self") }
+    const perWrite = (from: number | undefined, to: number | undefined) =>
+      from === undefined || to === undefined ? undefined : (to - from) / writes
+    // CPU per write of B (apply, progress record, answering the observer and A's pull of the row back) and of
+    // this process (A's engine and the observer): what a write costs, which other load disturbs less than
+    // latency.
+    return {
+      ...measured,
+      cpuMsPerWrite: { b: perWrite(before.b, after.b), here: perWrite(before.here, after.here) }
+    }
   }).pipe(Effect.scoped)
 
 const outsideWriterPath = (writes: number) =>
@@ -211,6 +223,14 @@ export const run = (options: { readonly writes: number; readonly outsideWrites: 
       maxMs: round(path.max),
       writeP50Ms: round(write.p50),
       writeP99Ms: round(write.p99)
+    }
+    const cpu = engine.cpuMsPerWrite
+    if (cpu.b !== undefined && cpu.here !== undefined) {
+      lines.push(
+        `    CPU per write: B ${cpu.b.toFixed(2)} ms, A and the observer (this process) ${cpu.here.toFixed(2)} ms`
+      )
+      fields.receiverCpuMsPerWrite = round(cpu.b)
+      fields.senderCpuMsPerWrite = round(cpu.here)
     }
     if (options.outsideWrites > 0) {
       const outside = yield* outsideWriterPath(options.outsideWrites)
