@@ -73,10 +73,6 @@ const makeTable = (kind: CompiledKind, names: TableNames): Table => {
   }
 }
 
-/** Value arrays (`Table.columns` order) by their uuid. */
-const byUuid = (a: ReadonlyArray<unknown>, b: ReadonlyArray<unknown>) =>
-  (a[1] as string) < (b[1] as string) ? -1 : (a[1] as string) > (b[1] as string) ? 1 : 0
-
 /** A stored field value as the application sees it: booleans come back from their 0/1 column. */
 const fieldValue = (table: Table, c: number, v: unknown): unknown =>
   v !== null && table.booleans.includes(c) ? v === 1 : v
@@ -210,9 +206,6 @@ export const make = (names: TableNames = { prefix: "" }) =>
             for (let c = 5; c < table.columns.length; c++) v[c] = columnValue(row.fields[table.columns[c]!])
             values[i - start] = v
           }
-          // Into the uuid index in uuid order: each insert lands next to the one before, on index pages
-          // already in the page cache, instead of on a random one.
-          if (statement !== "insert") values.sort(byUuid)
           results.push(yield* run(table[statement], JSON.stringify(values)))
         }
         return results
