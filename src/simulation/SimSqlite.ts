@@ -189,7 +189,10 @@ export const oneConnectionClient = (
       compiler,
       transactionAcquirer,
       spanAttributes: [["db.system.name", system]]
-    }).pipe(Effect.provide(Reactivity.layer))
+    }).pipe(
+      // The service itself, not its Layer: building a Layer for each client of each incarnation costs more.
+      Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
+    )
 
     const plain = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
       !fiber.getFiberRef(FiberRef.currentTracerEnabled) &&
