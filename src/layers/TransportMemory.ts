@@ -300,7 +300,8 @@ export const layer: Layer.Layer<PeerTransport, never, MemoryNetwork | Credential
             call,
             Effect.zipRight(
               Deferred.await(link.broken),
-              Effect.fail(new PeerUnavailable({ address, reason: "connection lost" }))
+              // Made only when the link breaks: an error (its stack trace) for every request is costly.
+              Effect.failSync(() => new PeerUnavailable({ address, reason: "connection lost" }))
             )
           ) as Effect.Effect<never>
         }

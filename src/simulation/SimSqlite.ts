@@ -9,7 +9,7 @@ import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
 import Database from "better-sqlite3"
-import { Effect, Scope } from "effect"
+import { Context, Effect, Exit, type Fiber, FiberRef, Option, Scope } from "effect"
 
 /** One SQLite database in memory, held by the simulator across a device's crashes and restarts. */
 export class HeldDatabase {
@@ -105,8 +105,65 @@ export const make = (held: HeldDatabase, gate: Gate): Effect.Effect<Client.SqlCl
   })
 
 /**
+ * The lock of one connection: Effect's semaphore of one permit, counting who holds it and who is taking it, so
+ * a statement can tell when nobody does (then taking and releasing it would change nothing: no one waits to be
+ * woken, and the take succeeds at once).
+ */
+class ConnectionLock {
+  private readonly semaphore = Effect.unsafeMakeSemaphore(1)
+  private held = 0
+  private taking = 0
+
+  /** Nobody holds the lock or waits for it. */
+  get free(): boolean {
+    return this.held === 0 && this.taking === 0
+  }
+
+  readonly take: Effect.Effect<void> = Effect.suspend(() => {
+    this.taking++
+    return Effect.ensuring(
+      Effect.map(this.semaphore.take(1), () => {
+        this.held++
+      }),
+      Effect.sync(() => {
+        this.taking--
+      })
+    )
+  })
+
+  readonly release: Effect.Effect<void> = Effect.suspend(() => {
+    this.held--
+    return Effect.asVoid(this.semaphore.release(1))
+  })
+}
+
+type Execute = (
+  connection: Connection,
+  sql: string,
+  params: ReadonlyArray<unknown>
+) => Effect.Effect<unknown, SqlError>
+
+/** What a statement of @effect/sql runs through to reach its connection (not part of its public type). */
+interface WithConnection {
+  withConnection?: (
+    operation: string,
+    f: Execute,
+    withoutTransform?: boolean
+  ) => Effect.Effect<unknown, SqlError>
+}
+
+/**
  * A SqlClient over one connection, which a transaction holds whole: statements of the device run one at a
  * time and no two of its transactions interleave, as on one SQLite connection.
+ *
+ * Statements (`unsafe`, all the stores use) and transactions take a short path to the connection: each
+ * statement of @effect/sql otherwise opens a tracing span, a scope and the lock (about 90 Effect operations,
+ * most of a simulated device's work); the simulation runs with tracing off, and a statement needs neither the
+ * scope nor the lock when no transaction holds the connection and nobody waits for it. Everything else is as
+ * @effect/sql does it: inside a transaction a statement runs on the transaction's connection; outside, it waits
+ * while a transaction holds the lock; a transaction takes the lock (uninterruptibly, as @effect/sql's does),
+ * begins, runs, commits (or rolls back, or keeps a savepoint when nested) and releases the lock. With tracing on,
+ * or a row transformer set, statements and transactions take @effect/sql's own path.
  */
 export const oneConnectionClient = (
   connection: Connection,
@@ -114,21 +171,80 @@ export const oneConnectionClient = (
   system: string
 ): Effect.Effect<Client.SqlClient> =>
   Effect.gen(function* () {
-    const semaphore = yield* Effect.makeSemaphore(1)
-    const acquirer = semaphore.withPermits(1)(Effect.succeed(connection))
+    const lock = new ConnectionLock()
+    const acquirer = Effect.uninterruptibleMask((restore) =>
+      Effect.as(Effect.zipRight(restore(lock.take), lock.release), connection)
+    )
     const transactionAcquirer = Effect.uninterruptibleMask((restore) =>
       Effect.as(
         Effect.zipRight(
-          restore(semaphore.take(1)),
-          Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, semaphore.release(1)))
+          restore(lock.take),
+          Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, lock.release))
         ),
         connection
       )
     )
-    return yield* Client.make({
+    const client = yield* Client.make({
       acquirer,
       compiler,
       transactionAcquirer,
       spanAttributes: [["db.system.name", system]]
-    }).pipe(Effect.provide(Reactivity.layer))
+    }).pipe(
+      // The service itself, not its Layer: building a Layer for each client of each incarnation costs more.
+      Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
+    )
+
+    const plain = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
+      !fiber.getFiberRef(FiberRef.currentTracerEnabled) &&
+      Option.isNone(fiber.getFiberRef(Statement.currentTransformer))
+
+    const unsafe = client.unsafe
+    const quickUnsafe = <A extends object>(sql: string, params?: ReadonlyArray<unknown>) => {
+      const statement = unsafe<A>(sql, params)
+      const own = statement as unknown as WithConnection
+      const slow = own.withConnection
+      if (slow === undefined) return statement
+      own.withConnection = (operation, f, withoutTransform = false) =>
+        Effect.withFiberRuntime((fiber) => {
+          if (!plain(fiber)) return slow.call(statement, operation, f, withoutTransform)
+          const [text, values] = statement.compile(withoutTransform)
+          const transaction = Context.getOption(fiber.currentContext, Client.TransactionConnection)
+          if (Option.isSome(transaction)) return f(transaction.value[0], text, values)
+          if (lock.free) return f(connection, text, values)
+          return Effect.flatMap(acquirer, (conn) => f(conn, text, values))
+        })
+      return statement
+    }
+
+    const withTransaction = client.withTransaction
+    const quickTransaction: Client.SqlClient["withTransaction"] = (effect) =>
+      Effect.withFiberRuntime((fiber) => {
+        if (fiber.getFiberRef(FiberRef.currentTracerEnabled)) return withTransaction(effect)
+        const context = fiber.currentContext
+        const outer = Context.getOption(context, Client.TransactionConnection)
+        const conn = Option.isSome(outer) ? outer.value[0] : connection
+        const id = Option.isSome(outer) ? outer.value[1] + 1 : 0
+        const run = (sql: string) => conn.executeUnprepared(sql, [], undefined)
+        return Effect.uninterruptibleMask((restore) => {
+          const body = Effect.zipRight(
+            run(id === 0 ? "BEGIN" : `SAVEPOINT effect_sql_${id}`),
+            Effect.locally(
+              restore(effect),
+              FiberRef.currentContext,
+              Context.add(context, Client.TransactionConnection, [conn, id] as const)
+            )
+          )
+          const finish = Effect.flatMap(Effect.exit(body), (exit) => {
+            const end = Exit.isSuccess(exit)
+              ? id === 0
+                ? Effect.orDie(run("COMMIT"))
+                : Effect.void
+              : Effect.orDie(run(id > 0 ? `ROLLBACK TO SAVEPOINT effect_sql_${id}` : "ROLLBACK"))
+            return Effect.zipRight(id === 0 ? Effect.ensuring(end, lock.release) : end, exit)
+          })
+          return id === 0 ? Effect.zipRight(lock.take, finish) : finish
+        })
+      })
+
+    return Object.assign(client, { unsafe: quickUnsafe, withTransaction: quickTransaction })
   })
