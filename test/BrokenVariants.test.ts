@@ -12,20 +12,25 @@ const firstCaught = async (variant: Variant, limit: number, expected: (violation
   return undefined
 }
 
-const any = () => true
+/**
+ * A violation of the run itself, not of the silent corruption at its end: a variant that breaks how pages are
+ * applied can also break the repair of the corrupted row (a `~corrupt` value left behind), which would catch
+ * it at seed 0 without showing that the check meant for its bug works.
+ */
+const ofTheRun = (v: string) => !v.includes("~corrupt") && !/^(verify|repair) /.test(v)
 
 /**
- * The bug classes shown caught, with the violation each must be caught by: any, or, for (a), the check only
- * it is known to break (rows received again after a crash, more than two pages per stream), so that this
- * test fails when that check does.
+ * The bug classes shown caught, each with the violation it must be caught by: the check meant for it, so that
+ * this test fails when that check does. (a) breaks only the check of rows received again after a crash (more
+ * than two pages per stream).
  */
 const shown: ReadonlyArray<readonly [string, Variant, (violation: string) => boolean]> = [
   ["a", brokenVariants.a, (v) => v.includes("again after its crash")],
-  ["b", brokenVariants.b, any],
-  ["c", brokenVariants.c, any],
-  ["d", brokenVariants.d, any],
-  ["e", brokenVariants.e, any],
-  ["f", brokenVariants.f, any]
+  ["b", brokenVariants.b, (v) => v.includes("but no checkpoint was saved with it")],
+  ["c", brokenVariants.c, (v) => ofTheRun(v) && /differs from|is lost|older than the acknowledged/.test(v)],
+  ["d", brokenVariants.d, (v) => v.includes(" went back from ")],
+  ["e", brokenVariants.e, (v) => v.includes("but no checkpoint was saved with it")],
+  ["f", brokenVariants.f, (v) => v.includes("is ahead of its data")]
 ]
 
 describe("the simulator catches known bug classes", () => {
