@@ -1,0 +1,60 @@
+// A pull of the shared log that another peer's acknowledgement prunes under it. The entries such a pull
+// would have returned are gone, so it must answer `pruned` (the puller then transfers state again) rather
+// than a page that moves its cursor over them: that skipped change would never reach the puller.
+import { expect, it } from "@effect/vitest"
+import { Context, Deferred, Effect, Fiber, Layer } from "effect"
+import { Ack, PullLog, type PeerRequest } from "../src/domain/Protocol.js"
+import type { ResourceType } from "../src/domain/Resource.js"
+import { ChangeFeed } from "../src/services/ChangeFeed.js"
+import type { PeerHandler } from "../src/services/PeerTransport.js"
+import { SharedLog } from "../src/services/SharedLog.js"
+import * as SyncServer from "../src/services/SyncServer.js"
+import { deviceA, deviceB, deviceC, tagRow, uuidN } from "./support/fixtures.js"
+import * as Sim from "./support/sim.js"
+
+const tag = "tag" as ResourceType
+
+const answer = <R extends PeerRequest>(handler: PeerHandler, peer: typeof deviceB, request: R) =>
+  handler.handle(peer, request) as Effect.Effect<any, unknown>
+
+it.scoped(
+  "a log pull that waits while another peer's ack prunes entries it has not seen answers pruned",
+  () =>
+    Effect.gen(function* () {
+      const net = yield* Layer.build(Sim.networkLayer)
+      const a = yield* Sim.device(net, deviceA)
+      const log = Context.get(a, SharedLog)
+      // Tell the test when the pull's first read of the log is done (it then waits for the next commit).
+      const firstRead = yield* Deferred.make<void>()
+      const watched = SharedLog.of({
+        ...log,
+        readResource: (resource, after, limit) =>
+          Effect.tap(log.readResource(resource, after, limit), () => Deferred.succeed(firstRead, undefined))
+      })
+      const handler = yield* SyncServer.makeHandler({ logRetention: 1_000 }).pipe(
+        Effect.provide(Context.add(a, SharedLog, watched))
+      )
+
+      // B, which has never acknowledged anything, asks for tag changes after 0 and waits: the log is empty.
+      const pull = yield* Effect.fork(
+        answer(handler, deviceB, new PullLog({ resource: tag, after: 0, limit: 100, waitMillis: 60_000 }))
+      )
+      yield* Deferred.await(firstRead)
+      // Meanwhile (as another process of a hub would, without waking this one) a change is logged and applied;
+      // C pulls it and acknowledges it, and that prunes it: C is the only peer that ever acknowledged.
+      const first = yield* log.append([{ resource: tag, row: tagRow(uuidN(1), "first", 1_000, 0, deviceC) }])
+      yield* log.markApplied(first)
+      yield* answer(handler, deviceC, new Ack({ seq: first[0]! }))
+      expect((yield* log.bounds).prunedThrough).toBe(first[0]!)
+      // A second change is logged, and its commit wakes B's pull.
+      const second = yield* log.append([
+        { resource: tag, row: tagRow(uuidN(2), "second", 1_001, 0, deviceC) }
+      ])
+      yield* log.markApplied(second)
+      yield* Effect.flatMap(ChangeFeed, (feed) => feed.publish([tag])).pipe(Effect.provide(a))
+
+      // B's page may not move its cursor past the pruned change as if it had seen it: it says pruned.
+      const page = yield* Fiber.join(pull)
+      expect(page).toMatchObject({ pruned: true, rows: [], last: 0 })
+    })
+)
