@@ -54,6 +54,10 @@ export const make = Effect.sync(() => {
       count: entries.length,
       prunedThrough
     })),
+    appliedThrough: Effect.sync(() => {
+      const first = entries.find((e) => !e.applied)
+      return first === undefined ? lastSeq : first.seq - 1
+    }),
     ack: (peer, seq) => Effect.sync(() => void acked.set(peer, Math.max(seq, acked.get(peer) ?? 0))),
     acks: Effect.sync(() => new Map(acked)),
     prune: (members, retainAtMost) =>

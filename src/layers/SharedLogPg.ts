@@ -128,6 +128,19 @@ export const make = Effect.gen(function* () {
     } satisfies LogBounds
   }).pipe(Effect.mapError(storeError("read shared log bounds")))
 
+  // The committed end first: appends commit in seq order, so every entry up to it is committed, and each is
+  // applied by now or at least the first unapplied one, read next.
+  const appliedThrough = Effect.gen(function* () {
+    const [end] = yield* sql.unsafe<{ last: number }>(
+      "SELECT last_seq AS last FROM shared_log_state WHERE id = 1"
+    )
+    const [first] = yield* sql.unsafe<{ seq: number | null }>(
+      "SELECT min(seq) AS seq FROM shared_changes WHERE applied = 0"
+    )
+    const last = end?.last ?? 0
+    return first?.seq == null ? last : Math.min(last, first.seq - 1)
+  }).pipe(Effect.mapError(storeError("read the applied end of the shared log")))
+
   const ack = (peer: DeviceId, seq: number) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       sql.unsafe(
@@ -185,6 +198,7 @@ export const make = Effect.gen(function* () {
     readAfter,
     readResource,
     bounds,
+    appliedThrough,
     countAfter,
     ack,
     acks,

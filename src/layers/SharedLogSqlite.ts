@@ -68,6 +68,19 @@ export const make = Effect.gen(function* () {
         Effect.mapError(storeError("sync.db", "read unapplied"))
       )
 
+  // The end first: every entry up to it is committed, so each is applied by now or at least the first
+  // unapplied one, read next.
+  const appliedThrough = Effect.gen(function* () {
+    const [end] = yield* sql.unsafe<{ seq: number }>(
+      "SELECT seq FROM sqlite_sequence WHERE name = 'shared_changes'"
+    )
+    const [first] = yield* sql.unsafe<{ seq: number | null }>(
+      "SELECT min(seq) AS seq FROM shared_changes WHERE applied = 0"
+    )
+    const last = end?.seq ?? 0
+    return first?.seq == null ? last : Math.min(last, first.seq - 1)
+  }).pipe(catchSqlError("sync.db", "read the applied end of the shared log"))
+
   const readAfter = (after: number, limit: number) =>
     sql
       .unsafe<DbEntry>(
@@ -181,6 +194,7 @@ export const make = Effect.gen(function* () {
     readAfter,
     readResource,
     bounds,
+    appliedThrough,
     countAfter,
     ack,
     acks,

@@ -51,6 +51,12 @@ export class SharedLog extends Context.Tag("tidemark/SharedLog")<
       limit: number
     ) => Effect.Effect<ResourcePage, StoreError>
     readonly bounds: Effect.Effect<LogBounds, StoreError>
+    /**
+     * The highest seq at or below which every entry is applied to database.db (or pruned): where a state
+     * transfer may start following the log. An entry is appended and committed before its row is applied, so
+     * `bounds.last` may count entries whose rows a reader of the table does not see yet.
+     */
+    readonly appliedThrough: Effect.Effect<number, StoreError>
     /** How many entries of one kind have seq > after. */
     readonly countAfter: (resource: ResourceType, after: number) => Effect.Effect<number, StoreError>
     /** A peer holds everything up to `seq`. Acks only move forward. */

@@ -101,13 +101,14 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         )
         const storeId = yield* store.storeId
         const bounds = yield* log.bounds
+        const applied = yield* log.appliedThrough
         const wallMillis = yield* Clock.currentTimeMillis
         return {
           deviceId,
           storeId,
           tables,
           pending,
-          log: { first: bounds.first, last: bounds.last },
+          log: { first: bounds.first, last: bounds.last, applied },
           wallMillis
         } satisfies PeerState
       })

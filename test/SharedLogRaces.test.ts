@@ -1,11 +1,15 @@
-// A pull of the shared log that another peer's acknowledgement prunes under it. The entries such a pull
-// would have returned are gone, so it must answer `pruned` (the puller then transfers state again) rather
-// than a page that moves its cursor over them: that skipped change would never reach the puller.
+// Races between a shared kind's log and the peers following it, each of which lost a change for good:
+// - a pull of the log that another peer's acknowledgement prunes under it: the entries it would have
+//   returned are gone, so it must answer `pruned` (the puller then transfers state again) rather than a page
+//   that moves its cursor over them;
+// - a state transfer that reads the table while a change is logged but not yet applied to it: the log it
+//   follows afterwards must start below that change.
 import { expect, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Fiber, Layer } from "effect"
 import { Ack, PullLog, type PeerRequest } from "../src/domain/Protocol.js"
 import type { ResourceType } from "../src/domain/Resource.js"
 import { ChangeFeed } from "../src/services/ChangeFeed.js"
+import { LibraryStore } from "../src/services/LibraryStore.js"
 import type { PeerHandler } from "../src/services/PeerTransport.js"
 import { SharedLog } from "../src/services/SharedLog.js"
 import * as SyncServer from "../src/services/SyncServer.js"
@@ -57,4 +61,36 @@ it.scoped(
       const page = yield* Fiber.join(pull)
       expect(page).toMatchObject({ pruned: true, rows: [], last: 0 })
     })
+)
+
+it.live("a state transfer that reads the table between a change's log entry and its row still gets it", () =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const net = yield* Layer.build(Sim.networkLayer)
+      const a = yield* Sim.device(net, deviceA)
+      const b = yield* Sim.device(net, deviceB)
+      const log = Context.get(a, SharedLog)
+      const change = tagRow(uuidN(1), "logged, then applied", 1_000, 0, deviceA)
+      // A is in the middle of a shared write: the entry is in its log, the row not yet in its table.
+      const seqs = yield* log.append([{ resource: tag, row: change }])
+      // B's first read of A's log comes after its transfer of A's table state, which found no tag.
+      const firstRead = yield* Deferred.make<void>()
+      const watched = SharedLog.of({
+        ...log,
+        readResource: (resource, after, limit) =>
+          Effect.tap(log.readResource(resource, after, limit), () =>
+            resource === tag ? Deferred.succeed(firstRead, undefined) : Effect.void
+          )
+      })
+      yield* Sim.startEngine(Context.add(a, SharedLog, watched), "memory:a", [])
+      yield* Sim.startEngine(b, "memory:b", ["memory:a"])
+      yield* Deferred.await(firstRead)
+      // A's write goes on: the row is applied, the entry marked applied, waiting pulls woken.
+      yield* Context.get(a, LibraryStore).apply(tag, [change])
+      yield* log.markApplied(seqs)
+      yield* Context.get(a, ChangeFeed).publish([tag])
+      const dump = yield* Sim.converged([a, b], (lines) => lines.some((l) => l.includes(change.uuid)))
+      expect(dump.filter((l) => l.includes(change.uuid))).toHaveLength(1)
+    })
+  )
 )
