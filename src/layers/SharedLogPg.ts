@@ -6,7 +6,7 @@ import { Clock, Effect, Layer } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 import type { Row } from "../domain/Row.js"
-import { type LogBounds, type LogEntry, SharedLog } from "../services/SharedLog.js"
+import { appliedEnd, type LogBounds, type LogEntry, SharedLog } from "../services/SharedLog.js"
 import { storeError } from "./Postgres.js"
 import { SyncDb } from "./Sqlite.js"
 
@@ -128,18 +128,17 @@ export const make = Effect.gen(function* () {
     } satisfies LogBounds
   }).pipe(Effect.mapError(storeError("read shared log bounds")))
 
-  // The committed end first: appends commit in seq order, so every entry up to it is committed, and each is
-  // applied by now or at least the first unapplied one, read next.
   const appliedThrough = Effect.gen(function* () {
-    const [end] = yield* sql.unsafe<{ last: number }>(
-      "SELECT last_seq AS last FROM shared_log_state WHERE id = 1"
-    )
+    const b = yield* bounds
     const [first] = yield* sql.unsafe<{ seq: number | null }>(
       "SELECT min(seq) AS seq FROM shared_changes WHERE applied = 0"
     )
-    const last = end?.last ?? 0
-    return first?.seq == null ? last : Math.min(last, first.seq - 1)
-  }).pipe(Effect.mapError(storeError("read the applied end of the shared log")))
+    return appliedEnd(b, first?.seq ?? null)
+  }).pipe(
+    Effect.mapError((e) =>
+      e._tag === "SqlError" ? storeError("read the applied end of the shared log")(e) : e
+    )
+  )
 
   const ack = (peer: DeviceId, seq: number) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>

@@ -4,7 +4,7 @@ import { Clock, Effect, Layer } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 import type { Row } from "../domain/Row.js"
-import { type LogBounds, type LogEntry, SharedLog } from "../services/SharedLog.js"
+import { appliedEnd, type LogBounds, type LogEntry, SharedLog } from "../services/SharedLog.js"
 import { catchSqlError, storeError, SyncDb } from "./Sqlite.js"
 
 type DbEntry = { seq: number; resource_type: ResourceType; data: string }
@@ -68,19 +68,6 @@ export const make = Effect.gen(function* () {
         Effect.mapError(storeError("sync.db", "read unapplied"))
       )
 
-  // The end first: every entry up to it is committed, so each is applied by now or at least the first
-  // unapplied one, read next.
-  const appliedThrough = Effect.gen(function* () {
-    const [end] = yield* sql.unsafe<{ seq: number }>(
-      "SELECT seq FROM sqlite_sequence WHERE name = 'shared_changes'"
-    )
-    const [first] = yield* sql.unsafe<{ seq: number | null }>(
-      "SELECT min(seq) AS seq FROM shared_changes WHERE applied = 0"
-    )
-    const last = end?.seq ?? 0
-    return first?.seq == null ? last : Math.min(last, first.seq - 1)
-  }).pipe(catchSqlError("sync.db", "read the applied end of the shared log"))
-
   const readAfter = (after: number, limit: number) =>
     sql
       .unsafe<DbEntry>(
@@ -138,6 +125,14 @@ export const make = Effect.gen(function* () {
       prunedThrough: pruned?.through ?? 0
     } satisfies LogBounds
   }).pipe(Effect.mapError(storeError("sync.db", "read shared log bounds")))
+
+  const appliedThrough = Effect.gen(function* () {
+    const b = yield* bounds
+    const [first] = yield* sql.unsafe<{ seq: number | null }>(
+      "SELECT min(seq) AS seq FROM shared_changes WHERE applied = 0"
+    )
+    return appliedEnd(b, first?.seq ?? null)
+  }).pipe(catchSqlError("sync.db", "read the applied end of the shared log"))
 
   const ack = (peer: DeviceId, seq: number) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
