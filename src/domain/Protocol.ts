@@ -70,7 +70,11 @@ export type Authenticate = typeof Authenticate.Type
 export const ResourceSeq = Schema.Struct({ resource: ResourceType, seq: Cursor })
 export type ResourceSeq = typeof ResourceSeq.Type
 
-export const LogBounds = Schema.Struct({ first: Cursor, last: Cursor })
+/**
+ * The server's shared log: its first and last seq, and `applied`, the seq at or below which every entry's row
+ * is in its tables (absent from a server that predates it: a client then uses `last`).
+ */
+export const LogBounds = Schema.Struct({ first: Cursor, last: Cursor, applied: Schema.optional(Cursor) })
 
 export const ResourceCount = Schema.Struct({ resource: ResourceType, count: Cursor })
 export type ResourceCount = typeof ResourceCount.Type

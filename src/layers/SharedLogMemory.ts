@@ -2,7 +2,7 @@
 // forward, only applied entries are pruned.
 import { Effect, Layer } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
-import { type LogEntry, SharedLog } from "../services/SharedLog.js"
+import { appliedEnd, type LogEntry, SharedLog } from "../services/SharedLog.js"
 
 export const make = Effect.sync(() => {
   let entries: Array<LogEntry & { applied: boolean }> = []
@@ -54,6 +54,12 @@ export const make = Effect.sync(() => {
       count: entries.length,
       prunedThrough
     })),
+    appliedThrough: Effect.sync(() =>
+      appliedEnd(
+        { first: entries[0]?.seq ?? 0, last: lastSeq, count: entries.length, prunedThrough },
+        entries.find((e) => !e.applied)?.seq ?? null
+      )
+    ),
     ack: (peer, seq) => Effect.sync(() => void acked.set(peer, Math.max(seq, acked.get(peer) ?? 0))),
     acks: Effect.sync(() => new Map(acked)),
     prune: (members, retainAtMost) =>

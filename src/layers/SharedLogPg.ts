@@ -6,7 +6,7 @@ import { Clock, Effect, Layer } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 import type { Row } from "../domain/Row.js"
-import { type LogBounds, type LogEntry, SharedLog } from "../services/SharedLog.js"
+import { appliedEnd, type LogBounds, type LogEntry, SharedLog } from "../services/SharedLog.js"
 import { storeError } from "./Postgres.js"
 import { SyncDb } from "./Sqlite.js"
 
@@ -128,6 +128,18 @@ export const make = Effect.gen(function* () {
     } satisfies LogBounds
   }).pipe(Effect.mapError(storeError("read shared log bounds")))
 
+  const appliedThrough = Effect.gen(function* () {
+    const b = yield* bounds
+    const [first] = yield* sql.unsafe<{ seq: number | null }>(
+      "SELECT min(seq) AS seq FROM shared_changes WHERE applied = 0"
+    )
+    return appliedEnd(b, first?.seq ?? null)
+  }).pipe(
+    Effect.mapError((e) =>
+      e._tag === "SqlError" ? storeError("read the applied end of the shared log")(e) : e
+    )
+  )
+
   const ack = (peer: DeviceId, seq: number) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       sql.unsafe(
@@ -185,6 +197,7 @@ export const make = Effect.gen(function* () {
     readAfter,
     readResource,
     bounds,
+    appliedThrough,
     countAfter,
     ack,
     acks,

@@ -4,7 +4,7 @@ import { Clock, Effect, Layer } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 import type { Row } from "../domain/Row.js"
-import { type LogBounds, type LogEntry, SharedLog } from "../services/SharedLog.js"
+import { appliedEnd, type LogBounds, type LogEntry, SharedLog } from "../services/SharedLog.js"
 import { catchSqlError, storeError, SyncDb } from "./Sqlite.js"
 
 type DbEntry = { seq: number; resource_type: ResourceType; data: string }
@@ -126,6 +126,14 @@ export const make = Effect.gen(function* () {
     } satisfies LogBounds
   }).pipe(Effect.mapError(storeError("sync.db", "read shared log bounds")))
 
+  const appliedThrough = Effect.gen(function* () {
+    const b = yield* bounds
+    const [first] = yield* sql.unsafe<{ seq: number | null }>(
+      "SELECT min(seq) AS seq FROM shared_changes WHERE applied = 0"
+    )
+    return appliedEnd(b, first?.seq ?? null)
+  }).pipe(catchSqlError("sync.db", "read the applied end of the shared log"))
+
   const ack = (peer: DeviceId, seq: number) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       sql.unsafe(
@@ -181,6 +189,7 @@ export const make = Effect.gen(function* () {
     readAfter,
     readResource,
     bounds,
+    appliedThrough,
     countAfter,
     ack,
     acks,

@@ -333,13 +333,15 @@ const transferState = (
     const watermarks = yield* WatermarkStore
     const checkpoints = yield* CheckpointStore
     // The log position is taken before the first row and made durable before any row is applied: every
-    // change after it is then either in the pages or in the log after it.
+    // change after it is then either in the pages or in the log after it. It is the peer's applied end, not
+    // its last entry: an entry is logged before its row reaches the table, and a transfer that read the
+    // table in between and followed the log from after that entry would never see its change.
     const progress = yield* Option.match(checkpoint, {
       onSome: (c) => Effect.succeed({ done: c.recordsDone, logStart: c.logStart, cursor: c.cursor }),
       onNone: () =>
         Effect.gen(function* () {
           const state = yield* conn.send(new Exchange({ holds: [], listen: null }))
-          const fresh = { done: 0, logStart: state.log.last, cursor: 0 }
+          const fresh = { done: 0, logStart: state.log.applied ?? state.log.last, cursor: 0 }
           yield* checkpoints.save(conn.peer, resource, { ...fresh, recordsDone: 0, totalExpected: 0 })
           return fresh
         })

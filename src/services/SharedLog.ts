@@ -25,6 +25,19 @@ export interface LogBounds {
   readonly prunedThrough: number
 }
 
+/**
+ * The applied end of a log (SharedLog.appliedThrough) from its bounds, read first, and the seq of its first
+ * entry not yet marked applied (null when there is none), read after them: every entry up to `bounds.last` was
+ * committed by then, so each below that first unapplied one is applied. Never below `prunedThrough`: a
+ * follower could not read the log from there, and an entry left unapplied by a failed apply (until `recover`
+ * on the next start) would otherwise send every state transfer from below the pruned range, again and again.
+ */
+export const appliedEnd = (bounds: LogBounds, firstUnapplied: number | null): number =>
+  Math.max(
+    bounds.prunedThrough,
+    firstUnapplied === null ? bounds.last : Math.min(bounds.last, firstUnapplied - 1)
+  )
+
 /** Entries of one resource kind after a cursor, and the cursor to continue from. */
 export interface ResourcePage {
   readonly entries: ReadonlyArray<LogEntry>
@@ -51,6 +64,12 @@ export class SharedLog extends Context.Tag("tidemark/SharedLog")<
       limit: number
     ) => Effect.Effect<ResourcePage, StoreError>
     readonly bounds: Effect.Effect<LogBounds, StoreError>
+    /**
+     * The highest seq at or below which every entry is applied to database.db (`appliedEnd`): where a state
+     * transfer may start following the log. An entry is appended and committed before its row is applied, so
+     * `bounds.last` may count entries whose rows a reader of the table does not see yet.
+     */
+    readonly appliedThrough: Effect.Effect<number, StoreError>
     /** How many entries of one kind have seq > after. */
     readonly countAfter: (resource: ResourceType, after: number) => Effect.Effect<number, StoreError>
     /** A peer holds everything up to `seq`. Acks only move forward. */

@@ -101,13 +101,14 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         )
         const storeId = yield* store.storeId
         const bounds = yield* log.bounds
+        const applied = yield* log.appliedThrough
         const wallMillis = yield* Clock.currentTimeMillis
         return {
           deviceId,
           storeId,
           tables,
           pending,
-          log: { first: bounds.first, last: bounds.last },
+          log: { first: bounds.first, last: bounds.last, applied },
           wallMillis
         } satisfies PeerState
       })
@@ -148,23 +149,26 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     const pullLog = (request: Extract<PeerRequest, { _tag: "PullLog" }>) =>
       Effect.gen(function* () {
         const { resource, after, limit, waitMillis } = request
-        const bounds = yield* log.bounds
-        if (after < bounds.prunedThrough) {
-          return {
-            resource,
-            rows: [],
-            last: after,
-            remaining: 0,
-            caughtUp: false,
-            pruned: true
-          } satisfies LogPage
-        }
+        const pruned = {
+          resource,
+          rows: [],
+          last: after,
+          remaining: 0,
+          caughtUp: false,
+          pruned: true
+        } satisfies LogPage
+        if (after < (yield* log.bounds).prunedThrough) return pruned
         const page = yield* readOrWait(
           resource,
           log.readResource(resource, after, limit),
           (p) => p.entries.length === 0,
           waitMillis
         )
+        // Looked at again after the read: a prune that committed meanwhile (another peer's ack, here or in
+        // another process of a hub, while this pull waited) removed entries the page would hold, and the
+        // page's cursor would pass them unseen. Pruning records how far it went in the same transaction as
+        // the delete, so it shows here; the peer then transfers state again.
+        if (after < (yield* log.bounds).prunedThrough) return pruned
         const kept = rowsWithin(
           page.entries.map((e) => e.row),
           maxPageSize

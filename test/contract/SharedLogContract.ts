@@ -313,6 +313,37 @@ export const sharedLogContract = (name: string, makeLayer: SharedLogLayer) =>
       )
     )
 
+    it.effect(
+      "the applied end stops below the first entry not yet applied, and never below the pruned range",
+      () =>
+        run(
+          Effect.gen(function* () {
+            const log = yield* SharedLog
+            expect(yield* log.appliedThrough).toBe(0)
+            const [s1, s2, s3] = yield* log.append(
+              [1, 2, 3].map((n) => ({ resource: "tag" as const, row: row(n) }))
+            )
+            // Logged, none applied: a state transfer must follow the log from before the first of them.
+            expect(yield* log.appliedThrough).toBeLessThan(s1!)
+            yield* log.markApplied([s1!, s3!])
+            const applied = yield* log.appliedThrough
+            expect(applied).toBeGreaterThanOrEqual(s1!)
+            expect(applied).toBeLessThan(s2!)
+            yield* log.markApplied([s2!])
+            expect(yield* log.appliedThrough).toBe(s3)
+            // An entry left unapplied (its apply failed; recovered on the next start) under entries pruned
+            // since: the applied end is the pruned end, from where the log can still be read.
+            const [s4, s5] = yield* log.append([4, 5].map((n) => ({ resource: "tag" as const, row: row(n) })))
+            yield* log.markApplied([s5!])
+            yield* log.ack(deviceB, s5!)
+            expect(yield* log.prune([deviceB])).toBe(4)
+            expect((yield* log.bounds).prunedThrough).toBe(s5)
+            expect(yield* log.appliedThrough).toBe(s5)
+            expect((yield* log.unapplied(10)).map((e) => e.seq)).toEqual([s4])
+          })
+        )
+    )
+
     it.effect("entries not yet applied are never pruned and are listed for recovery", () =>
       run(
         Effect.gen(function* () {
