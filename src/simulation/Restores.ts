@@ -52,7 +52,7 @@ export class Swaps {
     return !this.stale.has(`${device}|${peer}`)
   }
 
-  /** `device` sent `peer` an Exchange; `holdsNothing` when every position in it was 0. */
+  /** `device` sent `peer` a session's Exchange; `holdsNothing` when every position in it was 0. */
   exchanged(device: string, peer: string, holdsNothing: boolean): void {
     if (holdsNothing) this.stale.delete(`${device}|${peer}`)
   }

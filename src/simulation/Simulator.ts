@@ -450,7 +450,9 @@ class World {
                 world.swaps.exchanged(
                   d.name,
                   world.devices.find((p) => p.id === conn.peer)?.name ?? conn.peer,
-                  request.holds.every((h) => h.seq === 0)
+                  // A session's exchange names every kind; a state transfer's (which only asks where
+                  // the peer's log ends) names none and says nothing of what the device holds.
+                  request.holds.length > 0 && request.holds.every((h) => h.seq === 0)
                 )
               return Effect.tap(conn.send(request), (answer) =>
                 Effect.sync(() => record(conn, request, answer))
