@@ -25,7 +25,8 @@ const shown: ReadonlyArray<readonly [string, Variant, (violation: string) => boo
   ["c", brokenVariants.c, any],
   ["d", brokenVariants.d, any],
   ["e", brokenVariants.e, any],
-  ["f", brokenVariants.f, any]
+  ["f", brokenVariants.f, any],
+  ["g", brokenVariants.g, any]
 ]
 
 describe("the simulator catches known bug classes", () => {

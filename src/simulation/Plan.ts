@@ -274,9 +274,19 @@ const swaps = (seed: number, devices: ReadonlyArray<DevicePlan>, chaosMillis: nu
     if (rng.chance(0.65)) {
       const backupAt = rng.int(device.joinAt, chaosMillis - 1)
       actions.push({ _tag: "Backup", at: backupAt, device: device.index })
-      actions.push({ _tag: "Restore", at: rng.int(backupAt + 1, chaosMillis), device: device.index, downMillis })
+      actions.push({
+        _tag: "Restore",
+        at: rng.int(backupAt + 1, chaosMillis),
+        device: device.index,
+        downMillis
+      })
     } else {
-      actions.push({ _tag: "Replace", at: rng.int(device.joinAt, chaosMillis), device: device.index, downMillis })
+      actions.push({
+        _tag: "Replace",
+        at: rng.int(device.joinAt, chaosMillis),
+        device: device.index,
+        downMillis
+      })
     }
   }
   return actions

@@ -52,9 +52,12 @@ export class Swaps {
     return !this.stale.has(`${device}|${peer}`)
   }
 
-  /** `device` sent `peer` a session's Exchange; `holdsNothing` when every position in it was 0. */
-  exchanged(device: string, peer: string, holdsNothing: boolean): void {
-    if (holdsNothing) this.stale.delete(`${device}|${peer}`)
+  /**
+   * `device` sent `peer` a session's Exchange; `holdsNothing` when every position in it was 0. Returns
+   * whether that ended a stale pair (then what the device's streams were sent by the peer before is void).
+   */
+  exchanged(device: string, peer: string, holdsNothing: boolean): boolean {
+    return holdsNothing && this.stale.delete(`${device}|${peer}`)
   }
 
   private staleOf(device: string): Set<string> {
@@ -97,10 +100,7 @@ export class Swaps {
    * are still in flight to a device that pulled them before the swap: in doubt either way. The others
    * remember which devices held them (a device that later leaves may take the write with it).
    */
-  inDoubtAfterSwap(
-    writes: ReadonlyArray<Written>,
-    present: ReadonlyArray<Held>
-  ): Array<number> {
+  inDoubtAfterSwap(writes: ReadonlyArray<Written>, present: ReadonlyArray<Held>): Array<number> {
     const lost: Array<number> = []
     writes.forEach((w, i) => {
       if (w.version === undefined) return

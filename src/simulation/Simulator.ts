@@ -446,7 +446,8 @@ class World {
           ...conn,
           send: ((request: PeerRequest) =>
             Effect.suspend(() => {
-              if (request._tag === "Exchange")
+              if (
+                request._tag === "Exchange" &&
                 world.swaps.exchanged(
                   d.name,
                   world.devices.find((p) => p.id === conn.peer)?.name ?? conn.peer,
@@ -454,6 +455,9 @@ class World {
                   // the peer's log ends) names none and says nothing of what the device holds.
                   request.holds.length > 0 && request.holds.every((h) => h.seq === 0)
                 )
+              )
+                for (const [key, stream] of d.delivered)
+                  if (stream.peer === conn.peer) d.delivered.delete(key)
               return Effect.tap(conn.send(request), (answer) =>
                 Effect.sync(() => record(conn, request, answer))
               )
@@ -589,7 +593,8 @@ class World {
           : action._tag === "Restore" && backup === undefined
             ? "no backup"
             : undefined
-    if (skip !== undefined) return Effect.sync(() => world.log(`${action._tag} of ${d.name} skipped: ${skip}`))
+    if (skip !== undefined)
+      return Effect.sync(() => world.log(`${action._tag} of ${d.name} skipped: ${skip}`))
     return Effect.gen(function* () {
       world.covered.add(action._tag === "Restore" ? "restore from a backup" : "databases replaced")
       d.downMillis = action.downMillis
