@@ -86,7 +86,13 @@ export const PeerState = Schema.Struct({
   tables: Schema.Array(ResourceSeq),
   pending: Schema.Array(ResourceCount),
   log: LogBounds,
-  wallMillis: Schema.Number
+  wallMillis: Schema.Number,
+  /**
+   * True when the client held a position beyond where this server's database ended when the server
+   * started, and had not exchanged with it since: the database went back (restored from a backup), and may
+   * since have given those positions to other rows. Absent from servers that do not check.
+   */
+  rewound: Schema.optional(Schema.Boolean)
 })
 export type PeerState = typeof PeerState.Type
 

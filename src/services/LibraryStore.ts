@@ -103,6 +103,11 @@ export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
     ) => Effect.Effect<number, StoreError>
     /** The random id of this database file; it changes when the file is replaced. */
     readonly storeId: Effect.Effect<string, StoreError>
+    /**
+     * Whether other processes write this store too (a hub's processes on one PostgreSQL schema): then where
+     * it ended when this process started says nothing of what a peer saw since.
+     */
+    readonly sharedByProcesses?: boolean
     /** The highest seq of a kind, 0 when it has no rows. */
     readonly lastSeq: (resource: ResourceType) => Effect.Effect<number, StoreError>
     readonly get: (resource: ResourceType, uuid: Uuid) => Effect.Effect<Option.Option<StoredRow>, StoreError>

@@ -80,11 +80,12 @@ const session = (address: string, options: EngineOptions, self: Self) =>
       let state = yield* conn.send(new Exchange({ holds, listen: self.listen }))
       const replaced = yield* watermarks.rebase(conn.peer, state.storeId)
       // We hold positions past the peer's end: its database went back (restored from a backup). Only kinds
-      // the peer declares count: for another kind its end is unknown, not 0.
+      // the peer declares count: for another kind its end is unknown, not 0. Past where it ended when it
+      // started (it says so): the same, even when it has written past our positions again since.
       const declared = (resource: ResourceType) => state.tables.some((t) => t.resource === resource)
-      const rolledBack = holds.some(
-        ({ resource, seq }) => declared(resource) && seq > peerEnd(catalog, state, resource)
-      )
+      const rolledBack =
+        state.rewound === true ||
+        holds.some(({ resource, seq }) => declared(resource) && seq > peerEnd(catalog, state, resource))
       if (replaced || rolledBack) {
         // Our cursors point into data the peer no longer has: start over from what it has now (streams
         // reconcile what we already hold instead of pulling it all again). The checkpoints go too, whatever

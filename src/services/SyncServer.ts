@@ -82,11 +82,38 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     /** The host each connected peer reached us from: where to find it when it listens on all interfaces. */
     const remoteHosts = new Map<DeviceId, string>()
 
-    const exchange = (holds: ReadonlyArray<{ resource: ResourceType; seq: number }>) =>
+    const lastSeqs = Effect.forEach(catalog.names, (resource) =>
+      Effect.map(store.lastSeq(resource), (seq) => ({ resource, seq }))
+    )
+    /**
+     * Where our database ended when this server started. A peer that has not exchanged with us since and
+     * holds a position beyond it saw rows of a database that is gone: ours was restored from an older
+     * backup, and may since have given those positions to other rows, so that the peer's end-of-database
+     * check alone (a position beyond our end *now*) misses it. Not for a store other processes write too.
+     */
+    const atStart =
+      store.sharedByProcesses === true
+        ? undefined
+        : { tables: yield* lastSeqs, log: (yield* log.bounds).last }
+    /** The peers that exchanged with this server holding nothing beyond `atStart`, or since it started. */
+    const met = new Set<DeviceId>()
+    const rewound = (peer: DeviceId, holds: ReadonlyArray<{ resource: ResourceType; seq: number }>) => {
+      if (atStart === undefined || met.has(peer)) return false
+      const beyond = holds.some(
+        ({ resource, seq }) =>
+          seq >
+          (catalog.isShared(resource)
+            ? atStart.log
+            : (atStart.tables.find((t) => t.resource === resource)?.seq ?? 0))
+      )
+      // A state transfer's exchange holds nothing: only a session's says what the peer holds.
+      if (!beyond && holds.length > 0) met.add(peer)
+      return beyond
+    }
+
+    const exchange = (peer: DeviceId, holds: ReadonlyArray<{ resource: ResourceType; seq: number }>) =>
       Effect.gen(function* () {
-        const tables = yield* Effect.forEach(catalog.names, (resource) =>
-          Effect.map(store.lastSeq(resource), (seq) => ({ resource, seq }))
-        )
+        const tables = yield* lastSeqs
         // What a client holds of a shared kind is a position in our shared log, of an owned kind one in our
         // table. Kinds this device does not declare (another version of the application) are left out.
         const known = holds.filter(({ resource }) => catalog.has(resource))
@@ -108,7 +135,8 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
           tables,
           pending,
           log: { first: bounds.first, last: bounds.last },
-          wallMillis
+          wallMillis,
+          ...(rewound(peer, known) ? { rewound: true } : {})
         } satisfies PeerState
       })
 
@@ -200,7 +228,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
               catalog.ownedNames.filter((r) => request.holds.some((h) => h.resource === r))
             )
           }
-          return Effect.zipLeft(exchange(request.holds), followWhenCaughtUp(peer))
+          return Effect.zipLeft(exchange(peer, request.holds), followWhenCaughtUp(peer))
         case "Pull":
           if (request.waitMillis > 0)
             liveKinds.set(peer, (liveKinds.get(peer) ?? new Set()).add(request.resource))
