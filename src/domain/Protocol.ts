@@ -88,9 +88,10 @@ export const PeerState = Schema.Struct({
   log: LogBounds,
   wallMillis: Schema.Number,
   /**
-   * True when the client held a position beyond where this server's database ended when the server
-   * started, and had not exchanged with it since: the database went back (restored from a backup), and may
-   * since have given those positions to other rows. Absent from servers that do not check.
+   * True when the client, in its first exchange with this server since the server's database was opened,
+   * holds a position beyond the database's end, or at or above a seq the database handed out since it was
+   * opened: the database went back (restored from an older backup), and may since have given those
+   * positions to other rows. Absent when false, and from servers that do not check.
    */
   rewound: Schema.optional(Schema.Boolean)
 })

@@ -316,7 +316,6 @@ export const make = (names: TableNames = PG_TABLES) =>
         Effect.suspend(() => f(...args))
     return LibraryStore.of({
       storeId,
-      sharedByProcesses: true,
       writeLocal: suspended(writeLocal),
       apply: suspended(apply),
       applyChanged: suspended(applyChanged),

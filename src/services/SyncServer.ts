@@ -86,27 +86,28 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
       Effect.map(store.lastSeq(resource), (seq) => ({ resource, seq }))
     )
     /**
-     * Where our database ended when this server started. A peer that has not exchanged with us since and
-     * holds a position beyond it saw rows of a database that is gone: ours was restored from an older
-     * backup, and may since have given those positions to other rows, so that the peer's end-of-database
-     * check alone (a position beyond our end *now*) misses it. Not for a store other processes write too.
+     * The peers whose positions this server has seen to be in our database as it has been since it was
+     * opened. Until a peer is met, a position at or above the first seq handed out since the open (of a
+     * table, or of the shared log) was one the peer saw in a database that is gone: ours was restored from
+     * an older backup and has given those positions to other rows since, so the peer's own check (a
+     * position beyond our end *now*) misses it. Stores other processes write too (a hub's) do not say.
      */
-    const atStart =
-      store.sharedByProcesses === true
-        ? undefined
-        : { tables: yield* lastSeqs, log: (yield* log.bounds).last }
-    /** The peers that exchanged with this server holding nothing beyond `atStart`, or since it started. */
     const met = new Set<DeviceId>()
-    const rewound = (peer: DeviceId, holds: ReadonlyArray<{ resource: ResourceType; seq: number }>) => {
-      if (atStart === undefined || met.has(peer)) return false
-      const beyond = holds.some(
-        ({ resource, seq }) =>
-          seq >
-          (catalog.isShared(resource)
-            ? atStart.log
-            : (atStart.tables.find((t) => t.resource === resource)?.seq ?? 0))
-      )
-      // A state transfer's exchange holds nothing: only a session's says what the peer holds.
+    const rewound = (
+      peer: DeviceId,
+      holds: ReadonlyArray<{ resource: ResourceType; seq: number }>,
+      ends: ReadonlyArray<{ resource: ResourceType; seq: number }>,
+      logEnd: number
+    ) => {
+      if (met.has(peer)) return false
+      const beyond = holds.some(({ resource, seq }) => {
+        const shared = catalog.isShared(resource)
+        const first = (shared ? log.firstSeqSinceOpen : store.firstSeqSinceOpen)?.()
+        const end = shared ? logEnd : (ends.find((t) => t.resource === resource)?.seq ?? 0)
+        return seq > end || (first !== undefined && seq >= first)
+      })
+      // Met only once its positions are known good (a peer that crashed before forgetting them is told
+      // again); a state transfer's exchange holds nothing, and only a session's says what the peer holds.
       if (!beyond && holds.length > 0) met.add(peer)
       return beyond
     }
@@ -136,7 +137,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
           pending,
           log: { first: bounds.first, last: bounds.last },
           wallMillis,
-          ...(rewound(peer, known) ? { rewound: true } : {})
+          ...(rewound(peer, known, tables, bounds.last) ? { rewound: true } : {})
         } satisfies PeerState
       })
 
