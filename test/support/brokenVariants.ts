@@ -193,16 +193,16 @@ export const applyAfterRecord: Variant = {
 
 /**
  * (g) A peer's new or older database goes unnoticed: every answer to an `Exchange` names one store id
- * forever and ends no table (nor the shared log) before what the client holds, so the engine never sees a
- * replaced or restored peer and keeps its cursors into the database that is gone (as if SyncEngine's
- * `replaced || rolledBack` were always false).
+ * forever, ends no table (nor the shared log) before what the client holds, and never says `rewound`, so
+ * the engine never sees a replaced or restored peer and keeps its cursors into the database that is gone
+ * (as if SyncEngine's `replaced || rolledBack` were always false).
  */
 export const swapUnnoticed: Variant = {
   name: "a peer's new or older database unnoticed",
   transport: (inner) =>
     onAnswers(inner, (_conn, request, answer) => {
       if (request._tag !== "Exchange") return Effect.succeed(answer)
-      const state = answer as PeerState
+      const { rewound: _rewound, ...state } = answer as PeerState
       const held = (resource: string) => request.holds.find((h) => h.resource === resource)?.seq ?? 0
       const logHeld = Math.max(
         0,
