@@ -80,8 +80,9 @@ const session = (address: string, options: EngineOptions, self: Self) =>
       let state = yield* conn.send(new Exchange({ holds, listen: self.listen }))
       const replaced = yield* watermarks.rebase(conn.peer, state.storeId)
       // We hold positions past the peer's end: its database went back (restored from a backup). Only kinds
-      // the peer declares count: for another kind its end is unknown, not 0. Past where it ended when it
-      // started (it says so): the same, even when it has written past our positions again since.
+      // the peer declares count: for another kind its end is unknown, not 0. The peer also says so itself
+      // (`rewound`) when a position of ours is one it handed out again since it opened its database: the
+      // same, although it has got past our positions again.
       const declared = (resource: ResourceType) => state.tables.some((t) => t.resource === resource)
       const rolledBack =
         state.rewound === true ||
