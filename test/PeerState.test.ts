@@ -201,4 +201,57 @@ describe("a peer restored from a backup", () => {
         })
       )
   )
+
+  it.live(
+    "restored whole (both files) and written past its peers' positions again before they reconnect, it is still noticed and nothing is skipped",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const net = yield* Layer.build(Sim.networkLayer)
+          const dir = yield* tempDir()
+          const backup = yield* tempDir()
+          const b = yield* Sim.deviceOnDisk(net, deviceB, yield* tempDir())
+          const write = (ctx: Sim.Ctx, n: number) =>
+            Effect.provide(
+              Effect.flatMap(Library, (l) =>
+                l.write("location", [
+                  { uuid: uuidN(n), fields: { volume: null, path: `/${n}`, name: `l${n}` } }
+                ])
+              ),
+              ctx
+            )
+          const session = <A, E>(use: (a: Sim.Ctx) => Effect.Effect<A, E, Scope.Scope>) =>
+            Effect.scoped(Effect.flatMap(Sim.deviceOnDisk(net, deviceA, dir), use))
+          const files = ["database.db", "sync.db"]
+
+          yield* session((a) => Effect.forEach([1, 2, 3], (n) => write(a, n)))
+          // The supported backup: both files, taken together while the device is stopped.
+          for (const f of files) copyFileSync(join(dir, f), join(backup, f))
+          yield* session((a) =>
+            Effect.gen(function* () {
+              for (const n of [4, 5, 6, 7, 8]) yield* write(a, n)
+              yield* Sim.startEngine(a, "memory:a", [])
+              yield* Sim.startEngine(b, "memory:b", ["memory:a"])
+              yield* Sim.converged([a, b], (l) => l.length === 8)
+            })
+          )
+          for (const f of files) {
+            for (const side of ["-wal", "-shm"]) rmSync(join(dir, f + side), { force: true })
+            copyFileSync(join(backup, f), join(dir, f))
+          }
+          // Back at its third row, it writes ten more before B reconnects: its end is beyond B's position
+          // again, but the rows between are new ones B never saw.
+          yield* session((a) =>
+            Effect.gen(function* () {
+              for (let n = 100; n < 110; n++) yield* write(a, n)
+              yield* Sim.startEngine(a, "memory:a", [])
+              yield* Sim.startEngine(b, "memory:b2", ["memory:a"])
+              // B still holds the five rows A lost, and gives them back.
+              const lines = yield* Sim.converged([a, b], (l) => l.length === 18)
+              for (let n = 100; n < 110; n++) expect(lines.join("\n")).toContain(`"/${n}"`)
+            })
+          )
+        })
+      )
+  )
 })

@@ -90,7 +90,14 @@ export const PeerState = Schema.Struct({
   tables: Schema.Array(ResourceSeq),
   pending: Schema.Array(ResourceCount),
   log: LogBounds,
-  wallMillis: Schema.Number
+  wallMillis: Schema.Number,
+  /**
+   * True when the client, in its first exchange with this server since the server's database was opened,
+   * holds a position beyond the database's end, or at or above a seq the database handed out since it was
+   * opened: the database went back (restored from an older backup), and may since have given those
+   * positions to other rows. Absent when false, and from servers that do not check.
+   */
+  rewound: Schema.optional(Schema.Boolean)
 })
 export type PeerState = typeof PeerState.Type
 

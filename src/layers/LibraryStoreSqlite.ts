@@ -143,6 +143,8 @@ export const make = (names: TableNames = { prefix: "" }) =>
 
     const storeError = (operation: string) => sqliteStoreError("database.db", operation)
 
+    /** The first seq handed out since the store was opened (a server compares peers' positions with it). */
+    let firstSinceOpen: number | undefined
     /** Take `n` consecutive seq values. Must be the first statement of its transaction. */
     const takeSeqs = (n: number) =>
       Effect.map(
@@ -150,7 +152,12 @@ export const make = (names: TableNames = { prefix: "" }) =>
           `UPDATE ${seqCounterTable(names)} SET next = next + ? WHERE id = 1 RETURNING next`,
           [n]
         ),
-        (rows) => rows[0]!.next - n
+        (rows) => {
+          const first = rows[0]!.next - n
+          // A rolled-back transaction hands the same seqs out again: the first one stays right.
+          if (firstSinceOpen === undefined) firstSinceOpen = first
+          return first
+        }
       )
 
     /** Upsert rows (seq assigned from `firstSeq` on); returns how many changed the table. */
@@ -431,6 +438,7 @@ export const make = (names: TableNames = { prefix: "" }) =>
         Effect.suspend(() => f(...args))
     return LibraryStore.of({
       storeId,
+      firstSeqSinceOpen: () => firstSinceOpen,
       writeLocal: suspended(writeLocal),
       apply: suspended(apply),
       applyChanged: suspended(applyChanged),

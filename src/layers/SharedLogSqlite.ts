@@ -19,6 +19,8 @@ const ROWS_PER_STATEMENT = 1_000
 
 export const make = Effect.gen(function* () {
   const sql = yield* SyncDb
+  /** The first seq appended since the log was opened (a server compares peers' positions with it). */
+  let firstSinceOpen: number | undefined
 
   const append = (entries: ReadonlyArray<{ readonly resource: ResourceType; readonly row: Row }>) =>
     sql
@@ -42,6 +44,8 @@ export const make = Effect.gen(function* () {
             )
             for (const r of rows) seqs.push(r.seq)
           }
+          // A rolled-back append hands the same seq out again: the first one stays right.
+          if (firstSinceOpen === undefined && seqs.length > 0) firstSinceOpen = seqs[0]
           return seqs as ReadonlyArray<number>
         })
       )
@@ -183,6 +187,7 @@ export const make = Effect.gen(function* () {
       .pipe(catchSqlError("sync.db", "prune shared log"))
 
   return SharedLog.of({
+    firstSeqSinceOpen: () => firstSinceOpen,
     append,
     markApplied,
     unapplied,

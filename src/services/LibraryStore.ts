@@ -103,6 +103,11 @@ export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
     ) => Effect.Effect<number, StoreError>
     /** The random id of this database file; it changes when the file is replaced. */
     readonly storeId: Effect.Effect<string, StoreError>
+    /**
+     * The first seq this store handed out since it was opened (undefined until it hands one out): every seq
+     * from it on is new since. Absent where other processes write the store too (a hub's).
+     */
+    readonly firstSeqSinceOpen?: () => number | undefined
     /** The highest seq of a kind, 0 when it has no rows. */
     readonly lastSeq: (resource: ResourceType) => Effect.Effect<number, StoreError>
     readonly get: (resource: ResourceType, uuid: Uuid) => Effect.Effect<Option.Option<StoredRow>, StoreError>

@@ -70,6 +70,11 @@ export class SharedLog extends Context.Tag("tidemark/SharedLog")<
      * `bounds.last` may count entries whose rows a reader of the table does not see yet.
      */
     readonly appliedThrough: Effect.Effect<number, StoreError>
+    /**
+     * The seq of the first entry appended since the log was opened (undefined until one is): every seq from
+     * it on is new since. Absent where other processes append too (a hub's).
+     */
+    readonly firstSeqSinceOpen?: () => number | undefined
     /** How many entries of one kind have seq > after. */
     readonly countAfter: (resource: ResourceType, after: number) => Effect.Effect<number, StoreError>
     /** A peer holds everything up to `seq`. Acks only move forward. */

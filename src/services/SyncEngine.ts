@@ -80,11 +80,13 @@ const session = (address: string, options: EngineOptions, self: Self) =>
       let state = yield* conn.send(new Exchange({ holds, listen: self.listen }))
       const replaced = yield* watermarks.rebase(conn.peer, state.storeId)
       // We hold positions past the peer's end: its database went back (restored from a backup). Only kinds
-      // the peer declares count: for another kind its end is unknown, not 0.
+      // the peer declares count: for another kind its end is unknown, not 0. The peer also says so itself
+      // (`rewound`) when a position of ours is one it handed out again since it opened its database: the
+      // same, although it has got past our positions again.
       const declared = (resource: ResourceType) => state.tables.some((t) => t.resource === resource)
-      const rolledBack = holds.some(
-        ({ resource, seq }) => declared(resource) && seq > peerEnd(catalog, state, resource)
-      )
+      const rolledBack =
+        state.rewound === true ||
+        holds.some(({ resource, seq }) => declared(resource) && seq > peerEnd(catalog, state, resource))
       if (replaced || rolledBack) {
         // Our cursors point into data the peer no longer has: start over from what it has now (streams
         // reconcile what we already hold instead of pulling it all again). The checkpoints go too, whatever

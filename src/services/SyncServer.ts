@@ -82,11 +82,39 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     /** The host each connected peer reached us from: where to find it when it listens on all interfaces. */
     const remoteHosts = new Map<DeviceId, string>()
 
-    const exchange = (holds: ReadonlyArray<{ resource: ResourceType; seq: number }>) =>
+    const lastSeqs = Effect.forEach(catalog.names, (resource) =>
+      Effect.map(store.lastSeq(resource), (seq) => ({ resource, seq }))
+    )
+    /**
+     * The peers whose positions this server has seen to be in our database as it has been since it was
+     * opened. Until a peer is met, a position at or above the first seq handed out since the open (of a
+     * table, or of the shared log) was one the peer saw in a database that is gone: ours was restored from
+     * an older backup and has given those positions to other rows since, so the peer's own check (a
+     * position beyond our end *now*) misses it. Stores other processes write too (a hub's) do not say.
+     */
+    const met = new Set<DeviceId>()
+    const rewound = (
+      peer: DeviceId,
+      holds: ReadonlyArray<{ resource: ResourceType; seq: number }>,
+      ends: ReadonlyArray<{ resource: ResourceType; seq: number }>,
+      logEnd: number
+    ) => {
+      if (met.has(peer)) return false
+      const beyond = holds.some(({ resource, seq }) => {
+        const shared = catalog.isShared(resource)
+        const first = (shared ? log.firstSeqSinceOpen : store.firstSeqSinceOpen)?.()
+        const end = shared ? logEnd : (ends.find((t) => t.resource === resource)?.seq ?? 0)
+        return seq > end || (first !== undefined && seq >= first)
+      })
+      // Met only once its positions are known good (a peer that crashed before forgetting them is told
+      // again); a state transfer's exchange holds nothing, and only a session's says what the peer holds.
+      if (!beyond && holds.length > 0) met.add(peer)
+      return beyond
+    }
+
+    const exchange = (peer: DeviceId, holds: ReadonlyArray<{ resource: ResourceType; seq: number }>) =>
       Effect.gen(function* () {
-        const tables = yield* Effect.forEach(catalog.names, (resource) =>
-          Effect.map(store.lastSeq(resource), (seq) => ({ resource, seq }))
-        )
+        const tables = yield* lastSeqs
         // What a client holds of a shared kind is a position in our shared log, of an owned kind one in our
         // table. Kinds this device does not declare (another version of the application) are left out.
         const known = holds.filter(({ resource }) => catalog.has(resource))
@@ -109,7 +137,8 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
           tables,
           pending,
           log: { first: bounds.first, last: bounds.last, applied },
-          wallMillis
+          wallMillis,
+          ...(rewound(peer, known, tables, bounds.last) ? { rewound: true } : {})
         } satisfies PeerState
       })
 
@@ -204,7 +233,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
               catalog.ownedNames.filter((r) => request.holds.some((h) => h.resource === r))
             )
           }
-          return Effect.zipLeft(exchange(request.holds), followWhenCaughtUp(peer))
+          return Effect.zipLeft(exchange(peer, request.holds), followWhenCaughtUp(peer))
         case "Pull":
           if (request.waitMillis > 0)
             liveKinds.set(peer, (liveKinds.get(peer) ?? new Set()).add(request.resource))

@@ -2,7 +2,8 @@
 // simulator holds (never through the engine it judges). At every crash point: no watermark or checkpoint is
 // ahead of the data it describes, the progress record is whole, and at most two pages per stream would be
 // received again. After healing: every device holds the same rows, and they are the last-writer-wins merge
-// of every acknowledged write (nothing acknowledged lost, no deleted row back).
+// of every acknowledged write (nothing acknowledged lost, no deleted row back). What a restored or replaced
+// database may legitimately lose, and which cursors it leaves stale, is `Restores.ts`'s to say.
 import type { Catalog } from "../domain/Catalog.js"
 
 /** A database the oracle reads with SQLite's SQL: committed rows only, undefined while a transaction is open. */

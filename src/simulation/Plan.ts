@@ -1,6 +1,7 @@
 // The plan of one simulated run, a pure function of its seed: the devices (how many, when they join, their
 // clock skew, whom they pull from), the engine's page size and log retention, and a timed list of actions
-// (writes, deletes and re-creations, crashes, partitions, heals, network faults, skew changes, departures).
+// (writes, deletes and re-creations, crashes, partitions, heals, network faults, skew changes, departures,
+// backups and restores of a device's databases, their replacement by new empty ones).
 import { DeviceId } from "../domain/Ids.js"
 import type { Faults } from "../layers/TransportMemory.js"
 import { Prng } from "./Prng.js"
@@ -60,6 +61,15 @@ export type Action =
   | { readonly _tag: "Faults"; readonly at: number; readonly faults: Faults }
   | { readonly _tag: "Skew"; readonly at: number; readonly device: number; readonly skew: number }
   | { readonly _tag: "Leave"; readonly at: number; readonly device: number }
+  /** Copy the device's two databases as they are committed at one instant (a backup of both files). */
+  | { readonly _tag: "Backup"; readonly at: number; readonly device: number }
+  /**
+   * The device crashes, both its databases are put back as its latest backup, and it restarts `downMillis`
+   * later.
+   */
+  | { readonly _tag: "Restore"; readonly at: number; readonly device: number; readonly downMillis: number }
+  /** The device crashes and restarts `downMillis` later on two new empty databases (same device id). */
+  | { readonly _tag: "Replace"; readonly at: number; readonly device: number; readonly downMillis: number }
 
 export interface Plan {
   readonly seed: number
@@ -237,6 +247,47 @@ export const make = (seed: number): Plan => {
       for (let slot = 0; slot < OWNED_SLOTS; slot++)
         actions.push({ _tag: "Write", at: rng.int(0, d.joinAt - 2), device: writer.index, kind, slot })
   }
+  actions.push(...swaps(seed, devices, chaosMillis))
+  // Stable: actions at one instant keep the order they were drawn in.
   actions.sort((a, b) => a.at - b.at)
   return { seed, devices, batchSize, logRetention, actions, chaosMillis }
+}
+
+/** The salt of the generator of backups, restores and replacements. */
+const SWAPS_SALT = 0x7e570e
+
+/**
+ * Backups, restores and replacements of a device's databases, in two of five seeds. They come from a
+ * generator of their own, drawn after everything else, so that every other draw of a seed (and the whole
+ * plan of a seed without them) is what it was before they existed. A restore always follows a backup of
+ * its device, taken once the device has joined.
+ */
+const swaps = (seed: number, devices: ReadonlyArray<DevicePlan>, chaosMillis: number): Array<Action> => {
+  const rng = new Prng((seed ^ SWAPS_SALT) >>> 0)
+  if (!rng.chance(0.4)) return []
+  const actions: Array<Action> = []
+  const episodes = rng.int(1, 2)
+  for (let e = 0; e < episodes; e++) {
+    const device = rng.pick(devices)
+    const downMillis = rng.int(0, 400)
+    if (device.joinAt >= chaosMillis) continue
+    if (rng.chance(0.65)) {
+      const backupAt = rng.int(device.joinAt, chaosMillis - 1)
+      actions.push({ _tag: "Backup", at: backupAt, device: device.index })
+      actions.push({
+        _tag: "Restore",
+        at: rng.int(backupAt + 1, chaosMillis),
+        device: device.index,
+        downMillis
+      })
+    } else {
+      actions.push({
+        _tag: "Replace",
+        at: rng.int(device.joinAt, chaosMillis),
+        device: device.index,
+        downMillis
+      })
+    }
+  }
+  return actions
 }

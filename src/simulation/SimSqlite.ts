@@ -13,7 +13,7 @@ import { Context, Effect, Exit, type Fiber, FiberRef, Option, Scope } from "effe
 
 /** One SQLite database in memory, held by the simulator across a device's crashes and restarts. */
 export class HeldDatabase {
-  readonly db: Database.Database = new Database(":memory:")
+  private current: Database.Database = new Database(":memory:")
   private readonly prepared = new Map<string, Database.Statement>()
   /**
    * How many statements that may change the database ran (or were rolled back): the oracle reads a
@@ -21,10 +21,34 @@ export class HeldDatabase {
    */
   changes = 0
 
+  /** The database as it is now (another one after `load`). */
+  get db(): Database.Database {
+    return this.current
+  }
+
+  /**
+   * The file's bytes as committed (a backup): undefined while a transaction is open, whose uncommitted
+   * changes a copy would include.
+   */
+  snapshot(): Buffer | undefined {
+    return this.current.inTransaction ? undefined : this.current.serialize()
+  }
+
+  /**
+   * Put another file in this one's place, as a restore from a backup does (`bytes`), or a new empty one
+   * (none). Only while no incarnation of the device runs.
+   */
+  load(bytes?: Buffer): void {
+    this.current.close()
+    this.current = new Database(bytes ?? ":memory:")
+    this.prepared.clear()
+    this.changes++
+  }
+
   prepare(sql: string): Database.Statement {
     let statement = this.prepared.get(sql)
     if (statement === undefined) {
-      statement = this.db.prepare(sql)
+      statement = this.current.prepare(sql)
       this.prepared.set(sql, statement)
     }
     return statement

@@ -24,6 +24,7 @@ import { WatermarkStore } from "../services/WatermarkStore.js"
 import * as Corruption from "./Corruption.js"
 import * as Oracle from "./Oracle.js"
 import * as Plan from "./Plan.js"
+import * as Restores from "./Restores.js"
 import * as Runtime from "./Runtime.js"
 import { fieldsFor, SimCatalog } from "./SimSchema.js"
 import * as SimPg from "./SimPg.js"
@@ -175,6 +176,8 @@ interface SimDevice extends Oracle.Held {
   pending: Extract<Plan.Action, { _tag: "Crash" }> | undefined
   leaving: boolean
   delivered: Map<string, Oracle.Delivered>
+  /** Set when a restore or replacement crashed the device: what to put in its databases' place. */
+  swap: { readonly backup: Restores.Backup | undefined } | undefined
 }
 
 class World {
@@ -183,6 +186,7 @@ class World {
   readonly violations: Array<string> = []
   readonly covered = new Set<string>()
   readonly writes: Array<Oracle.Written & { readonly by: number }> = []
+  readonly swaps = new Restores.Swaps()
   healing = false
   private now = () => 0
 
@@ -214,7 +218,8 @@ class World {
         downMillis: 0,
         pending: undefined,
         leaving: false,
-        delivered: new Map()
+        delivered: new Map(),
+        swap: undefined
       }
     })
   }
@@ -310,6 +315,8 @@ class World {
         )
         yield* world.refreshShadows
         world.crashPoint(d)
+        if (d.swap !== undefined) world.swapDatabases(d, d.swap.backup)
+        d.swap = undefined
         yield* Effect.sleep(d.downMillis)
       }
     })
@@ -438,9 +445,23 @@ class World {
         Effect.map(inner.connect(address), (conn): PeerConnection => ({
           ...conn,
           send: ((request: PeerRequest) =>
-            Effect.tap(conn.send(request), (answer) =>
-              Effect.sync(() => record(conn, request, answer))
-            )) as PeerConnection["send"]
+            Effect.suspend(() => {
+              if (
+                request._tag === "Exchange" &&
+                world.swaps.exchanged(
+                  d.name,
+                  world.devices.find((p) => p.id === conn.peer)?.name ?? conn.peer,
+                  // A session's exchange names every kind; a state transfer's (which only asks where
+                  // the peer's log ends) names none and says nothing of what the device holds.
+                  request.holds.length > 0 && request.holds.every((h) => h.seq === 0)
+                )
+              )
+                for (const [key, stream] of d.delivered)
+                  if (stream.peer === conn.peer) d.delivered.delete(key)
+              return Effect.tap(conn.send(request), (answer) =>
+                Effect.sync(() => record(conn, request, answer))
+              )
+            })) as PeerConnection["send"]
         }))
     }
   }
@@ -463,7 +484,10 @@ class World {
     gate.crashAt = action.afterStatements ?? undefined
   }
 
-  act(action: Plan.Action, network: TransportMemory.MemoryNetwork["Type"]): Effect.Effect<void> {
+  act(
+    action: Plan.Action,
+    network: TransportMemory.MemoryNetwork["Type"]
+  ): Effect.Effect<void, never, Runtime.Outside> {
     const world = this
     const d = "device" in action ? this.devices[action.device]! : undefined
     switch (action._tag) {
@@ -508,6 +532,11 @@ class World {
         return Effect.sync(() => {
           d!.skew = action.skew
         })
+      case "Backup":
+        return this.backup(d!)
+      case "Restore":
+      case "Replace":
+        return this.swap(d!, action)
       case "Leave":
         if (d!.state !== "up" || d!.gate === undefined) return Effect.void
         this.covered.add("device left")
@@ -518,6 +547,98 @@ class World {
         })
     }
     return Effect.sync(() => world.log("unknown action"))
+  }
+
+  /**
+   * Copy the device's two databases as committed at one instant, once neither is mid-transaction (a
+   * transaction's statements run at one instant of simulated time or a few, so this waits little).
+   */
+  backup(d: SimDevice): Effect.Effect<void> {
+    const world = this
+    return Effect.gen(function* () {
+      if (d.sqlite === undefined || (d.state !== "up" && d.state !== "down")) {
+        world.log(`backup of ${d.name} skipped: ${d.sqlite === undefined ? "on postgres" : d.state}`)
+        return
+      }
+      for (let tries = 0; tries < 2_000; tries++) {
+        if (d.state !== "up" && d.state !== "down") break
+        if (!d.sqlite.library.inTransaction && !d.sqlite.sync.inTransaction) {
+          world.swaps.backup(d.name, d.sqlite.library.snapshot()!, d.sqlite.sync.snapshot()!, world.now())
+          world.covered.add("backup")
+          world.log(`backup of ${d.name}: both databases as committed now`)
+          return
+        }
+        // Let the device finish its transaction; now and then let time move, for one that waits inside.
+        yield* tries % 50 === 49 ? Effect.sleep(1) : Effect.yieldNow()
+      }
+      world.log(`backup of ${d.name} skipped: always mid-transaction`)
+    })
+  }
+
+  /**
+   * Restore the device's two databases from its latest backup, or replace them by new empty ones: it
+   * crashes (when up), the files are swapped while it is down, and it restarts after `downMillis`.
+   */
+  swap(
+    d: SimDevice,
+    action: Extract<Plan.Action, { _tag: "Restore" | "Replace" }>
+  ): Effect.Effect<void, never, Runtime.Outside> {
+    const world = this
+    const backup = action._tag === "Restore" ? this.swaps.latestBackup(d.name) : undefined
+    const skip =
+      d.sqlite === undefined
+        ? "on postgres"
+        : d.state === "waiting" || d.state === "left" || d.leaving
+          ? d.state
+          : action._tag === "Restore" && backup === undefined
+            ? "no backup"
+            : undefined
+    if (skip !== undefined)
+      return Effect.sync(() => world.log(`${action._tag} of ${d.name} skipped: ${skip}`))
+    return Effect.gen(function* () {
+      world.covered.add(action._tag === "Restore" ? "restore from a backup" : "databases replaced")
+      d.downMillis = action.downMillis
+      if (d.state === "up" && d.gate !== undefined) {
+        world.log(`${action._tag === "Restore" ? "restore" : "replace"} ${d.name}: it crashes now`)
+        d.swap = { backup }
+        d.gate.kill()
+        return
+      }
+      // Down (crashed, not restarted yet): the files are swapped at once.
+      yield* world.refreshShadows
+      world.swapDatabases(d, backup)
+    })
+  }
+
+  /**
+   * Put `backup` (or new empty databases) in place of the device's, while it is down, and tell the oracle:
+   * the device's rows went back (its watch starts afresh), its peers' cursors for it are stale, and the
+   * acknowledged writes no device holds any more are in doubt.
+   */
+  swapDatabases(d: SimDevice, backup: Restores.Backup | undefined) {
+    d.sqlite!.library.load(backup?.library)
+    d.sqlite!.sync.load(backup?.sync)
+    this.log(
+      backup === undefined
+        ? `replaced ${d.name}'s databases with new empty ones`
+        : `restored ${d.name}'s databases from its backup of ${backup.at} ms`
+    )
+    this.seen.delete(d.name)
+    this.lookedAt.delete(d.name)
+    for (const other of this.devices)
+      for (const [key, stream] of other.delivered) if (stream.peer === d.id) other.delivered.delete(key)
+    this.swaps.swapped(
+      d.name,
+      this.devices.filter((o) => o !== d).map((o) => o.name),
+      this.now(),
+      backup
+    )
+    const present = this.devices.filter((o) => o.state !== "left" && !o.leaving)
+    for (const i of this.swaps.inDoubtAfterSwap(this.writes, present)) {
+      const w = this.writes[i]!
+      this.writes[i] = { ...w, version: undefined }
+      this.log(`in doubt now: ${w.kind}/${w.uuid} ${w.version} (no device holds it)`)
+    }
   }
 
   /** A write or delete on a device that is up, concurrent with everything else; acknowledged when it returns. */
@@ -619,18 +740,24 @@ class World {
     )
   }
 
+  /** The peers whose databases `d`'s cursors describe as they are (none was swapped since unnoticed). */
+  judgedPeers(d: SimDevice): ReadonlyArray<SimDevice> {
+    return this.devices.filter((p) => this.swaps.judges(d.name, p.name))
+  }
+
   /** At a crash point: the crashed device's committed state, against every other device's. */
   crashPoint(d: SimDevice) {
     if (!Oracle.schemaComplete(SimCatalog, d)) {
       this.log(`${d.name} crashed before its schema was complete: nothing to judge yet`)
       return
     }
-    for (const v of Oracle.cursorsBehindData(SimCatalog, d, this.devices))
+    const peers = this.judgedPeers(d)
+    for (const v of Oracle.cursorsBehindData(SimCatalog, d, peers))
       this.violation(`at the crash of ${d.name}: ${v}`)
-    const delivered = [...d.delivered.values()]
-    for (const v of Oracle.checkpointsAtWatermarks(SimCatalog, d, this.devices, delivered))
+    const delivered = [...d.delivered.values()].filter((s) => peers.some((p) => p.id === s.peer))
+    for (const v of Oracle.checkpointsAtWatermarks(SimCatalog, d, peers, delivered))
       this.violation(`at the crash of ${d.name}: ${v}`)
-    for (const v of Oracle.receivedAgain(SimCatalog, d, this.devices, delivered, 2 * this.plan.batchSize))
+    for (const v of Oracle.receivedAgain(SimCatalog, d, peers, delivered, 2 * this.plan.batchSize))
       this.violation(v)
   }
 
@@ -672,10 +799,16 @@ class World {
     })
   }
 
-  /** The writes as the oracle judges them: those of devices that left are in doubt (they may never have left it). */
+  /**
+   * The writes as the oracle judges them: those of devices that left are in doubt (they may never have left
+   * it), and so are those that, at a restore or replacement, only devices that later left still held.
+   */
   judgedWrites(): ReadonlyArray<Oracle.Written> {
-    return this.writes.map((w) =>
-      this.devices[w.by]!.leaving && w.version !== undefined ? { ...w, version: undefined } : w
+    const left = (name: string) => this.devices.find((d) => d.name === name)!.leaving
+    return this.writes.map((w, i) =>
+      (this.devices[w.by]!.leaving || this.swaps.restsOnLeavers(i, left)) && w.version !== undefined
+        ? { ...w, version: undefined }
+        : w
     )
   }
 
@@ -706,7 +839,7 @@ class World {
         for (const v of Oracle.mergeOfWrites(SimCatalog, first.lines ?? [], world.judgedWrites()))
           world.violation(v)
         for (const d of present)
-          for (const v of Oracle.cursorsBehindData(SimCatalog, d, world.devices))
+          for (const v of Oracle.cursorsBehindData(SimCatalog, d, world.judgedPeers(d)))
             world.violation(`after healing: ${v}`)
       })
     )

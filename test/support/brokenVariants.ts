@@ -2,7 +2,7 @@
 // that replace one part of a correct device with the broken behaviour. Test code only.
 import { Effect, Layer } from "effect"
 import type { Row } from "../../src/domain/Row.js"
-import { Exchange, type PeerRequest } from "../../src/domain/Protocol.js"
+import { Exchange, type PeerRequest, type PeerState } from "../../src/domain/Protocol.js"
 import * as CheckpointStoreSqlite from "../../src/layers/CheckpointStoreSqlite.js"
 import * as LibraryStoreSqlite from "../../src/layers/LibraryStoreSqlite.js"
 import { LibraryDb, SyncDb } from "../../src/layers/Sqlite.js"
@@ -12,6 +12,7 @@ import { Kinds } from "../../src/services/Kinds.js"
 import { LibraryStore } from "../../src/services/LibraryStore.js"
 import type { PeerConnection, PeerTransport } from "../../src/services/PeerTransport.js"
 import { WatermarkStore } from "../../src/services/WatermarkStore.js"
+import { SimCatalog } from "../../src/simulation/SimSchema.js"
 import type { Variant } from "../../src/simulation/Variant.js"
 
 /** A transport whose connections run `after` on every answer before the pull stream sees it. */
@@ -191,8 +192,34 @@ export const applyAfterRecord: Variant = {
 }
 
 /**
+ * (g) A peer's new or older database goes unnoticed: every answer to an `Exchange` names one store id
+ * forever, ends no table (nor the shared log) before what the client holds, and never says `rewound`, so
+ * the engine never sees a replaced or restored peer and keeps its cursors into the database that is gone
+ * (as if SyncEngine's `replaced || rolledBack` were always false).
+ */
+export const swapUnnoticed: Variant = {
+  name: "a peer's new or older database unnoticed",
+  transport: (inner) =>
+    onAnswers(inner, (_conn, request, answer) => {
+      if (request._tag !== "Exchange") return Effect.succeed(answer)
+      const { rewound: _rewound, ...state } = answer as PeerState
+      const held = (resource: string) => request.holds.find((h) => h.resource === resource)?.seq ?? 0
+      const logHeld = Math.max(
+        0,
+        ...request.holds.filter((h) => SimCatalog.isShared(h.resource)).map((h) => h.seq)
+      )
+      return Effect.succeed({
+        ...state,
+        storeId: "one store forever",
+        tables: state.tables.map((t) => ({ ...t, seq: Math.max(t.seq, held(t.resource)) })),
+        log: { ...state.log, last: Math.max(state.log.last, logHeld) }
+      })
+    })
+}
+
+/**
  * Every broken variant, by the letter of its bug class: (a)–(e) are the issue's, (f) is the issue's own
- * mutation of PullStream.applyPage.
+ * mutation of PullStream.applyPage, (g) is SyncEngine blind to restored and replaced peers.
  */
 export const brokenVariants = {
   a: globalWatermark,
@@ -200,5 +227,6 @@ export const brokenVariants = {
   c: watermarkBySendTime,
   d: lwwTrustsPrunedLog,
   e: checkpointApart,
-  f: applyAfterRecord
+  f: applyAfterRecord,
+  g: swapUnnoticed
 } as const
