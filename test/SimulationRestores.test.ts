@@ -10,6 +10,19 @@ const swaps = (seed: number) =>
   Plan.make(seed).actions.filter((a) => a._tag === "Backup" || a._tag === "Restore" || a._tag === "Replace")
 
 describe("restored and replaced databases", () => {
+  it("a plan without restores is the same plan less its backups and restores, replacements kept", () => {
+    const withRestores = Array.from({ length: 200 }, (_, seed) => Plan.make(seed))
+    expect(withRestores.some((p) => p.actions.some((a) => a._tag === "Restore"))).toBe(true)
+    expect(withRestores.some((p) => p.actions.some((a) => a._tag === "Replace"))).toBe(true)
+    for (const plan of withRestores) {
+      const without = Plan.make(plan.seed, { restores: false })
+      expect(without).toEqual({
+        ...plan,
+        actions: plan.actions.filter((a) => a._tag !== "Backup" && a._tag !== "Restore")
+      })
+    }
+  })
+
   it(
     "seed 96 backs up, replaces and restores, loses only writes no other device held, and passes twice alike",
     { timeout: 120_000 },

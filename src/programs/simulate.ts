@@ -1,8 +1,10 @@
-// `npm run simulate -- --seeds N [--from S] [--workers W] [--budget-seconds B] [--trace] [--postgres URL]`:
+// `npm run simulate -- --seeds N [--from S] [--workers W] [--budget-seconds B] [--trace] [--postgres URL]
+// [--no-restores]`:
 // run N seeded simulations from seed S (default: a seed taken from the time, printed) on W worker processes,
 // print seeds per minute, the fault kinds covered and, for a failing seed, the one command that replays it
 // and its readable trace. With a budget, no seed starts after B seconds: the seeds that ran are S.. onwards,
-// printed. With `--postgres`, device 0 of each seed keeps its stores on that server, as a hub.
+// printed. With `--postgres`, device 0 of each seed keeps its stores on that server, as a hub. With
+// `--no-restores`, plans draw no backups and restores of a device's databases (Plan.PlanOptions).
 import { fork } from "node:child_process"
 import { availableParallelism } from "node:os"
 import { fileURLToPath } from "node:url"
@@ -14,6 +16,7 @@ interface Args {
   readonly workers: number
   readonly trace: boolean
   readonly postgres: string | undefined
+  readonly restores: boolean
   /** Start no seed after this many seconds (none: run them all). */
   readonly budgetSeconds: number | undefined
 }
@@ -39,6 +42,7 @@ const parse = (argv: ReadonlyArray<string>): Args => {
     workers: Math.max(1, int("--workers", availableParallelism())),
     trace: argv.includes("--trace"),
     postgres: value("--postgres"),
+    restores: !argv.includes("--no-restores"),
     budgetSeconds: value("--budget-seconds") === undefined ? undefined : int("--budget-seconds", 0)
   }
 }
@@ -73,19 +77,20 @@ const report = (o: Outcome, millis: number, withTrace: boolean): Report => ({
 /** A worker: runs the seeds it is sent, one at a time, and reports each. */
 const worker = () => {
   process.on("disconnect", () => process.exit(0))
-  process.on("message", async (message: { seed: number; trace: boolean; postgres?: string } | "exit") => {
+  type Message = { seed: number; trace: boolean; restores: boolean; postgres?: string }
+  process.on("message", async (message: Message | "exit") => {
     if (message === "exit") process.exit(0)
     const started = performance.now()
-    const outcome = await simulate(
-      message.seed,
-      message.postgres === undefined ? {} : { postgres: message.postgres }
-    )
+    const outcome = await simulate(message.seed, {
+      restores: message.restores,
+      ...(message.postgres === undefined ? {} : { postgres: message.postgres })
+    })
     process.send!(report(outcome, performance.now() - started, message.trace))
   })
 }
 
-const replayCommand = (seed: number, postgres: string | undefined) =>
-  `npm run simulate -- --seeds 1 --from ${seed} --trace${postgres === undefined ? "" : ` --postgres ${postgres}`}`
+const replayCommand = (seed: number, args: Args) =>
+  `npm run simulate -- --seeds 1 --from ${seed} --trace${args.restores ? "" : " --no-restores"}${args.postgres === undefined ? "" : ` --postgres ${args.postgres}`}`
 
 const main = async () => {
   const args = parse(process.argv.slice(2))
@@ -116,6 +121,7 @@ const main = async () => {
             child.send({
               seed: next++,
               trace: args.trace,
+              restores: args.restores,
               ...(args.postgres === undefined ? {} : { postgres: args.postgres })
             })
           }
@@ -128,7 +134,7 @@ const main = async () => {
             if (r.violations.length > 0) {
               failures.push(r)
               console.log(
-                `\nseed ${r.seed} FAILED:\n  ${r.violations.join("\n  ")}\nreplay: ${replayCommand(r.seed, args.postgres)}`
+                `\nseed ${r.seed} FAILED:\n  ${r.violations.join("\n  ")}\nreplay: ${replayCommand(r.seed, args)}`
               )
             } else if (args.seeds <= 20) {
               console.log(`seed ${r.seed} ok, trace hash ${r.hash} (${Math.round(r.millis)} ms)`)
@@ -144,7 +150,7 @@ const main = async () => {
   const minutes = (performance.now() - started) / 60_000
   if (done < args.seeds)
     console.log(
-      `\nthe budget of ${args.budgetSeconds} s ran out: seeds ${args.from}..${next - 1} ran (rerun them: npm run simulate -- --seeds ${done} --from ${args.from})`
+      `\nthe budget of ${args.budgetSeconds} s ran out: seeds ${args.from}..${next - 1} ran (rerun them: npm run simulate -- --seeds ${done} --from ${args.from}${args.restores ? "" : " --no-restores"})`
     )
   console.log(
     `\n${done} seeds in ${minutes.toFixed(2)} min (${Math.round(done / minutes)} seeds/min), ${failures.length} failed`
@@ -155,7 +161,7 @@ const main = async () => {
       .map(([k, n]) => `${k} ${n}`)
       .join(", ")}`
   )
-  for (const f of failures) console.log(`failed seed ${f.seed}: ${replayCommand(f.seed, args.postgres)}`)
+  for (const f of failures) console.log(`failed seed ${f.seed}: ${replayCommand(f.seed, args)}`)
   process.exit(failures.length > 0 ? 1 : 0)
 }
 

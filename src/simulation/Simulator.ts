@@ -60,15 +60,17 @@ const throughHub = (plan: Plan.Plan): Plan.Plan => ({
 })
 
 /**
- * Run `seed` and judge it. `variant`: its parts in every SQLite device. `postgres`: device 0 keeps its
+ * Run `seed` and judge it. `variant`: its parts in every SQLite device. `restores: false`: the plan draws no
+ * backups and restores (Plan.PlanOptions). `postgres`: device 0 keeps its
  * stores in a fresh schema of the server at this URL, as a hub, and the others sync through it alone.
  */
 export const simulate = async (
   seed: number,
-  options?: { readonly variant?: Variant; readonly postgres?: string }
+  options?: { readonly variant?: Variant; readonly postgres?: string; readonly restores?: boolean }
 ): Promise<Outcome> => {
   const hub = options?.postgres === undefined ? undefined : 0
-  const plan = hub === undefined ? Plan.make(seed) : throughHub(Plan.make(seed))
+  const planned = Plan.make(seed, options?.restores === undefined ? {} : { restores: options.restores })
+  const plan = hub === undefined ? planned : throughHub(planned)
   const held =
     hub === undefined
       ? undefined
