@@ -25,6 +25,10 @@ const built = await build({
   format: "cjs",
   target: "node20",
   external: ["better-sqlite3", "msgpackr-extract"],
+  // @effect/cli's parsers for config files the programs never read (scripts/stubs/config-parsers.js).
+  alias: Object.fromEntries(
+    ["yaml", "toml", "ini"].map((name) => [name, "./scripts/stubs/config-parsers.js"])
+  ),
   // A CommonJS file has no import.meta: its URL is the bundle's own file.
   define: { "import.meta.url": "__tidemarkModuleUrl" },
   banner: { js: 'var __tidemarkModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
@@ -42,23 +46,29 @@ for (const file of built.outputFiles) writeFileSync(file.path, file.text.replace
 
 for (const entry of entries) copyFileSync("scripts/launcher.js", entry)
 
-/** Run `node dist/programs/NAME.js ...args` with the launcher writing the code cache at its exit. */
-const runOnce = (name, args) =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`dist/programs/${name}.js`, ...args], {
-      env: { ...process.env, TIDEMARK_CODE_CACHE: "write" },
+/** Run `node FILE ...args` to its end: its exit code and what it printed. */
+const runNode = (file, args, env = {}) =>
+  new Promise((resolve) => {
+    const child = spawn(process.execPath, [file, ...args], {
+      env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"]
     })
-    let output = ""
-    const onData = (chunk) => {
-      output += chunk
-    }
-    child.stdout.on("data", onData)
-    child.stderr.on("data", onData)
-    child.once("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`${name} ${args.join(" ")} exited ${code}:\n${output}`))
-    )
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8")
+    child.stderr.setEncoding("utf8")
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.on("data", (chunk) => (stderr += chunk))
+    child.once("close", (code) => resolve({ code, stdout, stderr }))
   })
+
+/** Run `node dist/programs/NAME.js ...args` with the launcher writing the code cache at its exit. */
+const runOnce = async (name, args) => {
+  const { code, stdout, stderr } = await runNode(`dist/programs/${name}.js`, args, {
+    TIDEMARK_CODE_CACHE: "write"
+  })
+  if (code !== 0) throw new Error(`${name} ${args.join(" ")} exited ${code}:\n${stdout}${stderr}`)
+}
 
 // What a cache holds is what its run compiled: for the tool, a command that opens a device (the work every
 // command but --help and --version does); for the daemon, its modules' evaluation (--help). A run of the
@@ -71,3 +81,11 @@ try {
 } finally {
   rmSync(scratch, { recursive: true, force: true })
 }
+
+// The tool's top-level help, saved for the bin to print itself (src/programs/cli.ts): it is fixed text, the
+// same on every run of this build, and printing it through the tool costs a whole start.
+const help = await runNode("dist/programs/cli/main.js", ["--help"])
+if (help.code !== 0 || help.stderr !== "" || help.stdout === "") {
+  throw new Error(`tidemark --help exited ${help.code}:\n${help.stdout}${help.stderr}`)
+}
+writeFileSync("dist/programs/cli/help.txt", help.stdout)
