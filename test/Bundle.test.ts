@@ -4,6 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { spawnCli } from "./support/cli.js"
 import { tempDir } from "./support/tempDir.js"
@@ -34,4 +35,13 @@ describe("the bundled programs", () => {
       expect(daemon.stderr).toMatch(/^code cache accepted: .*daemon\.bundle\.cjs\.cache$/m)
     })
   )
+
+  it("carry a stand-in for @effect/cli's yaml, toml and ini parsers, which the programs never use", () => {
+    const tool = readFileSync(
+      join(import.meta.dirname, "..", "dist", "programs", "cli", "main.bundle.cjs"),
+      "utf8"
+    )
+    expect(tool).toContain("reading yaml, toml or ini files is not part of this build")
+    expect(tool).not.toContain("YAMLParseError")
+  })
 })
