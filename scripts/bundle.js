@@ -70,14 +70,46 @@ const runOnce = async (name, args) => {
   if (code !== 0) throw new Error(`${name} ${args.join(" ")} exited ${code}:\n${stdout}${stderr}`)
 }
 
+/**
+ * Start the daemon with the launcher in write mode, stop it (SIGTERM, on which it exits 0) once it logs
+ * "Listening", so that its cache is written at exit.
+ */
+const startDaemonOnce = (args) =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["dist/programs/daemon.js", ...args], {
+      env: { ...process.env, TIDEMARK_CODE_CACHE: "write" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    let stopping = false
+    const onData = (chunk) => {
+      output += chunk
+      // Once: a second SIGTERM after the daemon began to stop would kill it before the cache is written.
+      if (!stopping && output.includes("Listening")) {
+        stopping = true
+        child.kill("SIGTERM")
+      }
+    }
+    child.stdout.setEncoding("utf8")
+    child.stderr.setEncoding("utf8")
+    child.stdout.on("data", onData)
+    child.stderr.on("data", onData)
+    child.once("close", (code) =>
+      code === 0 && output.includes("Listening")
+        ? resolve()
+        : reject(new Error(`daemon ${args.join(" ")} exited ${code}:\n${output}`))
+    )
+  })
+
 // What a cache holds is what its run compiled: for the tool, a command that opens a device (the work every
-// command but --help and --version does); for the daemon, its modules' evaluation (--help). A run of the
-// daemon itself would change a V8 flag first (./daemon/heap.ts), which makes V8 refuse the cache it makes,
-// and measured no faster.
+// command but --help and --version does); for the daemon, a start until it listens for peers (the modules
+// it loads only then, such as the TCP transport, included), on the device that `init` just made. The
+// daemon does not change its V8 flag (./daemon/heap.ts) in that run, or V8 would refuse the cache.
 const scratch = mkdtempSync(join(tmpdir(), "tidemark-build-"))
 try {
-  await runOnce("cli", ["init", "--data-dir", join(scratch, "device"), "--name", "build"])
-  await runOnce("daemon", ["--help"])
+  const device = join(scratch, "device")
+  await runOnce("cli", ["init", "--data-dir", device, "--name", "build"])
+  await startDaemonOnce(["--data-dir", device, "--listen", "127.0.0.1:0"])
 } finally {
   rmSync(scratch, { recursive: true, force: true })
 }
