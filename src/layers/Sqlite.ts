@@ -1,7 +1,7 @@
 // Opening Tidemark's two SQLite files: database.db (the library) and sync.db (coordination only), each as
 // `@effect/sql-sqlite-node`'s SqliteClient, so every store sees only `@effect/sql`'s SqlClient. A file that
 // is missing its directory, is not a database, or is corrupt fails with a DatabaseOpenError naming the file,
-// before any store touches it. Migrations run on open.
+// before any store touches it. Migrations run on open, when the file records fewer than there are.
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
