@@ -4,9 +4,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFile, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { spawnCli } from "./support/cli.js"
+import { CLI, spawnCli } from "./support/cli.js"
 import { tempDir } from "./support/tempDir.js"
 
 const CHECK = { TIDEMARK_CODE_CACHE: "check" }
@@ -24,12 +24,19 @@ const spawnNode = (args: ReadonlyArray<string>) =>
   })
 
 /** Start the daemon on `dir` until it logs "Listening", then stop it; what it printed on stderr. */
-const startDaemon = (dir: string) =>
+const startDaemon = (dir: string) => startDaemonWith([], dir)
+
+/** `startDaemon` with `nodeArgs` given to node. */
+const startDaemonWith = (nodeArgs: ReadonlyArray<string>, dir: string) =>
   Effect.async<string>((resume) => {
-    const child = spawn(process.execPath, [DAEMON, "--data-dir", dir, "--listen", "127.0.0.1:0"], {
-      env: { ...process.env, ...CHECK },
-      stdio: ["ignore", "ignore", "pipe"]
-    })
+    const child = spawn(
+      process.execPath,
+      [...nodeArgs, DAEMON, "--data-dir", dir, "--listen", "127.0.0.1:0"],
+      {
+        env: { ...process.env, ...CHECK },
+        stdio: ["ignore", "ignore", "pipe"]
+      }
+    )
     let stderr = ""
     let stopping = false
     child.stderr.setEncoding("utf8")
@@ -69,4 +76,27 @@ describe("the bundled programs", () => {
     expect(tool).toContain("reading yaml, toml or ini files is not part of this build")
     expect(tool).not.toContain("YAMLParseError")
   })
+
+  it.scopedLive("a command that only opens a device loads neither TLS nor MessagePack's native decoder", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir("tidemark-bundle-")
+      const dir = join(root, "d")
+      expect((yield* spawnCli(["init", "--data-dir", dir, "--name", "lazy"])).code).toBe(0)
+      // Preloaded into the bin's process: at exit, what it loaded.
+      const hook = join(root, "loaded.cjs")
+      writeFileSync(
+        hook,
+        `process.on("exit", () => process.stderr.write("loaded " + JSON.stringify({
+          tls: process.moduleLoadList.includes("NativeModule tls"),
+          msgpackrExtract: Object.keys(require.cache).some((k) => k.includes("msgpackr-extract"))
+        }) + "\\n"))`
+      )
+      const status = yield* spawnNode(["--require", hook, CLI, "status", "--data-dir", dir, "--json"])
+      expect(status.code, status.stderr).toBe(0)
+      expect(status.stderr).toContain('loaded {"tls":false,"msgpackrExtract":false}')
+      // The daemon, which serves peers, does load them: the check can see them.
+      const daemon = yield* startDaemonWith(["--require", hook], dir)
+      expect(daemon).toContain('loaded {"tls":true,"msgpackrExtract":true}')
+    })
+  )
 })
