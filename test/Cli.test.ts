@@ -3,7 +3,7 @@
 // built `dist/programs/cli.js` to check what only a real process shows.
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { mkdirSync, rmSync, utimesSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { cliJson, cliOk, dumpOf, runCli, spawnCli, type CliResult } from "./support/cli.js"
 import { tempDir } from "./support/tempDir.js"
@@ -505,5 +505,23 @@ describe("tidemark CLI", () => {
       expect(tool.stdout).toMatch(/^\d+\.\d+\.\d+/)
       expect(bin).toEqual(tool)
     })
+  )
+
+  it.scopedLive(
+    "the built bin prints --help and -h exactly as the tool does, from the text the build saved",
+    () =>
+      Effect.gen(function* () {
+        const saved = readFileSync(
+          join(import.meta.dirname, "..", "dist", "programs", "cli", "help.txt"),
+          "utf8"
+        )
+        for (const flag of ["--help", "-h"]) {
+          const [bin, tool] = yield* Effect.all([spawnCli([flag]), runCli([flag])])
+          expect(tool.code).toBe(0)
+          expect(tool.stdout).toContain("COMMANDS")
+          expect(bin).toEqual(tool)
+          expect(saved).toBe(tool.stdout)
+        }
+      })
   )
 })

@@ -2,7 +2,7 @@
 import { Effect, Layer, type Option } from "effect"
 import * as TransportMemory from "../layers/TransportMemory.js"
 import * as TransportTcp from "../layers/TransportTcp.js"
-import * as TcpTls from "../layers/TcpTls.js"
+import * as TcpAddress from "../layers/TcpAddress.js"
 import type { Credentials } from "../services/Credentials.js"
 import type { PeerTransport } from "../services/PeerTransport.js"
 
@@ -30,4 +30,4 @@ export const noFaults: TransportMemory.Faults = TransportMemory.noFaults
 /** The host and port of a TCP address, "host:port" or "[ipv6]:port"; none when it is not one. */
 export const parseAddress = (
   address: string
-): Option.Option<{ readonly host: string; readonly port: number }> => TcpTls.parseAddress(address)
+): Option.Option<{ readonly host: string; readonly port: number }> => TcpAddress.parseAddress(address)

@@ -83,7 +83,8 @@ export const libraryMigrations = (names: TableNames): Migrations => ({
 
 /**
  * Bring the kind tables to the catalog: create the tables of new kinds, add the columns of new nullable
- * fields. Runs in one transaction on every open, after the fixed migrations; a no-op when nothing changed.
+ * fields. Runs in one transaction after the fixed migrations (opening a file, only when `kindsInPlace` finds the
+ * tables behind the catalog); a no-op when nothing changed.
  */
 export const syncKinds = (catalog: Catalog, names: TableNames) =>
   Effect.gen(function* () {
@@ -124,6 +125,28 @@ export const syncKinds = (catalog: Catalog, names: TableNames) =>
     }
   }).pipe((effect) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect)))
 
+/**
+ * Whether the kind tables already match the catalog, so that `syncKinds` would change nothing: every kind's
+ * table exists and holds each field's column with its declared type. One read, outside any transaction, so
+ * opening a current file (every CLI command) neither runs `syncKinds` nor waits for the write lock.
+ */
+export const kindsInPlace = (catalog: Catalog, names: TableNames) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    if (catalog.kinds.length === 0) return true
+    const rows = yield* sql.unsafe<{ kind: string; name: string; type: string }>(
+      catalog.kinds.map(() => "SELECT ? AS kind, name, type FROM pragma_table_info(?)").join(" UNION ALL "),
+      catalog.kinds.flatMap((kind) => [kind.name, `${names.prefix}${kind.name}`])
+    )
+    const stored = new Map(rows.map((r) => [`${r.kind}\u0000${r.name}`, r.type.toUpperCase()]))
+    const tables = new Set(rows.map((r) => r.kind))
+    return catalog.kinds.every(
+      (kind) =>
+        tables.has(kind.name) &&
+        kind.columns.every((c) => stored.get(`${kind.name}\u0000${c.name}`) === sqlType[c.type])
+    )
+  })
+
 /** database.db at `file` (":memory:" for tests), with its tables brought to the application's kinds. */
 export const layer = (
   file: string,
@@ -134,7 +157,9 @@ export const layer = (
     Effect.gen(function* () {
       const client = yield* open(file, libraryMigrations(names), LIBRARY_CACHE_MIB, migrationsTable(names))
       const catalog = yield* Kinds
-      yield* syncKinds(catalog, names).pipe(
+      yield* Effect.flatMap(kindsInPlace(catalog, names), (inPlace) =>
+        inPlace ? Effect.void : syncKinds(catalog, names)
+      ).pipe(
         Effect.provideService(SqlClient.SqlClient, client),
         Effect.catchTag(
           "SqlError",

@@ -1,7 +1,7 @@
 // Opening Tidemark's two SQLite files: database.db (the library) and sync.db (coordination only), each as
 // `@effect/sql-sqlite-node`'s SqliteClient, so every store sees only `@effect/sql`'s SqlClient. A file that
 // is missing its directory, is not a database, or is corrupt fails with a DatabaseOpenError naming the file,
-// before any store touches it. Migrations run on open.
+// before any store touches it. Migrations run on open, when the file records fewer than there are.
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -22,11 +22,19 @@ export class SyncDb extends Context.Tag("tidemark/SyncDb")<SyncDb, SqlClient.Sql
 
 const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
-/** Read the header and schema with a throwaway connection, so corruption is reported and never a defect. */
-const probe = (file: string): Effect.Effect<void, DatabaseOpenError> =>
+/** The highest id among `migrations` ("3_peer_stores" is 3): the version a file is at once they all ran. */
+export const latestMigrationId = (migrations: Migrations): number =>
+  Math.max(0, ...Object.keys(migrations).map((key) => Number(/^(\d+)_/.exec(key)?.[1] ?? 0)))
+
+/**
+ * Read the header and schema with a throwaway connection, so corruption is reported and never a defect; and
+ * the highest migration id recorded in `migrationsTable` (0 when there is none yet), which tells `open`
+ * whether the Migrator has anything to do.
+ */
+const probe = (file: string, migrationsTable: string): Effect.Effect<number, DatabaseOpenError> =>
   Effect.try({
     try: () => {
-      if (file === ":memory:") return
+      if (file === ":memory:") return 0
       const dir = dirname(file)
       if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`directory ${dir} does not exist`)
       if (existsSync(file) && !statSync(file).isFile()) throw new Error("not a regular file")
@@ -35,6 +43,14 @@ const probe = (file: string): Effect.Effect<void, DatabaseOpenError> =>
         // Reading the schema touches the header and the schema pages: garbage or a truncated file fails
         // here. (A full integrity check is O(file) and belongs to `inspect`, not to every open.)
         db.prepare("SELECT count(*) FROM sqlite_master").get()
+        const table = db
+          .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+          .get(migrationsTable)
+        if (table === undefined) return 0
+        const row = db.prepare(`SELECT max(migration_id) AS id FROM "${migrationsTable}"`).get() as {
+          id: number | null
+        }
+        return row.id ?? 0
       } finally {
         db.close()
       }
@@ -92,7 +108,8 @@ const beginImmediate = (client: SqliteClient.SqliteClient): SqlClient.SqlClient 
 
 /**
  * Open a SQLite file with the pragmas a sync engine wants (WAL, NORMAL sync: a process crash loses nothing
- * committed; a busy timeout so a CLI and the daemon can share the file) and bring its schema up to date.
+ * committed; a busy timeout so a CLI and the daemon can share the file) and bring its schema up to date
+ * (the migrations whose ids are above the highest recorded in `migrationsTable`).
  * The client has one connection behind a single permit: a transaction holds it from BEGIN IMMEDIATE to COMMIT
  * (nested `withTransaction` calls become savepoints on it), and other statements wait for it. It closes with
  * the scope.
@@ -104,7 +121,7 @@ export const open = (
   migrationsTable = "tidemark_migrations"
 ): Effect.Effect<SqlClient.SqlClient, DatabaseOpenError, Scope.Scope> =>
   Effect.gen(function* () {
-    yield* probe(file)
+    const applied = yield* probe(file, migrationsTable)
     const fail = (cause: unknown) => new DatabaseOpenError({ file, reason: reasonOf(cause) })
     // The driver opens the file (and switches it to WAL) by throwing on failure; the probe has ruled out the
     // usual causes, so what still throws here (the file vanished, a lock) is reported like them.
@@ -116,10 +133,15 @@ export const open = (
     yield* Effect.forEach(tuningPragmas(cacheMiB), (pragma) => client.unsafe(pragma).raw).pipe(
       Effect.mapError(fail)
     )
-    yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable }).pipe(
-      Effect.provideService(SqlClient.SqlClient, client),
-      Effect.mapError(fail)
-    )
+    // The Migrator runs the migrations above the highest id recorded, in a write transaction; when the file
+    // already records the latest, it has nothing to run, and skipping it spares every open (each CLI command)
+    // its statements and the write lock, which a busy daemon may hold.
+    if (applied < latestMigrationId(migrations)) {
+      yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable }).pipe(
+        Effect.provideService(SqlClient.SqlClient, client),
+        Effect.mapError(fail)
+      )
+    }
     return client
   })
 

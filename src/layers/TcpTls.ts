@@ -9,6 +9,9 @@ import { hkdfSync } from "node:crypto"
 import type * as Net from "node:net"
 import * as Tls from "node:tls"
 import { AuthenticationFailed, PeerUnavailable } from "../services/PeerTransport.js"
+import { formatAddress, parseAddress } from "./TcpAddress.js"
+
+export { formatAddress, type HostPort, parseAddress } from "./TcpAddress.js"
 
 /** Only TLS 1.3 suites whose hash is SHA-256: Node's PSK callbacks hand OpenSSL a SHA-256 session. */
 const CIPHERS = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256"
@@ -16,23 +19,6 @@ const CIPHERS = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256"
 /** The TLS pre-shared key of a library: HKDF-SHA256 over the library secret, bound to this use by its labels. */
 export const derivePsk = (secret: string): Buffer =>
   Buffer.from(hkdfSync("sha256", secret, "tidemark/tls-psk", "tidemark tls 1.3 external psk v1", 32))
-
-export interface HostPort {
-  readonly host: string
-  readonly port: number
-}
-
-/** "HOST:PORT" or "[IPv6]:PORT". */
-export const parseAddress = (address: string): Option.Option<HostPort> => {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address)
-  if (match === null) return Option.none()
-  const port = Number(match[3])
-  if (port > 65535) return Option.none()
-  return Option.some({ host: match[1] ?? match[2]!, port })
-}
-
-export const formatAddress = (host: string, port: number): string =>
-  host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`
 
 export const remoteAddressOf = (socket: {
   remoteAddress?: string | undefined

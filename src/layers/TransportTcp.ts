@@ -7,8 +7,14 @@ import { Effect, Layer } from "effect"
 import { MAX_FRAME_BYTES } from "../domain/Protocol.js"
 import { Credentials } from "../services/Credentials.js"
 import { PeerTransport } from "../services/PeerTransport.js"
-import { type ClientOptions, connect } from "./TransportTcpClient.js"
-import { listen, type ServerOptions } from "./TransportTcpServer.js"
+import type { ClientOptions } from "./TransportTcpClient.js"
+import type { ServerOptions } from "./TransportTcpServer.js"
+
+// The two sides are loaded when first used: with them come TLS, MessagePack (and its native decoder) and
+// @effect/rpc, which a process that opens a device without ever reaching a peer (a CLI command) never needs
+// (docs/architecture.md, "Start-up").
+const server = Effect.promise(() => import("./TransportTcpServer.js"))
+const client = Effect.promise(() => import("./TransportTcpClient.js"))
 
 /** Timeouts, heartbeat and frame limit of the TCP transport; every field has a default (`defaults`). */
 export type TransportTcpOptions = Partial<ClientOptions & ServerOptions>
@@ -29,8 +35,9 @@ export const make = (
   Effect.map(Credentials, (credentials) => {
     const resolved = { ...defaults, ...options }
     return PeerTransport.of({
-      listen: listen(credentials, resolved),
-      connect: connect(credentials, resolved)
+      listen: (address, handler) =>
+        Effect.flatMap(server, (s) => s.listen(credentials, resolved)(address, handler)),
+      connect: (address) => Effect.flatMap(client, (c) => c.connect(credentials, resolved)(address))
     })
   })
 

@@ -5,7 +5,6 @@
 // main fiber (NodeRuntime.runMain), every scope closes, and the process exits 0.
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit, FiberRef, HashSet, Logger, LogLevel, Option } from "effect"
-import * as ControlServer from "../app/ControlServer.js"
 import * as DataDir from "../app/DataDir.js"
 import * as LocationWatcher from "../app/LocationWatcher.js"
 import { Storage, Tidemark, Transport } from "../index.js"
@@ -136,9 +135,9 @@ const logger = Logger.make(({ logLevel, message, cause, date }) => {
 
 const run = (args: Args) =>
   Effect.gen(function* () {
-    // Here rather than at the top of the module: changing a V8 flag makes V8 refuse a code cache made
-    // afterwards, and the build makes the daemon's (scripts/bundle.js) from a run with --help.
-    limitHeapGrowth()
+    // Changing a V8 flag makes V8 refuse a code cache made afterwards, and the build makes the daemon's from
+    // a start of the daemon (scripts/bundle.js, TIDEMARK_CODE_CACHE=write): not in that run.
+    if (process.env.TIDEMARK_CODE_CACHE !== "write") limitHeapGrowth()
     const identity = yield* DataDir.load(args.dataDir)
     yield* Effect.logInfo(
       `Tidemark daemon for device ${identity.name} (${identity.deviceId}) of library ${identity.libraryId}, data in ${args.dataDir}`
@@ -159,6 +158,8 @@ const run = (args: Args) =>
     yield* Effect.gen(function* () {
       if (args.peers.length > 0) yield* Effect.logInfo(`Syncing with ${args.peers.join(", ")}`)
       if (args.control !== undefined) {
+        // Loaded only here: it brings Node's HTTP server, which a daemon without --control never starts.
+        const ControlServer = yield* Effect.promise(() => import("../app/ControlServer.js"))
         const at = yield* ControlServer.serve(args.control)
         yield* Effect.logInfo(`Control server at http://${at} (/metrics, /status)`)
       }
