@@ -155,6 +155,21 @@ describe("peer state", () => {
   )
 })
 
+/** Write location n on a device. */
+const writeLocation = (ctx: Sim.Ctx, n: number) =>
+  Effect.provide(
+    Effect.flatMap(Library, (l) =>
+      l.write("location", [{ uuid: uuidN(n), fields: { volume: null, path: `/${n}`, name: `l${n}` } }])
+    ),
+    ctx
+  )
+
+/** Run `use` on one process of device A over its data directory `dir`, closed when `use` ends. */
+const sessionOfA =
+  (net: Parameters<typeof Sim.deviceOnDisk>[0], dir: string) =>
+  <A, E>(use: (a: Sim.Ctx) => Effect.Effect<A, E, Scope.Scope>) =>
+    Effect.scoped(Effect.flatMap(Sim.deviceOnDisk(net, deviceA, dir), use))
+
 describe("a peer restored from a backup", () => {
   it.live(
     "rows it writes after the restore reach its peers, although their seqs are below what they pulled",
@@ -166,23 +181,13 @@ describe("a peer restored from a backup", () => {
           const backup = yield* tempDir()
           // Both on disk, so both run on the real clock.
           const b = yield* Sim.deviceOnDisk(net, deviceB, yield* tempDir())
-          const write = (ctx: Sim.Ctx, n: number) =>
-            Effect.provide(
-              Effect.flatMap(Library, (l) =>
-                l.write("location", [
-                  { uuid: uuidN(n), fields: { volume: null, path: `/${n}`, name: `l${n}` } }
-                ])
-              ),
-              ctx
-            )
-          const session = <A, E>(use: (a: Sim.Ctx) => Effect.Effect<A, E, Scope.Scope>) =>
-            Effect.scoped(Effect.flatMap(Sim.deviceOnDisk(net, deviceA, dir), use))
+          const session = sessionOfA(net, dir)
 
-          yield* session((a) => Effect.forEach([1, 2, 3], (n) => write(a, n)))
+          yield* session((a) => Effect.forEach([1, 2, 3], (n) => writeLocation(a, n)))
           copyFileSync(join(dir, "database.db"), join(backup, "database.db"))
           yield* session((a) =>
             Effect.gen(function* () {
-              for (const n of [4, 5, 6, 7, 8]) yield* write(a, n)
+              for (const n of [4, 5, 6, 7, 8]) yield* writeLocation(a, n)
               yield* Sim.startEngine(a, "memory:a", [])
               yield* Sim.startEngine(b, "memory:b", ["memory:a"])
               yield* Sim.converged([a, b], (l) => l.length === 8)
@@ -193,7 +198,7 @@ describe("a peer restored from a backup", () => {
           copyFileSync(join(backup, "database.db"), join(dir, "database.db"))
           yield* session((a) =>
             Effect.gen(function* () {
-              yield* write(a, 100)
+              yield* writeLocation(a, 100)
               yield* Sim.startEngine(a, "memory:a", [])
               yield* Sim.converged([b], (l) => l.some((line) => line.includes('"/100"')))
             })
@@ -211,25 +216,15 @@ describe("a peer restored from a backup", () => {
           const dir = yield* tempDir()
           const backup = yield* tempDir()
           const b = yield* Sim.deviceOnDisk(net, deviceB, yield* tempDir())
-          const write = (ctx: Sim.Ctx, n: number) =>
-            Effect.provide(
-              Effect.flatMap(Library, (l) =>
-                l.write("location", [
-                  { uuid: uuidN(n), fields: { volume: null, path: `/${n}`, name: `l${n}` } }
-                ])
-              ),
-              ctx
-            )
-          const session = <A, E>(use: (a: Sim.Ctx) => Effect.Effect<A, E, Scope.Scope>) =>
-            Effect.scoped(Effect.flatMap(Sim.deviceOnDisk(net, deviceA, dir), use))
+          const session = sessionOfA(net, dir)
           const files = ["database.db", "sync.db"]
 
-          yield* session((a) => Effect.forEach([1, 2, 3], (n) => write(a, n)))
+          yield* session((a) => Effect.forEach([1, 2, 3], (n) => writeLocation(a, n)))
           // The supported backup: both files, taken together while the device is stopped.
           for (const f of files) copyFileSync(join(dir, f), join(backup, f))
           yield* session((a) =>
             Effect.gen(function* () {
-              for (const n of [4, 5, 6, 7, 8]) yield* write(a, n)
+              for (const n of [4, 5, 6, 7, 8]) yield* writeLocation(a, n)
               yield* Sim.startEngine(a, "memory:a", [])
               yield* Sim.startEngine(b, "memory:b", ["memory:a"])
               yield* Sim.converged([a, b], (l) => l.length === 8)
@@ -243,7 +238,7 @@ describe("a peer restored from a backup", () => {
           // again, but the rows between are new ones B never saw.
           yield* session((a) =>
             Effect.gen(function* () {
-              for (let n = 100; n < 110; n++) yield* write(a, n)
+              for (let n = 100; n < 110; n++) yield* writeLocation(a, n)
               yield* Sim.startEngine(a, "memory:a", [])
               yield* Sim.startEngine(b, "memory:b2", ["memory:a"])
               // B still holds the five rows A lost, and gives them back.

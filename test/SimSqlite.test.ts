@@ -24,6 +24,16 @@ const run = <A, E>(effect: Effect.Effect<A, E, Runtime.Outside>, tracing = false
 const count = (sql: SqlClient.SqlClient) =>
   Effect.map(sql.unsafe<{ n: number }>("SELECT count(*) AS n FROM t"), (rows) => rows[0]!.n)
 
+/** A transaction that inserts one row, lets 10 ms pass, and inserts a second. */
+const insertTwoSlowly = (sql: SqlClient.SqlClient) =>
+  sql.withTransaction(
+    Effect.gen(function* () {
+      yield* sql.unsafe("INSERT INTO t VALUES (1)")
+      yield* Effect.sleep(10)
+      yield* sql.unsafe("INSERT INTO t VALUES (2)")
+    })
+  )
+
 describe("SimSqlite's client", () => {
   for (const tracing of [false, true]) {
     describe(
@@ -34,15 +44,7 @@ describe("SimSqlite's client", () => {
           const exit = await run(
             Effect.gen(function* () {
               const sql = yield* SimSqlite.make(held, alwaysPass)
-              const writer = yield* Effect.fork(
-                sql.withTransaction(
-                  Effect.gen(function* () {
-                    yield* sql.unsafe("INSERT INTO t VALUES (1)")
-                    yield* Effect.sleep(10)
-                    yield* sql.unsafe("INSERT INTO t VALUES (2)")
-                  })
-                )
-              )
+              const writer = yield* Effect.fork(insertTwoSlowly(sql))
               yield* Effect.sleep(5)
               // On the same connection mid-transaction it would read the uncommitted first row alone.
               const seen = yield* count(sql)
@@ -59,15 +61,7 @@ describe("SimSqlite's client", () => {
           const exit = await run(
             Effect.gen(function* () {
               const sql = yield* SimSqlite.make(held, alwaysPass)
-              const first = yield* Effect.fork(
-                sql.withTransaction(
-                  Effect.gen(function* () {
-                    yield* sql.unsafe("INSERT INTO t VALUES (1)")
-                    yield* Effect.sleep(10)
-                    yield* sql.unsafe("INSERT INTO t VALUES (2)")
-                  })
-                )
-              )
+              const first = yield* Effect.fork(insertTwoSlowly(sql))
               yield* Effect.sleep(5)
               const seen = yield* sql.withTransaction(count(sql))
               yield* Fiber.join(first)
