@@ -303,8 +303,14 @@ export const make = (names: TableNames = PG_TABLES) =>
           Effect.mapError(storeError("read range"))
         )
 
+    // The identity table's own oid is part of the id: a logical restore (pg_restore after the schema was
+    // dropped, or into a new database) creates the table anew, so peers see a store they do not know and
+    // reconcile, without relying on the operator to give the restored store a new id.
+    const identity = storeIdentityTable(names)
     const storeId = sql
-      .unsafe<{ id: string }>(`SELECT store_id AS id FROM ${storeIdentityTable(names)} WHERE id = 1`)
+      .unsafe<{ id: string }>(
+        `SELECT store_id || '.' || '${identity}'::regclass::oid::text AS id FROM ${identity} WHERE id = 1`
+      )
       .pipe(
         Effect.map((rows) => rows[0]!.id),
         Effect.mapError(storeError("read store id"))
