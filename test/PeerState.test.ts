@@ -250,3 +250,152 @@ describe("a peer restored from a backup", () => {
       )
   )
 })
+
+/** Write tag n (a shared kind: it goes through the shared log) on a device. */
+const writeTag = (ctx: Sim.Ctx, n: number) =>
+  Effect.provide(
+    Effect.flatMap(Library, (l) =>
+      l.write("tag", [{ uuid: uuidN(1000 + n), fields: { name: `t${n}`, color: null } }])
+    ),
+    ctx
+  )
+
+/** What B holds of A, and the opening of A it names: B's next session's Exchange, sent by hand. */
+const exchangeOfB = (b: Sim.Ctx, address: string) =>
+  Effect.gen(function* () {
+    const marks = yield* Effect.provide(WatermarkStore, b)
+    const holds = (yield* marks.list).filter((m) => m.peer === deviceA)
+    const opening = Option.getOrUndefined(yield* marks.peerOpening!(deviceA))
+    const conn = yield* Effect.provide(
+      Effect.flatMap(PeerTransport, (t) => t.connect(address)),
+      b
+    )
+    const state = yield* conn.send(
+      new Exchange({
+        holds: holds.map((h) => ({ resource: h.resource, seq: h.watermark })),
+        listen: null,
+        ...(opening === undefined ? {} : { opening })
+      })
+    )
+    return { holds, opening, state }
+  })
+
+describe("a peer restored from a backup and restarted again", () => {
+  const files = ["database.db", "sync.db"]
+  const restore = (dir: string, backup: string) => {
+    for (const f of files) {
+      for (const side of ["-wal", "-shm"]) rmSync(join(dir, f + side), { force: true })
+      copyFileSync(join(backup, f), join(dir, f))
+    }
+  }
+
+  it.live(
+    "restored whole, written past its peer's positions, restarted twice before the peer reconnects: nothing is skipped",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const net = yield* Layer.build(Sim.networkLayer)
+          const dir = yield* tempDir()
+          const backup = yield* tempDir()
+          const b = yield* Sim.deviceOnDisk(net, deviceB, yield* tempDir())
+          const session = sessionOfA(net, dir)
+
+          yield* session((a) =>
+            Effect.forEach([1, 2, 3], (n) => Effect.zipRight(writeLocation(a, n), writeTag(a, n)))
+          )
+          for (const f of files) copyFileSync(join(dir, f), join(backup, f))
+          // Five more rows and tags reach B; B's engine stops with this session.
+          yield* session((a) =>
+            Effect.gen(function* () {
+              for (const n of [4, 5, 6, 7, 8]) yield* Effect.zipRight(writeLocation(a, n), writeTag(a, n))
+              yield* Sim.startEngine(a, "memory:a", [])
+              yield* Sim.startEngine(b, "memory:b", ["memory:a"])
+              yield* Sim.converged([a, b], (l) => l.length === 16)
+            })
+          )
+          restore(dir, backup)
+          // The restored device writes ten rows and tags (their seqs are those B's positions point at) and
+          // serves, then stops; it runs again, and stops; only in its third run does B reconnect.
+          yield* session((a) =>
+            Effect.gen(function* () {
+              for (let n = 100; n < 110; n++) yield* Effect.zipRight(writeLocation(a, n), writeTag(a, n))
+              yield* Sim.startEngine(a, "memory:a", [])
+            })
+          )
+          yield* session((a) => Sim.startEngine(a, "memory:a", []))
+          yield* session((a) =>
+            Effect.gen(function* () {
+              yield* Sim.startEngine(a, "memory:a", [])
+              yield* Sim.startEngine(b, "memory:b2", ["memory:a"])
+              // B still holds the five rows and tags A lost, and gives them back.
+              const lines = yield* Sim.converged([a, b], (l) => l.length === 36, "10 seconds")
+              for (let n = 100; n < 110; n++) {
+                expect(lines.join("\n")).toContain(`"/${n}"`)
+                expect(lines.join("\n")).toContain(`"t${n}"`)
+              }
+            })
+          )
+        })
+      )
+  )
+
+  it.live("restarts without a restore do not make a peer reconcile; a restore does, restarted or not", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const net = yield* Layer.build(Sim.networkLayer)
+        const dir = yield* tempDir()
+        const backup = yield* tempDir()
+        const b = yield* Sim.deviceOnDisk(net, deviceB, yield* tempDir())
+        const session = sessionOfA(net, dir)
+
+        yield* session((a) =>
+          Effect.forEach([1, 2, 3], (n) => Effect.zipRight(writeLocation(a, n), writeTag(a, n)))
+        )
+        for (const f of files) copyFileSync(join(dir, f), join(backup, f))
+        yield* session((a) =>
+          Effect.gen(function* () {
+            for (const n of [4, 5, 6, 7, 8]) yield* Effect.zipRight(writeLocation(a, n), writeTag(a, n))
+            yield* Sim.startEngine(a, "memory:a", [])
+            yield* Sim.startEngine(b, "memory:b", ["memory:a"])
+            yield* Sim.converged([a, b], (l) => l.length === 16)
+          })
+        )
+        // A restarts twice, writing in between while B is away (its first rows before it serves).
+        yield* session((a) => Effect.zipRight(writeLocation(a, 9), Sim.startEngine(a, "memory:a", [])))
+        yield* session((a) =>
+          Effect.gen(function* () {
+            yield* Sim.startEngine(a, "memory:a", [])
+            const { holds, opening, state } = yield* exchangeOfB(b, "memory:a")
+            expect(opening).toBeDefined()
+            expect(holds.some((h) => h.watermark > 0)).toBe(true)
+            expect(state.rewound).toBeUndefined()
+            expect(state.opening).toBeDefined()
+            expect(state.opening).not.toBe(opening)
+            // And B's own session goes on from its positions: it only pulls row 9.
+            yield* Sim.startEngine(b, "memory:b2", ["memory:a"])
+            yield* Sim.converged([a, b], (l) => l.length === 17)
+            const after = (yield* Effect.provide(
+              Effect.flatMap(WatermarkStore, (w) => w.list),
+              b
+            )).filter((m) => m.peer === deviceA)
+            for (const h of holds) {
+              expect(after.find((m) => m.resource === h.resource)!.watermark).toBeGreaterThanOrEqual(
+                h.watermark
+              )
+            }
+          })
+        )
+        // The same positions against the restored files, restarted twice: told they are gone.
+        restore(dir, backup)
+        yield* session((a) => Sim.startEngine(a, "memory:a", []))
+        yield* session((a) =>
+          Effect.gen(function* () {
+            yield* Sim.startEngine(a, "memory:a", [])
+            const { state } = yield* exchangeOfB(b, "memory:a")
+            expect(state.rewound).toBe(true)
+          })
+        )
+      })
+    )
+  )
+})

@@ -97,7 +97,12 @@ export const PeerState = Schema.Struct({
    * opened: the database went back (restored from an older backup), and may since have given those
    * positions to other rows. Absent when false, and from servers that do not check.
    */
-  rewound: Schema.optional(Schema.Boolean)
+  rewound: Schema.optional(Schema.Boolean),
+  /**
+   * The server process's opening of its stores (a random id): the client remembers it, and names it in its
+   * next session's Exchange. Absent from a server that keeps no openings (a hub, or an older version).
+   */
+  opening: Schema.optional(Schema.String)
 })
 export type PeerState = typeof PeerState.Type
 
@@ -108,8 +113,16 @@ export type PeerState = typeof PeerState.Type
 export class Exchange extends Schema.TaggedRequest<Exchange>()("Exchange", {
   failure: RequestRefused,
   success: PeerState,
-  /** `listen`: where the client itself serves peers, so the server can pull from it too (null: nowhere). */
-  payload: { holds: Schema.Array(ResourceSeq), listen: Schema.NullOr(Schema.String) }
+  /**
+   * `listen`: where the client itself serves peers, so the server can pull from it too (null: nowhere).
+   * `opening`: the server's opening (PeerState.opening) the client last exchanged with, under which every
+   * position in `holds` was vouched for; absent when the client has none (a first session, an older client).
+   */
+  payload: {
+    holds: Schema.Array(ResourceSeq),
+    listen: Schema.NullOr(Schema.String),
+    opening: Schema.optional(Schema.String)
+  }
 }) {}
 
 /** A page of a table, rows ordered by the server's seq. */

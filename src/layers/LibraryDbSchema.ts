@@ -13,6 +13,7 @@ import { Effect, Layer } from "effect"
 import type { Catalog, ColumnType, CompiledKind } from "../domain/Catalog.js"
 import { DatabaseOpenError, SchemaMigrationError } from "../domain/Errors.js"
 import { Kinds } from "../services/Kinds.js"
+import { openingsDdl } from "./OpeningsSqlite.js"
 import { LIBRARY_CACHE_MIB, LibraryDb, type Migrations, open } from "./Sqlite.js"
 
 /** Where Tidemark's tables live in database.db: every name starts with `prefix`. */
@@ -24,6 +25,8 @@ export const quote = (identifier: string) => `"${identifier}"`
 export const kindTable = (names: TableNames, kind: string) => quote(`${names.prefix}${kind}`)
 export const seqCounterTable = (names: TableNames) => quote(`${names.prefix}seq_counter`)
 export const storeIdentityTable = (names: TableNames) => quote(`${names.prefix}store_identity`)
+/** The openings of the tables' seq counter (services/Openings.ts). */
+export const openingsTable = (names: TableNames) => quote(`${names.prefix}store_openings`)
 /** The migrations table: `<prefix>migrations`, or `tidemark_migrations` without a prefix. */
 export const migrationsTable = (names: TableNames) =>
   names.prefix === "" ? "tidemark_migrations" : `${names.prefix}migrations`
@@ -78,7 +81,9 @@ export const libraryMigrations = (names: TableNames): Migrations => ({
       `CREATE TABLE ${storeIdentityTable(names)} (id INTEGER PRIMARY KEY CHECK (id = 1), store_id TEXT NOT NULL)`
     )
     yield* sql.unsafe(`INSERT INTO ${storeIdentityTable(names)} (id, store_id) VALUES (1, ?)`, [randomUUID()])
-  })
+  }),
+  // Each serving process's opening and the highest table seq it vouched for (services/Openings.ts).
+  "3_openings": Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(openingsDdl(openingsTable(names))))
 })
 
 /**

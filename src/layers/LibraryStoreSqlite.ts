@@ -17,7 +17,15 @@ import { type ApplyOptions, type BulkLoad, LibraryStore } from "../services/Libr
 import { Kinds } from "../services/Kinds.js"
 import * as LocalWrites from "../services/LocalWrites.js"
 import { LocalDevice } from "../services/LocalDevice.js"
-import { kindTable, quote, seqCounterTable, storeIdentityTable, type TableNames } from "./LibraryDbSchema.js"
+import {
+  kindTable,
+  openingsTable,
+  quote,
+  seqCounterTable,
+  storeIdentityTable,
+  type TableNames
+} from "./LibraryDbSchema.js"
+import * as Openings from "./OpeningsSqlite.js"
 import { catchSqlError, LibraryDb, storeError as sqliteStoreError } from "./Sqlite.js"
 import * as UuidIndex from "./UuidIndexSqlite.js"
 
@@ -439,6 +447,12 @@ export const make = (names: TableNames = { prefix: "" }) =>
     return LibraryStore.of({
       storeId,
       firstSeqSinceOpen: () => firstSinceOpen,
+      openings: Openings.make(
+        sql,
+        "database.db",
+        openingsTable(names),
+        `SELECT next - 1 FROM ${seqCounterTable(names)} WHERE id = 1`
+      ),
       writeLocal: suspended(writeLocal),
       apply: suspended(apply),
       applyChanged: suspended(applyChanged),

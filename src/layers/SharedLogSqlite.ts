@@ -5,6 +5,7 @@ import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 import type { Row } from "../domain/Row.js"
 import { appliedEnd, type LogBounds, type LogEntry, SharedLog } from "../services/SharedLog.js"
+import * as Openings from "./OpeningsSqlite.js"
 import { catchSqlError, storeError, SyncDb } from "./Sqlite.js"
 
 type DbEntry = { seq: number; resource_type: ResourceType; data: string }
@@ -188,6 +189,12 @@ export const make = Effect.gen(function* () {
 
   return SharedLog.of({
     firstSeqSinceOpen: () => firstSinceOpen,
+    openings: Openings.make(
+      sql,
+      "sync.db",
+      "store_openings",
+      "SELECT seq FROM sqlite_sequence WHERE name = 'shared_changes'"
+    ),
     append,
     markApplied,
     unapplied,

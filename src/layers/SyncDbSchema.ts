@@ -2,6 +2,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, type Layer } from "effect"
 import type { DatabaseOpenError } from "../domain/Errors.js"
+import { openingsDdl } from "./OpeningsSqlite.js"
 import { layerSyncDb, type Migrations, type SyncDb } from "./Sqlite.js"
 
 const statusMigration = Effect.gen(function* () {
@@ -72,6 +73,13 @@ export const syncMigrations: Migrations = {
   "3_peer_stores": Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe("CREATE TABLE peer_stores (peer_device_uuid TEXT PRIMARY KEY, store_id TEXT NOT NULL)")
+  }),
+  // Each serving process's opening and the highest shared-log seq it vouched for; and, per peer, the
+  // opening of the peer this device last exchanged with (services/Openings.ts).
+  "4_openings": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(openingsDdl("store_openings"))
+    yield* sql.unsafe("ALTER TABLE peer_stores ADD COLUMN opening TEXT")
   })
 }
 

@@ -11,6 +11,7 @@ export const make = Effect.gen(function* () {
   const checkpoints = yield* CheckpointStore
   const marks = new Map<string, Watermark>()
   const stores = new Map<DeviceId, string>()
+  const openings = new Map<DeviceId, string>()
   const forgetPeer = (peer: DeviceId) =>
     Effect.gen(function* () {
       for (const [k, m] of marks) if (m.peer === peer) marks.delete(k)
@@ -40,6 +41,9 @@ export const make = Effect.gen(function* () {
         return Effect.as(forgetPeer(peer), true)
       }),
     forget: forgetPeer,
+    peerOpening: (peer) => Effect.sync(() => Option.fromNullable(openings.get(peer))),
+    recordOpening: (peer, opening) =>
+      Effect.sync(() => (opening === undefined ? openings.delete(peer) : openings.set(peer, opening))),
     list: Effect.sync(() =>
       [...marks.values()].sort((a, b) => (key(a.peer, a.resource) < key(b.peer, b.resource) ? -1 : 1))
     )

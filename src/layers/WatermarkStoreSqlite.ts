@@ -90,7 +90,23 @@ export const make = Effect.gen(function* () {
       .withTransaction(forgetPeer(peer))
       .pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", "forget watermarks")))
 
-  return WatermarkStore.of({ get, advance, list, peerStore, rebase, forget })
+  const peerOpening = (peer: DeviceId) =>
+    sql
+      .unsafe<{ opening: string | null }>("SELECT opening FROM peer_stores WHERE peer_device_uuid = ?", [
+        peer
+      ])
+      .pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]?.opening)),
+        Effect.mapError(storeError("sync.db", "read peer opening"))
+      )
+
+  // The peer's row exists: `rebase` wrote it at the start of the session.
+  const recordOpening = (peer: DeviceId, opening: string | undefined) =>
+    sql
+      .unsafe("UPDATE peer_stores SET opening = ? WHERE peer_device_uuid = ?", [opening ?? null, peer])
+      .pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", "record peer opening")))
+
+  return WatermarkStore.of({ get, advance, list, peerStore, rebase, forget, peerOpening, recordOpening })
 })
 
 export const layer: Layer.Layer<WatermarkStore, never, SyncDb | LocalDevice> = Layer.effect(

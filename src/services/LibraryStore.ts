@@ -1,6 +1,7 @@
 // The library's rows on this device (database.db). Keeps: applying rows is idempotent and commutative (the
 // highest version of a uuid wins, whatever order and however often rows arrive), and every row that changes
 // the table gets a fresh local `seq` in the same transaction, so cursors over `seq` never miss a change.
+import type { Openings } from "./Openings.js"
 import { Context, type Effect, type Option, type Scope } from "effect"
 import type { InvalidRowError, NotOwnerError, RowNotFoundError, StoreError } from "../domain/Errors.js"
 import type { Fingerprint, UuidRange } from "../domain/Fingerprint.js"
@@ -108,6 +109,11 @@ export class LibraryStore extends Context.Tag("tidemark/LibraryStore")<
      * from it on is new since. Absent where other processes write the store too (a hub's).
      */
     readonly firstSeqSinceOpen?: () => number | undefined
+    /**
+     * The openings of the tables' seq counter, kept in this file (services/Openings.ts). Absent where other
+     * processes serve the store too (a hub's).
+     */
+    readonly openings?: Openings
     /** The highest seq of a kind, 0 when it has no rows. */
     readonly lastSeq: (resource: ResourceType) => Effect.Effect<number, StoreError>
     readonly get: (resource: ResourceType, uuid: Uuid) => Effect.Effect<Option.Option<StoredRow>, StoreError>

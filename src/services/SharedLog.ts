@@ -2,6 +2,7 @@
 // entry is appended and committed before its row is applied to database.db, and entries not yet marked
 // applied are re-applied on start, so a shared change is never in database.db alone. Peers pull it by seq
 // and acknowledge; entries every member device acknowledged are pruned.
+import type { Openings } from "./Openings.js"
 import { Context, type Effect } from "effect"
 import type { StoreError } from "../domain/Errors.js"
 import type { DeviceId } from "../domain/Ids.js"
@@ -75,6 +76,11 @@ export class SharedLog extends Context.Tag("tidemark/SharedLog")<
      * it on is new since. Absent where other processes append too (a hub's).
      */
     readonly firstSeqSinceOpen?: () => number | undefined
+    /**
+     * The openings of the log's seq counter, kept in this file (services/Openings.ts). Absent where other
+     * processes serve the log too (a hub's), and for a log in memory.
+     */
+    readonly openings?: Openings
     /** How many entries of one kind have seq > after. */
     readonly countAfter: (resource: ResourceType, after: number) => Effect.Effect<number, StoreError>
     /** A peer holds everything up to `seq`. Acks only move forward. */

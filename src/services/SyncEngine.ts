@@ -2,7 +2,7 @@
 // connect and authenticate, exchange watermarks, run one pull stream per resource kind — reconnecting with
 // capped, jittered exponential backoff when the session fails. All state that matters is in the stores, so
 // a new session simply resumes every stream from its watermark.
-import { Cause, Duration, Effect, Exit, Schedule } from "effect"
+import { Cause, Duration, Effect, Exit, Option, Schedule } from "effect"
 import { SessionDefect } from "../domain/Errors.js"
 import type { DeviceId } from "../domain/Ids.js"
 import { Exchange, type PeerState } from "../domain/Protocol.js"
@@ -77,12 +77,22 @@ const session = (address: string, options: EngineOptions, self: Self) =>
       const holds = yield* Effect.forEach(catalog.names, (resource) =>
         Effect.map(watermarks.get(conn.peer, resource), (seq) => ({ resource, seq }))
       )
-      let state = yield* conn.send(new Exchange({ holds, listen: self.listen }))
+      // The peer's opening we last exchanged with: it vouched for every position we hold of it.
+      const opening =
+        watermarks.peerOpening === undefined ? Option.none() : yield* watermarks.peerOpening(conn.peer)
+      let state = yield* conn.send(
+        new Exchange({
+          holds,
+          listen: self.listen,
+          ...Option.match(opening, { onNone: () => ({}), onSome: (o) => ({ opening: o }) })
+        })
+      )
       const replaced = yield* watermarks.rebase(conn.peer, state.storeId)
       // We hold positions past the peer's end: its database went back (restored from a backup). Only kinds
       // the peer declares count: for another kind its end is unknown, not 0. The peer also says so itself
-      // (`rewound`) when a position of ours is one it handed out again since it opened its database: the
-      // same, although it has got past our positions again.
+      // (`rewound`) when a position of ours is one of its database's history that is gone (beyond what the
+      // opening we name vouched for, as its file remembers it): the same, although it has got past our
+      // positions again.
       const declared = (resource: ResourceType) => state.tables.some((t) => t.resource === resource)
       const rolledBack =
         state.rewound === true ||
@@ -104,6 +114,9 @@ const session = (address: string, options: EngineOptions, self: Self) =>
           })
         )
       }
+      // Before any watermark of this session advances: every position from now on is vouched for under the
+      // peer's present opening (a peer that keeps none clears it).
+      if (watermarks.recordOpening !== undefined) yield* watermarks.recordOpening(conn.peer, state.opening)
       yield* Effect.forkScoped(sampleClock(conn))
       const behind = state.pending.filter((p) => p.count > 0)
       const resumed = yield* checkpoints.list

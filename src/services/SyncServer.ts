@@ -1,7 +1,7 @@
 // The serving side of sync: answers an authenticated peer's requests from this device's stores. It holds no
 // state per stream: every pull names its cursor, so a peer resumes by asking again. A pull that finds nothing
 // waits (long-poll) on the ChangeFeed, so a committed write reaches waiting peers at once.
-import { Clock, Effect, type Request } from "effect"
+import { Clock, Effect, Option, Random, type Request } from "effect"
 import { UnknownKindError } from "../domain/Errors.js"
 import type { DeviceId } from "../domain/Ids.js"
 import {
@@ -48,6 +48,12 @@ export const reachable = (listen: string, remoteHost: string | undefined): strin
   return `${remoteHost}:${listen.slice(listen.lastIndexOf(":") + 1)}`
 }
 
+/** A random id of 128 bits in hex, drawn through Effect's Random (so a seeded simulation replays it). */
+const randomId = Effect.map(
+  Effect.all(Array.from({ length: 8 }, () => Random.nextIntBetween(0, 0x10000))),
+  (parts) => parts.map((n) => n.toString(16).padStart(4, "0")).join("")
+)
+
 export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
   Effect.gen(function* () {
     const store = yield* LibraryStore
@@ -86,33 +92,81 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
       Effect.map(store.lastSeq(resource), (seq) => ({ resource, seq }))
     )
     /**
-     * The peers whose positions this server has seen to be in our database as it has been since it was
-     * opened. Until a peer is met, a position at or above the first seq handed out since the open (of a
-     * table, or of the shared log) was one the peer saw in a database that is gone: ours was restored from
-     * an older backup and has given those positions to other rows since, so the peer's own check (a
-     * position beyond our end *now*) misses it. Stores other processes write too (a hub's) do not say.
+     * This process's opening of its stores (services/Openings.ts), recorded in both files before it
+     * answers anything, and how far each has vouched (`served`, of the tables and of the shared log). A
+     * position is sent to a peer only once `served` covers it. Only where both stores keep openings.
+     */
+    const openings =
+      store.openings !== undefined && log.openings !== undefined
+        ? { tables: store.openings, log: log.openings }
+        : undefined
+    const opening = openings === undefined ? undefined : yield* randomId
+    const served = { tables: 0, log: 0 }
+    if (openings !== undefined && opening !== undefined) {
+      yield* openings.tables.open(opening)
+      yield* openings.log.open(opening)
+      served.tables = Option.getOrElse(yield* openings.tables.served(opening), () => 0)
+      served.log = Option.getOrElse(yield* openings.log.served(opening), () => 0)
+    }
+    /** Make `served` cover the positions about to be sent: table seqs up to `tables`, log seqs up to `logSeq`. */
+    const cover = (tables: number, logSeq: number) =>
+      Effect.gen(function* () {
+        if (openings === undefined || opening === undefined) return
+        // Fibers vouch concurrently: the cache only ever rises.
+        if (tables > served.tables)
+          served.tables = Math.max(served.tables, yield* openings.tables.vouch(opening))
+        if (logSeq > served.log) served.log = Math.max(served.log, yield* openings.log.vouch(opening))
+      })
+
+    /**
+     * Whether a position the peer holds is one of a history of our database that is gone (ours was restored
+     * from an older backup, and may have given those positions to other rows since). With the opening the
+     * peer last exchanged with: a position above what that opening vouched for, as this file remembers it,
+     * or any position when this file never had that opening (a backup keeps each opening's `served` at or
+     * below its own end). Without one (a first session, an older client), the peers this server has met
+     * since it opened are trusted and, until met, a position at or above the first seq handed out since the
+     * open (of a table, or of the shared log) is not: a restored device restarted again before such a peer
+     * reconnects is then missed. Stores other processes serve too (a hub's) only check the end.
      */
     const met = new Set<DeviceId>()
     const rewound = (
       peer: DeviceId,
+      peerOpening: string | undefined,
       holds: ReadonlyArray<{ resource: ResourceType; seq: number }>,
       ends: ReadonlyArray<{ resource: ResourceType; seq: number }>,
       logEnd: number
-    ) => {
-      if (met.has(peer)) return false
-      const beyond = holds.some(({ resource, seq }) => {
-        const shared = catalog.isShared(resource)
-        const first = (shared ? log.firstSeqSinceOpen : store.firstSeqSinceOpen)?.()
-        const end = shared ? logEnd : (ends.find((t) => t.resource === resource)?.seq ?? 0)
-        return seq > end || (first !== undefined && seq >= first)
+    ) =>
+      Effect.gen(function* () {
+        const end = (resource: ResourceType, shared: boolean) =>
+          shared ? logEnd : (ends.find((t) => t.resource === resource)?.seq ?? 0)
+        if (openings !== undefined && peerOpening !== undefined) {
+          const vouched = {
+            tables: yield* openings.tables.served(peerOpening),
+            log: yield* openings.log.served(peerOpening)
+          }
+          return holds.some(({ resource, seq }) => {
+            const shared = catalog.isShared(resource)
+            const upTo = shared ? vouched.log : vouched.tables
+            return seq > end(resource, shared) || (seq > 0 && (Option.isNone(upTo) || seq > upTo.value))
+          })
+        }
+        if (met.has(peer)) return false
+        const beyond = holds.some(({ resource, seq }) => {
+          const shared = catalog.isShared(resource)
+          const first = (shared ? log.firstSeqSinceOpen : store.firstSeqSinceOpen)?.()
+          return seq > end(resource, shared) || (first !== undefined && seq >= first)
+        })
+        // Met only once its positions are known good (a peer that crashed before forgetting them is told
+        // again); a state transfer's exchange holds nothing, and only a session's says what the peer holds.
+        if (!beyond && holds.length > 0) met.add(peer)
+        return beyond
       })
-      // Met only once its positions are known good (a peer that crashed before forgetting them is told
-      // again); a state transfer's exchange holds nothing, and only a session's says what the peer holds.
-      if (!beyond && holds.length > 0) met.add(peer)
-      return beyond
-    }
 
-    const exchange = (peer: DeviceId, holds: ReadonlyArray<{ resource: ResourceType; seq: number }>) =>
+    const exchange = (
+      peer: DeviceId,
+      holds: ReadonlyArray<{ resource: ResourceType; seq: number }>,
+      peerOpening: string | undefined
+    ) =>
       Effect.gen(function* () {
         const tables = yield* lastSeqs
         // What a client holds of a shared kind is a position in our shared log, of an owned kind one in our
@@ -131,6 +185,22 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         const bounds = yield* log.bounds
         const applied = yield* log.appliedThrough
         const wallMillis = yield* Clock.currentTimeMillis
+        const back = yield* rewound(peer, peerOpening, known, tables, bounds.last)
+        // The peer records our opening from this answer: every position it holds then (unless told they are
+        // gone) and every one this answer gives must be vouched for under it.
+        const kept = back ? [] : known
+        yield* cover(
+          Math.max(
+            0,
+            ...tables.map((t) => t.seq),
+            ...kept.filter((h) => !catalog.isShared(h.resource)).map((h) => h.seq)
+          ),
+          Math.max(
+            bounds.last,
+            applied,
+            ...kept.filter((h) => catalog.isShared(h.resource)).map((h) => h.seq)
+          )
+        )
         return {
           deviceId,
           storeId,
@@ -138,7 +208,8 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
           pending,
           log: { first: bounds.first, last: bounds.last, applied },
           wallMillis,
-          ...(rewound(peer, known, tables, bounds.last) ? { rewound: true } : {})
+          ...(back ? { rewound: true } : {}),
+          ...(opening === undefined ? {} : { opening })
         } satisfies PeerState
       })
 
@@ -166,6 +237,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
           waitMillis
         )
         const remaining = yield* store.countAfter(resource, last, REMAINING_COUNT_CAP)
+        yield* cover(last, 0)
         return {
           resource,
           rows,
@@ -204,6 +276,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         )
         const through = kept < page.entries.length ? page.entries[kept - 1]!.seq : page.through
         const remaining = yield* log.countAfter(resource, through)
+        yield* cover(0, through)
         return {
           resource,
           rows: page.entries.slice(0, kept).map((e) => e.row),
@@ -233,7 +306,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
               catalog.ownedNames.filter((r) => request.holds.some((h) => h.resource === r))
             )
           }
-          return Effect.zipLeft(exchange(peer, request.holds), followWhenCaughtUp(peer))
+          return Effect.zipLeft(exchange(peer, request.holds, request.opening), followWhenCaughtUp(peer))
         case "Pull":
           if (request.waitMillis > 0)
             liveKinds.set(peer, (liveKinds.get(peer) ?? new Set()).add(request.resource))
@@ -253,6 +326,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
             const fingerprints = yield* Effect.forEach(request.ranges, (range) =>
               store.fingerprint(request.resource, range)
             )
+            yield* cover(lastSeq, 0)
             return { lastSeq, fingerprints }
           })
         case "PullRange":

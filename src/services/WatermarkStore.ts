@@ -37,5 +37,16 @@ export class WatermarkStore extends Context.Tag("tidemark/WatermarkStore")<
      * is kept: the file is the same one, only older.
      */
     readonly forget: (peer: DeviceId) => Effect.Effect<void, StoreError>
+    /**
+     * The opening of the peer's stores this device last exchanged with (PeerState.opening), under which the
+     * peer vouched for every watermark held of it; none before a session with a peer that keeps openings.
+     * Optional: a store without it sends no opening, and the peer checks positions as an older client's.
+     */
+    readonly peerOpening?: (peer: DeviceId) => Effect.Effect<Option.Option<string>, StoreError>
+    /**
+     * Remember the peer's opening (none: forget it). Called once a session's exchange is settled, before
+     * any watermark of that session advances.
+     */
+    readonly recordOpening?: (peer: DeviceId, opening: string | undefined) => Effect.Effect<void, StoreError>
   }
 >() {}
