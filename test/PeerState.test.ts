@@ -358,6 +358,9 @@ describe("a peer restored from a backup and restarted again", () => {
             yield* Sim.startEngine(a, "memory:a", [])
             yield* Sim.startEngine(b, "memory:b", ["memory:a"])
             yield* Sim.converged([a, b], (l) => l.length === 16)
+            // Rows written while it serves: their positions are above what it held when it opened.
+            yield* Effect.zipRight(writeLocation(a, 50), writeTag(a, 50))
+            yield* Sim.converged([a, b], (l) => l.length === 18)
           })
         )
         // A restarts twice, writing in between while B is away (its first rows before it serves).
@@ -373,7 +376,7 @@ describe("a peer restored from a backup and restarted again", () => {
             expect(state.opening).not.toBe(opening)
             // And B's own session goes on from its positions: it only pulls row 9.
             yield* Sim.startEngine(b, "memory:b2", ["memory:a"])
-            yield* Sim.converged([a, b], (l) => l.length === 17)
+            yield* Sim.converged([a, b], (l) => l.length === 19)
             const after = (yield* Effect.provide(
               Effect.flatMap(WatermarkStore, (w) => w.list),
               b

@@ -24,11 +24,7 @@ const runSimulator = (from: number) =>
         "--workers",
         "2",
         "--budget-seconds",
-        String(BUDGET_SECONDS),
-        // A restored device restarted again before a peer reconnects goes unnoticed (an open bug, seeds 1512
-        // and 1541 in SimulationRegressions): about one seed in 370 with restores fails on it, which would
-        // fail most runs here. Replacements stay; restores run in SimulationRestores and the regressions.
-        "--no-restores"
+        String(BUDGET_SECONDS)
       ],
       { stdio: ["ignore", "pipe", "pipe"] }
     )
@@ -46,7 +42,7 @@ describe("simulated seeds", () => {
       Effect.gen(function* () {
         const from = (yield* Clock.currentTimeMillis) % 1_000_000_000
         console.log(
-          `simulating up to ${SEEDS} seeds from ${from} (${BUDGET_SECONDS} s budget); rerun: npm run simulate -- --seeds ${SEEDS} --from ${from} --workers 2 --no-restores`
+          `simulating up to ${SEEDS} seeds from ${from} (${BUDGET_SECONDS} s budget); rerun: npm run simulate -- --seeds ${SEEDS} --from ${from} --workers 2`
         )
         const { code, output } = yield* runSimulator(from)
         console.log(

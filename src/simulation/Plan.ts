@@ -133,9 +133,9 @@ const crashPoint = (rng: Prng): { afterStatements: number | null; statementLike:
 /** What a plan may draw beyond the defaults. */
 export interface PlanOptions {
   /**
-   * Backups and restores of a device's databases (default true). CI's random seeds leave them out while a
-   * restored device restarted again before a peer reconnects goes unnoticed (an open bug: seeds 1512 and 1541
-   * in test/SimulationRegressions.test.ts); replacements by new empty databases stay.
+   * Backups and restores of a device's databases (default true; `npm run simulate -- --no-restores` leaves
+   * them out, to tell a failure that needs a restore from one that does not). Replacements by new empty
+   * databases stay either way.
    */
   readonly restores?: boolean
 }
