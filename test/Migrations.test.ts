@@ -215,13 +215,16 @@ describe("table prefixes", () => {
           "a_note",
           "a_seq_counter",
           "a_store_identity",
+          "a_store_openings",
           "b_migrations",
           "b_note",
           "b_seq_counter",
           "b_store_identity",
+          "b_store_openings",
           "note",
           "seq_counter",
           "store_identity",
+          "store_openings",
           "tidemark_migrations"
         ])
         // Each prefix's store has an identity of its own.
