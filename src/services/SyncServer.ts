@@ -131,6 +131,12 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         const bounds = yield* log.bounds
         const applied = yield* log.appliedThrough
         const wallMillis = yield* Clock.currentTimeMillis
+        const wentBack = rewound(peer, known, tables, bounds.last)
+        // A peer in session holds our log up to its lowest shared position: that is its acknowledgement until
+        // it sends one, so pruning waits for it too (a peer is otherwise counted only from its first ack, and
+        // one that had not acked yet lost its part of the log and had to transfer state again).
+        const sharedHolds = known.filter(({ resource }) => catalog.isShared(resource)).map((h) => h.seq)
+        if (!wentBack && sharedHolds.length > 0) yield* log.ack(peer, Math.min(...sharedHolds))
         return {
           deviceId,
           storeId,
@@ -138,7 +144,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
           pending,
           log: { first: bounds.first, last: bounds.last, applied },
           wallMillis,
-          ...(rewound(peer, known, tables, bounds.last) ? { rewound: true } : {})
+          ...(wentBack ? { rewound: true } : {})
         } satisfies PeerState
       })
 
