@@ -3,10 +3,12 @@
 //   returned are gone, so it must answer `pruned` (the puller then transfers state again) rather than a page
 //   that moves its cursor over them;
 // - a state transfer that reads the table while a change is logged but not yet applied to it: the log it
-//   follows afterwards must start below that change.
+//   follows afterwards must start below that change;
+// - a peer in session that has not acknowledged anything yet: another peer's ack must not prune the entries
+//   it has not seen.
 import { expect, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Fiber, Layer } from "effect"
-import { Ack, PullLog, type PeerRequest } from "../src/domain/Protocol.js"
+import { Ack, Exchange, PullLog, type PeerRequest } from "../src/domain/Protocol.js"
 import type { ResourceType } from "../src/domain/Resource.js"
 import { ChangeFeed } from "../src/services/ChangeFeed.js"
 import { LibraryStore } from "../src/services/LibraryStore.js"
@@ -93,4 +95,35 @@ it.live("a state transfer that reads the table between a change's log entry and 
       expect(dump.filter((l) => l.includes(change.uuid))).toHaveLength(1)
     })
   )
+)
+
+it.scoped(
+  "a peer in session that has not acknowledged yet keeps its part of the log from another peer's ack",
+  () =>
+    Effect.gen(function* () {
+      const net = yield* Layer.build(Sim.networkLayer)
+      const a = yield* Sim.device(net, deviceA)
+      const log = Context.get(a, SharedLog)
+      const handler = yield* SyncServer.makeHandler({ logRetention: 1_000 }).pipe(Effect.provide(a))
+      // B starts a session holding the tag log up to 0; it has never acknowledged anything.
+      yield* answer(handler, deviceB, new Exchange({ holds: [{ resource: tag, seq: 0 }], listen: null }))
+      const seqs = yield* log.append([
+        { resource: tag, row: tagRow(uuidN(1), "first", 1_000, 0, deviceC) },
+        { resource: tag, row: tagRow(uuidN(2), "second", 1_001, 0, deviceC) }
+      ])
+      yield* log.markApplied(seqs)
+      // C has both and acknowledges them: B has neither, so nothing may go.
+      yield* answer(handler, deviceC, new Ack({ seq: seqs[1]! }))
+      expect((yield* log.bounds).prunedThrough).toBe(0)
+      const page = yield* answer(
+        handler,
+        deviceB,
+        new PullLog({ resource: tag, after: 0, limit: 100, waitMillis: 0 })
+      )
+      expect(page).toMatchObject({ pruned: false, last: seqs[1]! })
+      expect(page.rows.map((r: { uuid: string }) => r.uuid)).toEqual([uuidN(1), uuidN(2)])
+      // Once B acknowledges them too, they are pruned.
+      yield* answer(handler, deviceB, new Ack({ seq: seqs[1]! }))
+      expect((yield* log.bounds).prunedThrough).toBe(seqs[1]!)
+    })
 )

@@ -186,6 +186,11 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         const applied = yield* log.appliedThrough
         const wallMillis = yield* Clock.currentTimeMillis
         const back = yield* rewound(peer, peerOpening, known, tables, bounds.last)
+        // A peer in session holds our log up to its lowest shared position: that is its acknowledgement until
+        // it sends one, so pruning waits for it too (a peer is otherwise counted only from its first ack, and
+        // one that had not acked yet lost its part of the log and had to transfer state again).
+        const sharedHolds = known.filter(({ resource }) => catalog.isShared(resource)).map((h) => h.seq)
+        if (!back && sharedHolds.length > 0) yield* log.ack(peer, Math.min(...sharedHolds))
         // The peer records our opening from this answer: every position it holds then (unless told they are
         // gone) and every one this answer gives must be vouched for under it.
         const kept = back ? [] : known
