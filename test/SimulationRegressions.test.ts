@@ -36,9 +36,12 @@ const OPEN: ReadonlyArray<{ readonly seed: number; readonly bug: string }> = [
   // A device restored from its backup (both files) restarted again before a peer that had pulled past the
   // backup reconnected. The server's `rewound` check compares the peer's positions with the first seq handed
   // out since *this* opening of the database; the restored positions were handed out in an earlier one, so
-  // the peer keeps its cursor and skips the rows there (1512: an owned file row; 1541: a shared log entry).
-  { seed: 1512, bug: "a restored device restarted again before its peer reconnected goes unnoticed" },
-  { seed: 1541, bug: "a restored device restarted again before its peer reconnected goes unnoticed" }
+  // the peer keeps its cursor and skips the rows there (4654: an owned file row; 1730: a shared log entry).
+  // (1512 and 1541 showed it until live pulls became one request at a time: the scheduling changed and the
+  // peer no longer reconnects at the moment that exposes it; 4654 and 1730 are the first seeds of the same
+  // pattern, restore then another restart of that device, that show it since.)
+  { seed: 4654, bug: "a restored device restarted again before its peer reconnected goes unnoticed" },
+  { seed: 1730, bug: "a restored device restarted again before its peer reconnected goes unnoticed" }
 ]
 
 describe("seeds the product still fails", () => {

@@ -25,8 +25,8 @@ const runSimulator = (from: number) =>
         "2",
         "--budget-seconds",
         String(BUDGET_SECONDS),
-        // A restored device restarted again before a peer reconnects goes unnoticed (an open bug, seeds 1512
-        // and 1541 in SimulationRegressions): about one seed in 370 with restores fails on it, which would
+        // A restored device restarted again before a peer reconnects goes unnoticed (an open bug, seeds 4654
+        // and 1730 in SimulationRegressions): about one seed in 370 with restores fails on it, which would
         // fail most runs here. Replacements stay; restores run in SimulationRestores and the regressions.
         "--no-restores"
       ],

@@ -134,7 +134,7 @@ const crashPoint = (rng: Prng): { afterStatements: number | null; statementLike:
 export interface PlanOptions {
   /**
    * Backups and restores of a device's databases (default true). CI's random seeds leave them out while a
-   * restored device restarted again before a peer reconnects goes unnoticed (an open bug: seeds 1512 and 1541
+   * restored device restarted again before a peer reconnects goes unnoticed (an open bug: seeds 4654 and 1730
    * in test/SimulationRegressions.test.ts); replacements by new empty databases stay.
    */
   readonly restores?: boolean
