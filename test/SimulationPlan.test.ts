@@ -26,8 +26,8 @@ describe("plan sizes", () => {
       const drawn = plan.actions.filter(
         (a) => a._tag !== "Backup" && a._tag !== "Restore" && a._tag !== "Replace"
       )
-      // Each of up to 3 joiners adds a backlog (up to 3 writers x 2 kinds x the owned slots) and an armed crash.
-      expect(drawn.length).toBeLessThanOrEqual(stepBound(plan) + 3 * (3 * 2 * Plan.OWNED_SLOTS + 1))
+      // Each of up to 3 joiners adds a backlog (up to 3 writers x 2 kinds x its slots) and an armed crash.
+      expect(drawn.length).toBeLessThanOrEqual(stepBound(plan) + 3 * (3 * 2 * Plan.LIGHT_BACKLOG_SLOTS + 1))
     }
     expect(light.filter((p) => p.devices.length === 2).length).toBeGreaterThan(500)
     expect(light.some((p) => p.devices.length === 4)).toBe(true)
@@ -39,6 +39,15 @@ describe("plan sizes", () => {
       const backlog = p.actions.filter((a) => a._tag === "Write" && a.at < d.joinAt - 1 && a.device === 0)
       const kinds = backlog.map((a) => (a._tag === "Write" ? a.kind : ""))
       expect(kinds).toEqual(expect.arrayContaining(["note", "file"]))
+      // More rows of each kind than two pages of the largest size hold.
+      for (const kind of ["note", "file"])
+        expect(
+          new Set(
+            backlog
+              .filter((a) => a._tag === "Write" && a.kind === kind)
+              .map((a) => a._tag === "Write" && a.slot)
+          ).size
+        ).toBeGreaterThan(2 * 4)
     }
     expect(light.some((p) => p.actions.some((a) => a._tag === "Replace"))).toBe(true)
   })

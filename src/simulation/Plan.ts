@@ -94,6 +94,12 @@ export interface Plan {
 /** Row slots per kind: few, so rows are written again, deleted and re-created. */
 export const OWNED_SLOTS = 3
 export const SHARED_SLOTS = 4
+/**
+ * The owned slots a light plan's backlog fills, per writer and kind: with its one or two writers, three rows
+ * would fit in two pages, and a crash could then never leave more than two pages to receive again; nine
+ * take more than two pages of the largest size (4).
+ */
+export const LIGHT_BACKLOG_SLOTS = 9
 
 const hex = (n: number, width: number) => (n >>> 0).toString(16).padStart(width, "0").slice(-width)
 
@@ -298,7 +304,7 @@ export const make = (seed: number, options?: PlanOptions): Plan => {
     const backlog = light ? owned : [rng.pick(owned)]
     for (const writer of devices.filter((w) => w.joinAt === 0 && rng.chance(light ? 1 : 0.7)))
       for (const kind of backlog)
-        for (let slot = 0; slot < OWNED_SLOTS; slot++)
+        for (let slot = 0; slot < (light ? LIGHT_BACKLOG_SLOTS : OWNED_SLOTS); slot++)
           actions.push({ _tag: "Write", at: rng.int(0, d.joinAt - 2), device: writer.index, kind, slot })
   }
   actions.push(...swaps(seed, devices, chaosMillis, options?.restores ?? true))
