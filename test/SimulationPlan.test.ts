@@ -63,7 +63,7 @@ describe("plan sizes", () => {
     { timeout: 120_000 },
     async () => {
       // Seed 10 draws a full plan; seed 1001 a light one, run here as full. Hashes taken on the commit before
-      // plans had sizes (eb8614f): a change of the product that changes these runs changes them too.
+      // plans had sizes (eb8614f); a change of the product that changes these runs records them again.
       const recorded: ReadonlyArray<readonly [number, string]> = [
         [10, "7e71d4027a0e82baa5f85b8e561051041534d4a2c13d0c1266fb890d03332f94"],
         [1001, "c941ae825114531a800f9a85992867eb89f500ebb11ba2fff8f48843da296e98"]
