@@ -75,8 +75,8 @@ export type Action =
  * How big a plan is. A full plan draws 2-8 devices, 8-60 actions over 0.3-3 s (what every plan was before
  * light ones); a light plan draws 2-4 devices (mostly two), 8-30 actions over 0.3-1.5 s, and more devices
  * joining late into a backlog, most of them crashing in that first backfill. A seed's cost grows with its
- * devices (each one's starts, connections and streams), so light plans cost a little over half of full ones and
- * explore more schedules per minute; full plans keep the big libraries.
+ * devices (each one's starts, connections and streams), so light plans cost a little over half of full ones
+ * and explore more schedules per minute; full plans keep the big libraries.
  */
 export type Size = "full" | "light"
 
