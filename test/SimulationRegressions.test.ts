@@ -1,4 +1,6 @@
-// Seeds that once failed, kept so that what made them fail stays fixed. Each names what it found.
+// Seeds that once failed, kept so that what made them fail stays fixed. Each names what it found. All were found
+// on full plans, before light ones existed; each replays its full plan (`size: "full"`), which is the run it
+// failed on, byte for byte, whatever size the seed draws today.
 import { describe, expect, it } from "@effect/vitest"
 import { simulate } from "../src/simulation/Simulator.js"
 
@@ -21,7 +23,7 @@ const REGRESSIONS: ReadonlyArray<{ readonly seed: number; readonly found: string
 describe("seeds that once failed", () => {
   for (const { seed, found } of REGRESSIONS) {
     it(`seed ${seed} (${found}) passes the oracle`, { timeout: 120_000 }, async () => {
-      const outcome = await simulate(seed)
+      const outcome = await simulate(seed, { size: "full" })
       expect(outcome.covered).toContain("silent corruption")
       expect(outcome.violations).toEqual([])
     })
@@ -47,7 +49,7 @@ const OPEN: ReadonlyArray<{ readonly seed: number; readonly bug: string }> = [
 describe("seeds the product still fails", () => {
   for (const { seed, bug } of OPEN) {
     it(`seed ${seed} (${bug}) still fails: devices differ`, { timeout: 120_000 }, async () => {
-      const outcome = await simulate(seed)
+      const outcome = await simulate(seed, { size: "full" })
       expect(outcome.covered).toContain("restore from a backup")
       expect(outcome.violations.some((v) => v.includes("differs from"))).toBe(true)
     })
