@@ -4,7 +4,10 @@ import { expect, it } from "@effect/vitest"
 import { simulate } from "../src/simulation/Simulator.js"
 import { describePostgres, serverForFile } from "./support/postgres.js"
 
-/** Seeds whose plans cover crashes of the hub, late joiners, pruned logs and partitions between them. */
+/**
+ * Seeds whose full plans cover crashes of the hub, late joiners, pruned logs and partitions between them (each
+ * runs its full plan, whatever size it draws).
+ */
 const SEEDS = [0, 1, 2, 3, 4, 5]
 
 describePostgres("simulated seeds with a hub on PostgreSQL", () => {
@@ -13,7 +16,7 @@ describePostgres("simulated seeds with a hub on PostgreSQL", () => {
   it("pass the oracle", { timeout: 600_000 }, async () => {
     const covered = new Set<string>()
     for (const seed of SEEDS) {
-      const outcome = await simulate(seed, { postgres: server.url() })
+      const outcome = await simulate(seed, { postgres: server.url(), size: "full" })
       expect(outcome.covered).toContain("hub on postgres")
       expect(outcome.trace.some((line) => line.includes("on postgres"))).toBe(true)
       outcome.covered.forEach((c) => covered.add(c))
@@ -24,8 +27,8 @@ describePostgres("simulated seeds with a hub on PostgreSQL", () => {
   })
 
   it("give the same trace twice", { timeout: 300_000 }, async () => {
-    const first = await simulate(1, { postgres: server.url() })
-    const second = await simulate(1, { postgres: server.url() })
+    const first = await simulate(1, { postgres: server.url(), size: "full" })
+    const second = await simulate(1, { postgres: server.url(), size: "full" })
     expect(first.covered.some((c) => c.startsWith("crash"))).toBe(true)
     expect(second.trace).toEqual(first.trace)
     expect(second.hash).toBe(first.hash)

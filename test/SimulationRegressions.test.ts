@@ -1,4 +1,6 @@
-// Seeds that once failed, kept so that what made them fail stays fixed. Each names what it found.
+// Seeds that once failed, kept so that what made them fail stays fixed. Each names what it found. All were found
+// on full plans, before light ones existed; each replays its full plan (`size: "full"`), which is the run it
+// failed on, byte for byte, whatever size the seed draws today.
 import { describe, expect, it } from "@effect/vitest"
 import { simulate } from "../src/simulation/Simulator.js"
 
@@ -23,9 +25,19 @@ const REGRESSIONS: ReadonlyArray<{
   { seed: 321, found: "a restored device that got past its peers' positions again went unnoticed" },
   // The same, restarted again before a peer that had pulled past the backup reconnected: the server's check
   // knew only the seqs handed out since *that* opening, and the peer skipped the rows at its positions
-  // (1512: an owned file row; 1541: a shared log entry). Peers now name the opening they last exchanged with,
-  // and the file remembers what each opening vouched for. With the server ignoring that opening, 1541 fails
-  // again; 1512 does not (the openings moved its trace off the case: test/PeerState.test.ts holds it).
+  // (1512, then 4654: an owned file row; 1541, then 1730: a shared log entry; 1512 and 1541 stopped showing
+  // it when live pulls became one request at a time). Peers now name the opening they last exchanged with,
+  // and the file remembers what each opening vouched for.
+  {
+    seed: 4654,
+    found: "a restored device restarted again before its peer reconnected went unnoticed",
+    covers: "restore from a backup"
+  },
+  {
+    seed: 1730,
+    found: "a restored device restarted again before its peer reconnected went unnoticed",
+    covers: "restore from a backup"
+  },
   {
     seed: 1512,
     found: "a restored device restarted again before its peer reconnected went unnoticed",
@@ -41,7 +53,7 @@ const REGRESSIONS: ReadonlyArray<{
 describe("seeds that once failed", () => {
   for (const { seed, found, covers } of REGRESSIONS) {
     it(`seed ${seed} (${found}) passes the oracle`, { timeout: 120_000 }, async () => {
-      const outcome = await simulate(seed)
+      const outcome = await simulate(seed, { size: "full" })
       expect(outcome.covered).toContain("silent corruption")
       if (covers !== undefined) expect(outcome.covered).toContain(covers)
       expect(outcome.violations).toEqual([])
@@ -60,7 +72,7 @@ if (OPEN.length > 0)
   describe("seeds the product still fails", () => {
     for (const { seed, bug } of OPEN) {
       it(`seed ${seed} (${bug}) still fails: devices differ`, { timeout: 120_000 }, async () => {
-        const outcome = await simulate(seed)
+        const outcome = await simulate(seed, { size: "full" })
         expect(outcome.covered).toContain("restore from a backup")
         expect(outcome.violations.some((v) => v.includes("differs from"))).toBe(true)
       })

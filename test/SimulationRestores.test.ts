@@ -6,8 +6,11 @@ import * as Plan from "../src/simulation/Plan.js"
 import { simulate } from "../src/simulation/Simulator.js"
 import { brokenVariants } from "./support/brokenVariants.js"
 
+/** A seed's backups, restores and replacements, on its full plan (the one the seeds named here were chosen on). */
 const swaps = (seed: number) =>
-  Plan.make(seed).actions.filter((a) => a._tag === "Backup" || a._tag === "Restore" || a._tag === "Replace")
+  Plan.make(seed, { size: "full" }).actions.filter(
+    (a) => a._tag === "Backup" || a._tag === "Restore" || a._tag === "Replace"
+  )
 
 describe("restored and replaced databases", () => {
   it("a plan without restores is the same plan less its backups and restores, replacements kept", () => {
@@ -27,14 +30,14 @@ describe("restored and replaced databases", () => {
     "seed 96 backs up, replaces and restores, loses only writes no other device held, and passes twice alike",
     { timeout: 120_000 },
     async () => {
-      const first = await simulate(96)
+      const first = await simulate(96, { size: "full" })
       expect(first.covered).toEqual(
         expect.arrayContaining(["backup", "restore from a backup", "databases replaced"])
       )
       // The replacement took writes no other device had pulled yet: the oracle holds them in doubt.
       expect(first.trace.some((line) => line.includes("in doubt now"))).toBe(true)
       expect(first.violations).toEqual([])
-      const second = await simulate(96)
+      const second = await simulate(96, { size: "full" })
       expect(second.hash).toBe(first.hash)
     }
   )

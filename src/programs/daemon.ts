@@ -203,6 +203,8 @@ const main = Effect.suspend(() => {
   ),
   // Only this logger: runMain would otherwise add its pretty logger next to it.
   Effect.locally(FiberRef.currentLoggers, HashSet.make(logger)),
+  // The daemon exports no traces: a span made for every statement and request would only be dropped.
+  Effect.withTracerEnabled(false),
   Logger.withMinimumLogLevel(process.env.TIDEMARK_LOG === "debug" ? LogLevel.Debug : LogLevel.Info)
 )
 

@@ -1,13 +1,15 @@
 // `npm run simulate -- --seeds N [--from S] [--workers W] [--budget-seconds B] [--trace] [--postgres URL]
-// [--no-restores]`:
+// [--no-restores] [--size full|light]`:
 // run N seeded simulations from seed S (default: a seed taken from the time, printed) on W worker processes,
 // print seeds per minute, the fault kinds covered and, for a failing seed, the one command that replays it
 // and its readable trace. With a budget, no seed starts after B seconds: the seeds that ran are S.. onwards,
 // printed. With `--postgres`, device 0 of each seed keeps its stores on that server, as a hub. With
-// `--no-restores`, plans draw no backups and restores of a device's databases (Plan.PlanOptions).
+// `--no-restores`, plans draw no backups and restores of a device's databases; with `--size`, every plan has
+// that size instead of the one its seed draws (Plan.PlanOptions).
 import { fork } from "node:child_process"
 import { availableParallelism } from "node:os"
 import { fileURLToPath } from "node:url"
+import type { Size } from "../simulation/Plan.js"
 import { simulate, type Outcome } from "../simulation/Simulator.js"
 
 interface Args {
@@ -17,8 +19,16 @@ interface Args {
   readonly trace: boolean
   readonly postgres: string | undefined
   readonly restores: boolean
+  /** Every plan's size (none: each seed's own). */
+  readonly size: Size | undefined
   /** Start no seed after this many seconds (none: run them all). */
   readonly budgetSeconds: number | undefined
+}
+
+const size = (raw: string | undefined): Size | undefined => {
+  if (raw === undefined || raw === "full" || raw === "light") return raw
+  console.error(`--size needs full or light, got ${raw}`)
+  process.exit(2)
 }
 
 const parse = (argv: ReadonlyArray<string>): Args => {
@@ -43,6 +53,7 @@ const parse = (argv: ReadonlyArray<string>): Args => {
     trace: argv.includes("--trace"),
     postgres: value("--postgres"),
     restores: !argv.includes("--no-restores"),
+    size: size(value("--size")),
     budgetSeconds: value("--budget-seconds") === undefined ? undefined : int("--budget-seconds", 0)
   }
 }
@@ -77,20 +88,25 @@ const report = (o: Outcome, millis: number, withTrace: boolean): Report => ({
 /** A worker: runs the seeds it is sent, one at a time, and reports each. */
 const worker = () => {
   process.on("disconnect", () => process.exit(0))
-  type Message = { seed: number; trace: boolean; restores: boolean; postgres?: string }
+  type Message = { seed: number; trace: boolean; restores: boolean; size?: Size; postgres?: string }
   process.on("message", async (message: Message | "exit") => {
     if (message === "exit") process.exit(0)
     const started = performance.now()
     const outcome = await simulate(message.seed, {
       restores: message.restores,
+      ...(message.size === undefined ? {} : { size: message.size }),
       ...(message.postgres === undefined ? {} : { postgres: message.postgres })
     })
     process.send!(report(outcome, performance.now() - started, message.trace))
   })
 }
 
+/** The flags that change what a seed runs, to repeat in a command that reruns it. */
+const planFlags = (args: Args) =>
+  `${args.restores ? "" : " --no-restores"}${args.size === undefined ? "" : ` --size ${args.size}`}`
+
 const replayCommand = (seed: number, args: Args) =>
-  `npm run simulate -- --seeds 1 --from ${seed} --trace${args.restores ? "" : " --no-restores"}${args.postgres === undefined ? "" : ` --postgres ${args.postgres}`}`
+  `npm run simulate -- --seeds 1 --from ${seed} --trace${planFlags(args)}${args.postgres === undefined ? "" : ` --postgres ${args.postgres}`}`
 
 const main = async () => {
   const args = parse(process.argv.slice(2))
@@ -122,6 +138,7 @@ const main = async () => {
               seed: next++,
               trace: args.trace,
               restores: args.restores,
+              ...(args.size === undefined ? {} : { size: args.size }),
               ...(args.postgres === undefined ? {} : { postgres: args.postgres })
             })
           }
@@ -150,7 +167,7 @@ const main = async () => {
   const minutes = (performance.now() - started) / 60_000
   if (done < args.seeds)
     console.log(
-      `\nthe budget of ${args.budgetSeconds} s ran out: seeds ${args.from}..${next - 1} ran (rerun them: npm run simulate -- --seeds ${done} --from ${args.from}${args.restores ? "" : " --no-restores"})`
+      `\nthe budget of ${args.budgetSeconds} s ran out: seeds ${args.from}..${next - 1} ran (rerun them: npm run simulate -- --seeds ${done} --from ${args.from}${planFlags(args)})`
     )
   console.log(
     `\n${done} seeds in ${minutes.toFixed(2)} min (${Math.round(done / minutes)} seeds/min), ${failures.length} failed`

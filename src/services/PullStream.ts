@@ -1,11 +1,12 @@
-// One pull stream: the rows of one resource kind from one peer, from the saved watermark on, as an Effect
-// Stream of pages. Backfill, catch-up and live sync are this same stream: pages until caught up (one fetched
-// ahead), then the same request with a wait. Its consumer checks, applies and records each page. Keeps:
+// One pull stream: the rows of one resource kind from one peer, from the saved watermark on, page by page.
+// Backfill, catch-up and live sync are this same loop: pages until caught up (an Effect Stream that fetches
+// one ahead), then the same request with a wait, one at a time. Its consumer checks, applies and records
+// each page. Keeps:
 // a page is checked whole (schema, size, clock) before anything of it is applied; it is applied in one
 // transaction; only then do the watermark and checkpoint advance to the page's last seq. So a cursor is
 // never ahead of the data, and an interruption anywhere applies at most one page again (plus the one page
 // that was prefetched and not yet applied, which is fetched again too).
-import { Clock, Effect, Option, Ref, Stream } from "effect"
+import { Clock, Effect, Option, Stream } from "effect"
 import { type LogPage, type Page, Exchange, Pull, PullLog, Ack } from "../domain/Protocol.js"
 import { BackfillCoordinator } from "./BackfillCoordinator.js"
 import { BackfillProgress, estimate } from "./BackfillProgress.js"
@@ -142,6 +143,12 @@ const reportProgress = (
     )
   })
 
+/**
+ * Requests made for every page are built without checking their fields at construction (about 60 µs each):
+ * every transport encodes a request by its Schema before sending it, which checks the same fields.
+ */
+const unchecked = true
+
 /** The page of a table after `after`; a peer that moves the cursor back breaks the protocol. */
 const pullPage = (
   conn: PeerConnection,
@@ -151,47 +158,25 @@ const pullPage = (
   limit: number
 ) =>
   Effect.filterOrFail(
-    conn.send(new Pull({ resource, after, limit, waitMillis })),
+    conn.send(new Pull({ resource, after, limit, waitMillis }, unchecked)),
     (page) => page.last >= after,
     () => new ProtocolViolation({ peer: conn.peer, reason: `moved the ${resource} cursor back` })
   )
 
 /**
- * The pages of a table after `start`, as a Stream. It runs in rounds: a round asks for pages until one is
- * caught up, each request going out as soon as the page before it has arrived, so the peer reads and sends
- * a page while the one before is checked and applied. The buffer is a hand-off (capacity 0): the fetching
- * fiber holds the page it fetched until the consumer takes it, and asks for the next one only then, so at
- * most one page is ahead of the one being applied (capacity 1 would let a second one queue). A round ends
- * with its caught-up page; the next round (the live request: it waits on the peer for new rows) starts
- * from that page's end only when the consumer pulls again, i.e. once that page is committed. A state
- * transfer is a single round.
+ * The pages of a table after `after` until one is caught up, as a Stream (a round): each request goes out as
+ * soon as the page before it has arrived, so the peer reads and sends a page while the one before is checked
+ * and applied. The buffer is a hand-off (capacity 0): the fetching fiber holds the page it fetched until the
+ * consumer takes it, and asks for the next one only then, so at most one page is ahead of the one being
+ * applied (capacity 1 would let a second one queue).
  */
-const tablePages = (
-  conn: PeerConnection,
-  resource: ResourceType,
-  start: number,
-  options: StreamOptions,
-  mode: "table" | "state",
-  live: boolean
-) => {
-  const round = (after: number, waitMillis: number) =>
-    Stream.paginateEffect({ after, waitMillis }, (ask) =>
-      Effect.map(
-        pullPage(conn, resource, ask.after, ask.waitMillis, options.batchSize),
-        (page) =>
-          [page, page.caughtUp ? Option.none() : Option.some({ after: page.last, waitMillis: 0 })] as const
-      )
-    ).pipe(Stream.buffer({ capacity: 0 }))
-  if (mode === "state") return round(start, 0)
-  return Stream.unwrap(
-    Effect.map(Ref.make({ after: start, waitMillis: live ? options.liveWaitMillis : 0 }), (next) =>
-      Stream.repeatEffect(Ref.get(next)).pipe(
-        Stream.flatMap(({ after, waitMillis }) => round(after, waitMillis)),
-        Stream.tap((page) => Ref.set(next, { after: page.last, waitMillis: options.liveWaitMillis }))
-      )
+const round = (conn: PeerConnection, resource: ResourceType, after: number, options: StreamOptions) =>
+  Stream.paginateEffect(after, (from) =>
+    Effect.map(
+      pullPage(conn, resource, from, 0, options.batchSize),
+      (page) => [page, page.caughtUp ? Option.none() : Option.some(page.last)] as const
     )
-  )
-}
+  ).pipe(Stream.buffer({ capacity: 0 }))
 
 /**
  * Let everything else that is ready run, I/O included, then continue: one turn of the event loop (unlike
@@ -204,9 +189,14 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
 
 /**
  * Pull a table after `start` and apply it page by page: forever, or until caught up for a state transfer
- * (then the cursor it ended at). A stream the exchange found up to date (`live`) starts with the live
- * request: it waits for the peer's next change. A page that fails its check ends the stream, the page
- * fetched ahead included; an interruption loses at most that page and the one being applied.
+ * (then the cursor it ended at). While behind, it pulls rounds (`round`: one page fetched ahead of the one
+ * being applied). Once caught up it asks one page at a time with a wait, which the peer holds until it has
+ * rows: a new row is one page and one request, with no Stream set up for it (a round per live page cost
+ * more CPU than applying the row, docs/benchmarks.md). A live page that is not caught up (a burst) is
+ * followed by a round from its end. The next request goes out only once the page before it is committed.
+ * A stream the exchange found up to date (`live`) starts with the live request. A page that fails its
+ * check ends the stream, the page fetched ahead included; an interruption loses at most that page and the
+ * one being applied.
  */
 const pullTable = (
   conn: PeerConnection,
@@ -221,10 +211,8 @@ const pullTable = (
   Effect.gen(function* () {
     let cursor = start
     let caughtUp = false
-    yield* Stream.runForEach(tablePages(conn, resource, start, options, mode, live), (page) =>
+    const consume = (page: Page) =>
       Effect.gen(function* () {
-        // Checking and applying run synchronously: let the request for the next page go out first.
-        yield* yieldToEventLoop
         const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
         yield* applyPage(conn, resource, page, rows, mode, progress, options.progressLogMillis)
         if (page.caughtUp && !caughtUp) {
@@ -236,8 +224,20 @@ const pullTable = (
         cursor = page.last
         caughtUp = page.caughtUp
       })
-    )
-    return cursor
+    let behind = !live
+    for (;;) {
+      if (behind) {
+        // Checking and applying run synchronously: let the request for the next page go out first.
+        yield* Stream.runForEach(round(conn, resource, cursor, options), (page) =>
+          Effect.zipRight(yieldToEventLoop, consume(page))
+        )
+        if (mode === "state") return cursor
+      } else {
+        const page = yield* pullPage(conn, resource, cursor, options.liveWaitMillis, options.batchSize)
+        yield* consume(page)
+      }
+      behind = !caughtUp
+    }
   })
 
 /**
@@ -374,7 +374,10 @@ const logPages = (
     Effect.map(
       Effect.filterOrFail(
         conn.send(
-          new PullLog({ resource, after: ask.after, limit: options.batchSize, waitMillis: ask.waitMillis })
+          new PullLog(
+            { resource, after: ask.after, limit: options.batchSize, waitMillis: ask.waitMillis },
+            unchecked
+          )
         ),
         (page) => page.pruned || page.last >= ask.after,
         () => new ProtocolViolation({ peer: conn.peer, reason: `moved the ${resource} log cursor back` })

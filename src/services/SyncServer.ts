@@ -14,7 +14,7 @@ import {
   type PeerState
 } from "../domain/Protocol.js"
 import type { ResourceType } from "../domain/Resource.js"
-import { approximateSize, rowsWithin, type Row } from "../domain/Row.js"
+import { approximateSize, MAX_ROW_SIZE, rowsWithin, type Row } from "../domain/Row.js"
 import { ChangeFeed, waitFor } from "./ChangeFeed.js"
 import { Kinds } from "./Kinds.js"
 import { LibraryStore } from "./LibraryStore.js"
@@ -34,6 +34,9 @@ export interface ServerOptions {
 }
 
 export const defaultServerOptions: ServerOptions = { logRetention: 100_000 }
+
+/** More than a row's envelope takes in `rowSize` (uuid, version, owner and 8). */
+const ENVELOPE_SIZE = 1_024
 
 const hostOf = (address: string) => address.slice(0, Math.max(0, address.lastIndexOf(":")))
 const wildcard = new Set(["0.0.0.0", "::", "[::]", ""])
@@ -218,6 +221,14 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         } satisfies PeerState
       })
 
+    /**
+     * Whether a page holds every row there was after its cursor: fewer rows than asked for, and too small
+     * for the size limit to have cut it short (the next row would have fit: a row's fields are at most
+     * MAX_ROW_SIZE, its envelope a few hundred characters).
+     */
+    const readAll = (rows: ReadonlyArray<Row>, limit: number) =>
+      rows.length < limit && approximateSize(rows) + MAX_ROW_SIZE + ENVELOPE_SIZE <= maxPageSize
+
     /** Read; if nothing is there and the peer is willing to wait, wait for the next commit and read again. */
     const readOrWait = <A, E>(
       resource: ResourceType,
@@ -241,7 +252,12 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
           (page) => page.rows.length === 0,
           waitMillis
         )
-        const remaining = yield* store.countAfter(resource, last, REMAINING_COUNT_CAP)
+        // A page that read everything after its cursor had nothing remaining when it was read: no count
+        // (a statement fewer for every live page). A commit after the read is the next page's, as it would
+        // be after a count.
+        const remaining = readAll(rows, limit)
+          ? 0
+          : yield* store.countAfter(resource, last, REMAINING_COUNT_CAP)
         yield* cover(last, 0)
         return {
           resource,

@@ -71,8 +71,18 @@ export type Action =
   /** The device crashes and restarts `downMillis` later on two new empty databases (same device id). */
   | { readonly _tag: "Replace"; readonly at: number; readonly device: number; readonly downMillis: number }
 
+/**
+ * How big a plan is. A full plan draws 2-8 devices, 8-60 actions over 0.3-3 s (what every plan was before
+ * light ones); a light plan draws 2-4 devices (mostly two), 8-30 actions over 0.3-1.5 s, and more devices
+ * joining late into a backlog, most of them crashing in that first backfill. A seed's cost grows with its
+ * devices (each one's starts, connections and streams), so light plans cost a little over half of full ones
+ * and explore more schedules per minute; full plans keep the big libraries.
+ */
+export type Size = "full" | "light"
+
 export interface Plan {
   readonly seed: number
+  readonly size: Size
   readonly devices: ReadonlyArray<DevicePlan>
   readonly batchSize: number
   readonly logRetention: number
@@ -84,6 +94,12 @@ export interface Plan {
 /** Row slots per kind: few, so rows are written again, deleted and re-created. */
 export const OWNED_SLOTS = 3
 export const SHARED_SLOTS = 4
+/**
+ * The owned slots a light plan's backlog fills, per writer and kind: with its one or two writers, three rows
+ * would fit in two pages, and a crash could then never leave more than two pages to receive again; nine
+ * take more than two pages of the largest size (4).
+ */
+export const LIGHT_BACKLOG_SLOTS = 9
 
 const hex = (n: number, width: number) => (n >>> 0).toString(16).padStart(width, "0").slice(-width)
 
@@ -129,7 +145,6 @@ const crashPoint = (rng: Prng): { afterStatements: number | null; statementLike:
   return { afterStatements: statementLike === "" ? rng.int(1, 80) : rng.int(1, 6), statementLike, after }
 }
 
-/** The plan of seed `seed`. */
 /** What a plan may draw beyond the defaults. */
 export interface PlanOptions {
   /**
@@ -138,19 +153,48 @@ export interface PlanOptions {
    * databases stay either way.
    */
   readonly restores?: boolean
+  /**
+   * The plan's size instead of the one the seed draws: a seed kept for what its full plan found replays it
+   * with `"full"` (test/SimulationRegressions.test.ts).
+   */
+  readonly size?: Size
 }
 
+/** The salt of the generator of a plan's size. */
+const SIZE_SALT = 0x517e5
+
+/** The share of seeds whose plan is full. */
+export const FULL_SHARE = 0.2
+
+/**
+ * The size seed `seed` draws, from a generator of its own: a full plan is drawn exactly as every plan was
+ * before light ones existed, so a full seed's run is what it was.
+ */
+export const sizeOf = (seed: number): Size =>
+  new Prng((seed ^ SIZE_SALT) >>> 0).chance(FULL_SHARE) ? "full" : "light"
+
+/** The plan of seed `seed`. */
 export const make = (seed: number, options?: PlanOptions): Plan => {
+  const size = options?.size ?? sizeOf(seed)
+  const light = size === "light"
   const rng = new Prng(seed)
-  const count = rng.weighted([
-    [2, 30],
-    [3, 30],
-    [4, 20],
-    [5, 10],
-    [6, 5],
-    [8, 5]
-  ] as const)
-  const chaosMillis = rng.int(300, 3_000)
+  const count = rng.weighted(
+    light
+      ? ([
+          [2, 60],
+          [3, 30],
+          [4, 10]
+        ] as const)
+      : ([
+          [2, 30],
+          [3, 30],
+          [4, 20],
+          [5, 10],
+          [6, 5],
+          [8, 5]
+        ] as const)
+  )
+  const chaosMillis = light ? rng.int(300, 1_500) : rng.int(300, 3_000)
   const devices: Array<DevicePlan> = []
   for (let i = 0; i < count; i++) {
     const others = Array.from({ length: count }, (_, j) => j).filter((j) => j !== i)
@@ -162,13 +206,15 @@ export const make = (seed: number, options?: PlanOptions): Plan => {
     devices.push({
       index: i,
       id: DeviceId.make(`${hex(rng.int(0, 0xffffffff), 8)}-${hex(i, 4)}-4000-8000-${hex(seed, 12)}`),
-      joinAt: i > 0 && rng.chance(0.25) ? rng.int(1, chaosMillis) : 0,
+      // A light plan's devices join late twice as often: a first backfill with a crash in it is where the
+      // cursor bugs show, and it costs little more than joining at once.
+      joinAt: i > 0 && rng.chance(light ? 0.5 : 0.25) ? rng.int(1, chaosMillis) : 0,
       skew: rng.chance(0.15) ? skewBeyond(rng) : skewWithin(rng),
       peers: [...new Set(peers)].sort((a, b) => a - b)
     })
   }
   const actions: Array<Action> = []
-  const steps = rng.int(8, 60)
+  const steps = light ? rng.int(8, 30) : rng.int(8, 60)
   const kinds = SimCatalog.names
   for (let s = 0; s < steps; s++) {
     const at = rng.int(0, chaosMillis)
@@ -232,7 +278,7 @@ export const make = (seed: number, options?: PlanOptions): Plan => {
   // strikes the new incarnation, most often just after one of its first commits (between a page's apply
   // and its progress record, or between that record and whatever the device writes next).
   for (const d of devices) {
-    if (d.joinAt === 0 || !rng.chance(0.5)) continue
+    if (d.joinAt === 0 || !rng.chance(light ? 0.75 : 0.5)) continue
     const [statementLike, after] = rng.weighted([
       [["COMMIT", true], 50],
       [["COMMIT", false], 25],
@@ -249,18 +295,22 @@ export const make = (seed: number, options?: PlanOptions): Plan => {
     })
   }
   // Half the devices that join late meet a backlog: before they join, devices there from the start write
-  // every owned slot of one kind, so the joiner's first backfill of that kind takes several pages.
+  // every owned slot of one kind, so the joiner's first backfill of that kind takes several pages. In a light
+  // plan every late joiner meets one, of both owned kinds, written by every device there from the start: its
+  // few devices write little else, and a backfill of two kinds is what a cursor shared between kinds breaks.
   for (const d of devices) {
-    if (d.joinAt < 2 || !rng.chance(0.5)) continue
-    const kind = rng.pick(kinds.filter((k) => !SimCatalog.isShared(k)))
-    for (const writer of devices.filter((w) => w.joinAt === 0 && rng.chance(0.7)))
-      for (let slot = 0; slot < OWNED_SLOTS; slot++)
-        actions.push({ _tag: "Write", at: rng.int(0, d.joinAt - 2), device: writer.index, kind, slot })
+    if (d.joinAt < 2 || !rng.chance(light ? 1 : 0.5)) continue
+    const owned = kinds.filter((k) => !SimCatalog.isShared(k))
+    const backlog = light ? owned : [rng.pick(owned)]
+    for (const writer of devices.filter((w) => w.joinAt === 0 && rng.chance(light ? 1 : 0.7)))
+      for (const kind of backlog)
+        for (let slot = 0; slot < (light ? LIGHT_BACKLOG_SLOTS : OWNED_SLOTS); slot++)
+          actions.push({ _tag: "Write", at: rng.int(0, d.joinAt - 2), device: writer.index, kind, slot })
   }
   actions.push(...swaps(seed, devices, chaosMillis, options?.restores ?? true))
   // Stable: actions at one instant keep the order they were drawn in.
   actions.sort((a, b) => a.at - b.at)
-  return { seed, devices, batchSize, logRetention, actions, chaosMillis }
+  return { seed, size, devices, batchSize, logRetention, actions, chaosMillis }
 }
 
 /** The salt of the generator of backups, restores and replacements. */

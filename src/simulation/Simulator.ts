@@ -61,15 +61,24 @@ const throughHub = (plan: Plan.Plan): Plan.Plan => ({
 
 /**
  * Run `seed` and judge it. `variant`: its parts in every SQLite device. `restores: false`: the plan draws no
- * backups and restores (Plan.PlanOptions). `postgres`: device 0 keeps its
- * stores in a fresh schema of the server at this URL, as a hub, and the others sync through it alone.
+ * backups and restores; `size`: the plan's size instead of the seed's own (Plan.PlanOptions). `postgres`:
+ * device 0 keeps its stores in a fresh schema of the server at this URL, as a hub, and the others sync
+ * through it alone.
  */
 export const simulate = async (
   seed: number,
-  options?: { readonly variant?: Variant; readonly postgres?: string; readonly restores?: boolean }
+  options?: {
+    readonly variant?: Variant
+    readonly postgres?: string
+    readonly restores?: boolean
+    readonly size?: Plan.Size
+  }
 ): Promise<Outcome> => {
   const hub = options?.postgres === undefined ? undefined : 0
-  const planned = Plan.make(seed, options?.restores === undefined ? {} : { restores: options.restores })
+  const planned = Plan.make(seed, {
+    ...(options?.restores === undefined ? {} : { restores: options.restores }),
+    ...(options?.size === undefined ? {} : { size: options.size })
+  })
   const plan = hub === undefined ? planned : throughHub(planned)
   const held =
     hub === undefined
@@ -77,6 +86,7 @@ export const simulate = async (
       : await SimPg.HeldSchema.open(options!.postgres!, `sim_${process.pid}_${seed}`)
   const world = new World(plan, options?.variant, hub === undefined ? undefined : { index: hub, held: held! })
   if (hub !== undefined) world.covered.add("hub on postgres")
+  world.covered.add(`${plan.size} plan`)
   const result = await Runtime.run(
     world.program.pipe(
       Effect.withRandom(Random.make(seed)),
@@ -248,6 +258,8 @@ class World {
       world.now = () => clock.unsafeCurrentTimeMillis() - START_MILLIS
       world.log(
         `plan seed=${world.plan.seed} devices=${world.plan.devices.length} batch=${world.plan.batchSize} retention=${world.plan.logRetention} chaos=${world.plan.chaosMillis}ms` +
+          // Only a light plan says its size: a full plan's trace is what it was before light plans existed.
+          (world.plan.size === "light" ? " size=light" : "") +
           (world.variant ? ` variant=${world.variant.name}` : "")
       )
       for (const d of world.plan.devices)

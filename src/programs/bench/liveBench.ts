@@ -26,6 +26,10 @@ import { cpuMs } from "./cpu.js"
 import type { Report } from "./report.js"
 
 const DAEMON = join(dirname(fileURLToPath(import.meta.url)), "..", "daemon.js")
+/** TIDEMARK_BENCH_PROFILE=DIR writes a CPU profile of each daemon into DIR, as the other benchmarks do. */
+const profileFlags = process.env.TIDEMARK_BENCH_PROFILE
+  ? ["--cpu-prof", `--cpu-prof-dir=${process.env.TIDEMARK_BENCH_PROFILE}`]
+  : []
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!
@@ -88,7 +92,9 @@ const daemon = (dir: string, listen: string, peers: ReadonlyArray<string>) =>
   Effect.acquireRelease(
     Effect.async<ChildProcess, Error>((resume) => {
       const args = [DAEMON, "--data-dir", dir, "--listen", listen, ...peers.flatMap((p) => ["--peer", p])]
-      const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] })
+      const child = spawn(process.execPath, [...profileFlags, ...args], {
+        stdio: ["ignore", "ignore", "pipe"]
+      })
       let log = ""
       child.stderr!.on("data", (chunk: Buffer) => {
         log += chunk.toString()

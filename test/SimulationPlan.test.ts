@@ -1,0 +1,76 @@
+// The sizes of the simulator's plans: most seeds draw a light plan (few devices, few actions, a short chaos), a
+// share draws a full one, and a full plan is drawn exactly as every plan was before light ones existed.
+import { describe, expect, it } from "@effect/vitest"
+import * as Plan from "../src/simulation/Plan.js"
+import { simulate } from "../src/simulation/Simulator.js"
+
+const seeds = Array.from({ length: 1_000 }, (_, seed) => seed)
+
+/** The actions a plan draws step by step (without the joiners' crashes and backlogs, nor the swaps). */
+const stepBound = (plan: Plan.Plan) => (plan.size === "light" ? 30 : 60)
+
+describe("plan sizes", () => {
+  it("about one seed in five draws a full plan, from a generator of its own", () => {
+    const full = seeds.filter((seed) => Plan.sizeOf(seed) === "full").length
+    expect(full).toBeGreaterThan(150)
+    expect(full).toBeLessThan(250)
+    for (const seed of seeds) expect(Plan.make(seed).size).toBe(Plan.sizeOf(seed))
+  })
+
+  it("a light plan has 2-4 devices, at most 30 drawn actions and a chaos of at most 1.5 s", () => {
+    const light = seeds.map((seed) => Plan.make(seed, { size: "light" }))
+    for (const plan of light) {
+      expect(plan.devices.length).toBeGreaterThanOrEqual(2)
+      expect(plan.devices.length).toBeLessThanOrEqual(4)
+      expect(plan.chaosMillis).toBeLessThanOrEqual(1_500)
+      const drawn = plan.actions.filter(
+        (a) => a._tag !== "Backup" && a._tag !== "Restore" && a._tag !== "Replace"
+      )
+      // Each of up to 3 joiners adds a backlog (up to 3 writers x 2 kinds x its slots) and an armed crash.
+      expect(drawn.length).toBeLessThanOrEqual(stepBound(plan) + 3 * (3 * 2 * Plan.LIGHT_BACKLOG_SLOTS + 1))
+    }
+    expect(light.filter((p) => p.devices.length === 2).length).toBeGreaterThan(500)
+    expect(light.some((p) => p.devices.length === 4)).toBe(true)
+    // Late joiners (most of them with a crash armed for their first backfill) meet a backlog of both owned
+    // kinds.
+    const joiners = light.flatMap((p) => p.devices.filter((d) => d.joinAt >= 2).map((d) => ({ p, d })))
+    expect(joiners.length).toBeGreaterThan(300)
+    for (const { p, d } of joiners) {
+      const backlog = p.actions.filter((a) => a._tag === "Write" && a.at < d.joinAt - 1 && a.device === 0)
+      const kinds = backlog.map((a) => (a._tag === "Write" ? a.kind : ""))
+      expect(kinds).toEqual(expect.arrayContaining(["note", "file"]))
+      // More rows of each kind than two pages of the largest size hold.
+      for (const kind of ["note", "file"])
+        expect(
+          new Set(
+            backlog
+              .filter((a) => a._tag === "Write" && a.kind === kind)
+              .map((a) => a._tag === "Write" && a.slot)
+          ).size
+        ).toBeGreaterThan(2 * 4)
+    }
+    expect(light.some((p) => p.actions.some((a) => a._tag === "Replace"))).toBe(true)
+  })
+
+  it("a full plan keeps the big libraries: up to 8 devices over up to 3 s", () => {
+    const full = seeds.map((seed) => Plan.make(seed, { size: "full" }))
+    expect(full.some((p) => p.devices.length === 8)).toBe(true)
+    expect(full.some((p) => p.chaosMillis > 2_500)).toBe(true)
+  })
+
+  it(
+    "a full plan runs as every plan did before light ones: the trace hashes recorded then",
+    { timeout: 120_000 },
+    async () => {
+      // Seed 10 draws a full plan; seed 1001 a light one, run here as full. Hashes taken on the commit before
+      // plans had sizes (eb8614f); a change of the product that changes these runs records them again.
+      const recorded: ReadonlyArray<readonly [number, string]> = [
+        [10, "7e71d4027a0e82baa5f85b8e561051041534d4a2c13d0c1266fb890d03332f94"],
+        [1001, "c941ae825114531a800f9a85992867eb89f500ebb11ba2fff8f48843da296e98"]
+      ]
+      expect(Plan.sizeOf(10)).toBe("full")
+      expect(Plan.sizeOf(1001)).toBe("light")
+      for (const [seed, hash] of recorded) expect((await simulate(seed, { size: "full" })).hash).toBe(hash)
+    }
+  )
+})
