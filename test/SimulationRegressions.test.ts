@@ -27,7 +27,7 @@ const REGRESSIONS: ReadonlyArray<{
   // knew only the seqs handed out since *that* opening, and the peer skipped the rows at its positions
   // (1512, then 4654: an owned file row; 1541, then 1730: a shared log entry; 1512 and 1541 stopped showing
   // it when live pulls became one request at a time). Peers now name the opening they last exchanged with,
-  // and the file remembers what each opening vouched for.
+  // and the file remembers what each opening vouched for (with the server ignoring it, 4654 and 1730 fail).
   {
     seed: 4654,
     found: "a restored device restarted again before its peer reconnected went unnoticed",
