@@ -64,10 +64,11 @@ describe("plan sizes", () => {
     async () => {
       // Seed 10 draws a full plan; seed 1001 a light one, run here as full. Hashes taken on the commit before
       // plans had sizes (eb8614f); a change of the product that changes these runs records them again: they
-      // were recorded again with openings (each serving start draws an id from Random and vouches in SQL).
+      // were recorded again with openings (each serving start draws an id from Random and vouches in SQL), and
+      // again when a session's exchange began to read the client's checkpoints (`resumes`).
       const recorded: ReadonlyArray<readonly [number, string]> = [
-        [10, "d709585c354ebee27a423c5ebb4d03fac95289d5f4ea1d4cb9fb746413698986"],
-        [1001, "ad490fa0f6ea617741c0f369340f7e483c20109a3cf0ddf05c96e360373ff3e6"]
+        [10, "99c99eeffda6df773cf6891521d7f0491182bc91e3071275e52dc96aad768db4"],
+        [1001, "4b5dd2fc07348192a1ab1b01f763ca9af61f048d36b64b0391887421f704d28b"]
       ]
       expect(Plan.sizeOf(10)).toBe("full")
       expect(Plan.sizeOf(1001)).toBe("light")

@@ -117,11 +117,15 @@ export class Exchange extends Schema.TaggedRequest<Exchange>()("Exchange", {
    * `listen`: where the client itself serves peers, so the server can pull from it too (null: nowhere).
    * `opening`: the server's opening (PeerState.opening) the client last exchanged with, under which every
    * position in `holds` was vouched for; absent when the client has none (a first session, an older client).
+   * `resumes`: the highest positions of the client's interrupted backfills from this server, which it resumes
+   * from (a checkpoint's cursor in a table, and a state transfer's start in the shared log): cursors too, so
+   * they are checked as `holds` are (absent: none, or an older client).
    */
   payload: {
     holds: Schema.Array(ResourceSeq),
     listen: Schema.NullOr(Schema.String),
-    opening: Schema.optional(Schema.String)
+    opening: Schema.optional(Schema.String),
+    resumes: Schema.optional(Schema.Struct({ table: Cursor, log: Cursor }))
   }
 }) {}
 

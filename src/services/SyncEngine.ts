@@ -77,14 +77,25 @@ const session = (address: string, options: EngineOptions, self: Self) =>
       const holds = yield* Effect.forEach(catalog.names, (resource) =>
         Effect.map(watermarks.get(conn.peer, resource), (seq) => ({ resource, seq }))
       )
-      // The peer's opening we last exchanged with: it vouched for every position we hold of it.
+      // The peer's opening we last exchanged with: it vouched for every position we hold of it, the cursors
+      // of interrupted backfills we will resume from included (a state transfer's log start was taken from
+      // a database the peer may no longer have).
       const opening =
         watermarks.peerOpening === undefined ? Option.none() : yield* watermarks.peerOpening(conn.peer)
+      const interrupted = (yield* checkpoints.list).filter((c) => c.peer === conn.peer)
       let state = yield* conn.send(
         new Exchange({
           holds,
           listen: self.listen,
-          ...Option.match(opening, { onNone: () => ({}), onSome: (o) => ({ opening: o }) })
+          ...Option.match(opening, { onNone: () => ({}), onSome: (o) => ({ opening: o }) }),
+          ...(interrupted.length === 0
+            ? {}
+            : {
+                resumes: {
+                  table: Math.max(...interrupted.map((c) => c.cursor)),
+                  log: Math.max(...interrupted.map((c) => c.logStart))
+                }
+              })
         })
       )
       const replaced = yield* watermarks.rebase(conn.peer, state.storeId)

@@ -136,28 +136,43 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
       peer: DeviceId,
       peerOpening: string | undefined,
       holds: ReadonlyArray<{ resource: ResourceType; seq: number }>,
+      resumes: { readonly table: number; readonly log: number } | undefined,
       ends: ReadonlyArray<{ resource: ResourceType; seq: number }>,
       logEnd: number
     ) =>
       Effect.gen(function* () {
-        const end = (resource: ResourceType, shared: boolean) =>
-          shared ? logEnd : (ends.find((t) => t.resource === resource)?.seq ?? 0)
+        // Each position with its end: a table's last seq, or the shared log's. An interrupted backfill's
+        // cursor is checked against the highest table end (it is in one of the tables).
+        const positions = [
+          ...holds.map(({ resource, seq }) => {
+            const shared = catalog.isShared(resource)
+            return {
+              shared,
+              seq,
+              end: shared ? logEnd : (ends.find((t) => t.resource === resource)?.seq ?? 0)
+            }
+          }),
+          ...(resumes === undefined
+            ? []
+            : [
+                { shared: false, seq: resumes.table, end: Math.max(0, ...ends.map((t) => t.seq)) },
+                { shared: true, seq: resumes.log, end: logEnd }
+              ])
+        ]
         if (openings !== undefined && peerOpening !== undefined) {
           const vouched = {
             tables: yield* openings.tables.served(peerOpening),
             log: yield* openings.log.served(peerOpening)
           }
-          return holds.some(({ resource, seq }) => {
-            const shared = catalog.isShared(resource)
+          return positions.some(({ shared, seq, end }) => {
             const upTo = shared ? vouched.log : vouched.tables
-            return seq > end(resource, shared) || (seq > 0 && (Option.isNone(upTo) || seq > upTo.value))
+            return seq > end || (seq > 0 && (Option.isNone(upTo) || seq > upTo.value))
           })
         }
         if (met.has(peer)) return false
-        const beyond = holds.some(({ resource, seq }) => {
-          const shared = catalog.isShared(resource)
+        const beyond = positions.some(({ shared, seq, end }) => {
           const first = (shared ? log.firstSeqSinceOpen : store.firstSeqSinceOpen)?.()
-          return seq > end(resource, shared) || (first !== undefined && seq >= first)
+          return seq > end || (first !== undefined && seq >= first)
         })
         // Met only once its positions are known good (a peer that crashed before forgetting them is told
         // again); a state transfer's exchange holds nothing, and only a session's says what the peer holds.
@@ -168,7 +183,8 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
     const exchange = (
       peer: DeviceId,
       holds: ReadonlyArray<{ resource: ResourceType; seq: number }>,
-      peerOpening: string | undefined
+      peerOpening: string | undefined,
+      resumes?: { readonly table: number; readonly log: number }
     ) =>
       Effect.gen(function* () {
         const tables = yield* lastSeqs
@@ -188,7 +204,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         const bounds = yield* log.bounds
         const applied = yield* log.appliedThrough
         const wallMillis = yield* Clock.currentTimeMillis
-        const back = yield* rewound(peer, peerOpening, known, tables, bounds.last)
+        const back = yield* rewound(peer, peerOpening, known, resumes, tables, bounds.last)
         // A peer in session holds our log up to its lowest shared position: that is its acknowledgement until
         // it sends one, so pruning waits for it too (a peer is otherwise counted only from its first ack, and
         // one that had not acked yet lost its part of the log and had to transfer state again).
@@ -327,7 +343,10 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
               catalog.ownedNames.filter((r) => request.holds.some((h) => h.resource === r))
             )
           }
-          return Effect.zipLeft(exchange(peer, request.holds, request.opening), followWhenCaughtUp(peer))
+          return Effect.zipLeft(
+            exchange(peer, request.holds, request.opening, request.resumes),
+            followWhenCaughtUp(peer)
+          )
         case "Pull":
           if (request.waitMillis > 0)
             liveKinds.set(peer, (liveKinds.get(peer) ?? new Set()).add(request.resource))
