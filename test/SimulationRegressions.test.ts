@@ -77,14 +77,24 @@ describe("seeds that once failed", () => {
  * Seeds the product still fails, each a known bug kept reproducing until it is fixed (then its test fails:
  * move the seed to REGRESSIONS).
  */
-const OPEN: ReadonlyArray<{ readonly seed: number; readonly bug: string }> = []
+const OPEN: ReadonlyArray<{ readonly seed: number; readonly bug: string; readonly size?: "light" }> = [
+  // d0 is backed up while it serves; after the backup it deletes a row (moving it to a new seq), and d2, which
+  // had never pulled it, pulls d0's table up to seq 9 and is given that position under the opening that was
+  // serving. Both are restored: the row is back at its old seq, below 9, and d0's file vouches for 9, so d2's
+  // position passes every check and d2 never gets the row (docs/testing.md, "Known gap").
+  {
+    seed: 41166,
+    bug: "a position given after a live backup skips a row that moved after it",
+    size: "light"
+  }
+]
 
-// (No open bug now: an empty describe would be an empty suite.)
+// (Without an open bug an empty describe would be an empty suite.)
 if (OPEN.length > 0)
   describe("seeds the product still fails", () => {
-    for (const { seed, bug } of OPEN) {
+    for (const { seed, bug, size } of OPEN) {
       it(`seed ${seed} (${bug}) still fails: devices differ`, { timeout: 120_000 }, async () => {
-        const outcome = await simulate(seed, { size: "full" })
+        const outcome = await simulate(seed, { size: size ?? "full" })
         expect(outcome.covered).toContain("restore from a backup")
         expect(outcome.violations.some((v) => v.includes("differs from"))).toBe(true)
       })
