@@ -289,30 +289,41 @@ describe("a peer restored from a backup and restarted again", () => {
     }
   }
 
+  /**
+   * A writes three rows and tags, its files are backed up, then five more reach B (and `afterwards` runs in
+   * that session); B's engine stops with it. Returns A's directory, the backup, B and A's session opener.
+   */
+  const backedUpThenSynced = (
+    afterwards: (a: Sim.Ctx, b: Sim.Ctx) => Effect.Effect<void, unknown> = () => Effect.void
+  ) =>
+    Effect.gen(function* () {
+      const net = yield* Layer.build(Sim.networkLayer)
+      const dir = yield* tempDir()
+      const backup = yield* tempDir()
+      const b = yield* Sim.deviceOnDisk(net, deviceB, yield* tempDir())
+      const session = sessionOfA(net, dir)
+      yield* session((a) =>
+        Effect.forEach([1, 2, 3], (n) => Effect.zipRight(writeLocation(a, n), writeTag(a, n)))
+      )
+      for (const f of files) copyFileSync(join(dir, f), join(backup, f))
+      yield* session((a) =>
+        Effect.gen(function* () {
+          for (const n of [4, 5, 6, 7, 8]) yield* Effect.zipRight(writeLocation(a, n), writeTag(a, n))
+          yield* Sim.startEngine(a, "memory:a", [])
+          yield* Sim.startEngine(b, "memory:b", ["memory:a"])
+          yield* Sim.converged([a, b], (l) => l.length === 16)
+          yield* afterwards(a, b)
+        })
+      )
+      return { dir, backup, b, session }
+    })
+
   it.live(
     "restored whole, written past its peer's positions, restarted twice before the peer reconnects: nothing is skipped",
     () =>
       Effect.scoped(
         Effect.gen(function* () {
-          const net = yield* Layer.build(Sim.networkLayer)
-          const dir = yield* tempDir()
-          const backup = yield* tempDir()
-          const b = yield* Sim.deviceOnDisk(net, deviceB, yield* tempDir())
-          const session = sessionOfA(net, dir)
-
-          yield* session((a) =>
-            Effect.forEach([1, 2, 3], (n) => Effect.zipRight(writeLocation(a, n), writeTag(a, n)))
-          )
-          for (const f of files) copyFileSync(join(dir, f), join(backup, f))
-          // Five more rows and tags reach B; B's engine stops with this session.
-          yield* session((a) =>
-            Effect.gen(function* () {
-              for (const n of [4, 5, 6, 7, 8]) yield* Effect.zipRight(writeLocation(a, n), writeTag(a, n))
-              yield* Sim.startEngine(a, "memory:a", [])
-              yield* Sim.startEngine(b, "memory:b", ["memory:a"])
-              yield* Sim.converged([a, b], (l) => l.length === 16)
-            })
-          )
+          const { dir, backup, b, session } = yield* backedUpThenSynced()
           restore(dir, backup)
           // The restored device writes ten rows and tags (their seqs are those B's positions point at) and
           // serves, then stops; it runs again, and stops; only in its third run does B reconnect.
@@ -342,26 +353,12 @@ describe("a peer restored from a backup and restarted again", () => {
   it.live("restarts without a restore do not make a peer reconcile; a restore does, restarted or not", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const net = yield* Layer.build(Sim.networkLayer)
-        const dir = yield* tempDir()
-        const backup = yield* tempDir()
-        const b = yield* Sim.deviceOnDisk(net, deviceB, yield* tempDir())
-        const session = sessionOfA(net, dir)
-
-        yield* session((a) =>
-          Effect.forEach([1, 2, 3], (n) => Effect.zipRight(writeLocation(a, n), writeTag(a, n)))
-        )
-        for (const f of files) copyFileSync(join(dir, f), join(backup, f))
-        yield* session((a) =>
-          Effect.gen(function* () {
-            for (const n of [4, 5, 6, 7, 8]) yield* Effect.zipRight(writeLocation(a, n), writeTag(a, n))
-            yield* Sim.startEngine(a, "memory:a", [])
-            yield* Sim.startEngine(b, "memory:b", ["memory:a"])
-            yield* Sim.converged([a, b], (l) => l.length === 16)
-            // Rows written while it serves: their positions are above what it held when it opened.
-            yield* Effect.zipRight(writeLocation(a, 50), writeTag(a, 50))
-            yield* Sim.converged([a, b], (l) => l.length === 18)
-          })
+        // Rows written while it serves: their positions are above what it held when it opened.
+        const { dir, backup, b, session } = yield* backedUpThenSynced((a, b) =>
+          Effect.zipRight(
+            Effect.zipRight(writeLocation(a, 50), writeTag(a, 50)),
+            Effect.asVoid(Sim.converged([a, b], (l) => l.length === 18))
+          )
         )
         // A restarts twice, writing in between while B is away (its first rows before it serves).
         yield* session((a) => Effect.zipRight(writeLocation(a, 9), Sim.startEngine(a, "memory:a", [])))
