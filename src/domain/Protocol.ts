@@ -120,12 +120,16 @@ export class Exchange extends Schema.TaggedRequest<Exchange>()("Exchange", {
    * `resumes`: the highest positions of the client's interrupted backfills from this server, which it resumes
    * from (a checkpoint's cursor in a table, and a state transfer's start in the shared log): cursors too, so
    * they are checked as `holds` are (absent: none, or an older client).
+   * `seen`: the highest table end (Page.end) the client was shown beyond a position it then held: the rows
+   * it holds below its positions are those of a history that went at least that far, so it is checked as
+   * `holds` are (absent: none, or an older client).
    */
   payload: {
     holds: Schema.Array(ResourceSeq),
     listen: Schema.NullOr(Schema.String),
     opening: Schema.optional(Schema.String),
-    resumes: Schema.optional(Schema.Struct({ table: Cursor, log: Cursor }))
+    resumes: Schema.optional(Schema.Struct({ table: Cursor, log: Cursor })),
+    seen: Schema.optional(Cursor)
   }
 }) {}
 
@@ -137,7 +141,14 @@ export const Page = Schema.Struct({
   last: Cursor,
   /** Rows after `last` at the time of the answer (counted up to REMAINING_COUNT_CAP). */
   remaining: Cursor,
-  caughtUp: Schema.Boolean
+  caughtUp: Schema.Boolean,
+  /**
+   * The table's last seq once the page was read (at least `last`), vouched for like `last`. A row that moved
+   * to a new seq before the read is missing below `last`; the client keeps the highest end it was shown and
+   * names it (Exchange.seen), so a server restored to before that move is told from the one that made it.
+   * Absent from older servers.
+   */
+  end: Schema.optional(Cursor)
 })
 export type Page = typeof Page.Type
 
