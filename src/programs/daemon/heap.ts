@@ -8,8 +8,8 @@
 //
 // The limit is set only once the heap has grown past FREE_GROWTH_MB: below that, V8's own growth costs no
 // memory worth keeping, and the extra full collections the limit causes cost a short backfill (100k rows)
-// about a tenth of its receiver's CPU (docs/benchmarks.md). A long one passes the mark within its first pages
-// and stays flat from there.
+// about a tenth of its receiver's CPU (docs/benchmarks.md). A long one passes the mark early and is limited
+// from there.
 import { PerformanceObserver } from "node:perf_hooks"
 import v8 from "node:v8"
 
