@@ -8,7 +8,7 @@ import { Schema } from "effect"
 import { DeviceId, LibraryId } from "./Ids.js"
 import { Fingerprint, UuidRange } from "./Fingerprint.js"
 import { ResourceType } from "./Resource.js"
-import { Row } from "./Row.js"
+import { Rows } from "./Row.js"
 
 export const PROTOCOL_VERSION = 2
 
@@ -136,7 +136,7 @@ export class Exchange extends Schema.TaggedRequest<Exchange>()("Exchange", {
 /** A page of a table, rows ordered by the server's seq. */
 export const Page = Schema.Struct({
   resource: ResourceType,
-  rows: Schema.Array(Row),
+  rows: Rows,
   /** The server's seq of the last row in the page (the cursor to ask from next); `after` when empty. */
   last: Cursor,
   /** Rows after `last` at the time of the answer (counted up to REMAINING_COUNT_CAP). */
@@ -162,7 +162,7 @@ export class Pull extends Schema.TaggedRequest<Pull>()("Pull", {
 /** A page of the shared log for one shared resource kind. */
 export const LogPage = Schema.Struct({
   resource: ResourceType,
-  rows: Schema.Array(Row),
+  rows: Rows,
   last: Cursor,
   remaining: Cursor,
   caughtUp: Schema.Boolean,
@@ -204,7 +204,7 @@ export class Summarize extends Schema.TaggedRequest<Summarize>()("Summarize", {
 /** The server's rows of one kind whose uuid is in [lo, hi) and above `afterUuid`, in uuid order. */
 export class PullRange extends Schema.TaggedRequest<PullRange>()("PullRange", {
   failure: RequestRefused,
-  success: Schema.Struct({ rows: Schema.Array(Row), done: Schema.Boolean }),
+  success: Schema.Struct({ rows: Rows, done: Schema.Boolean }),
   payload: { resource: ResourceType, range: UuidRange, afterUuid: Schema.String, limit: Limit }
 }) {}
 
