@@ -12,6 +12,7 @@ import { storeError, SyncDb } from "./Sqlite.js"
 /** How long sent counts wait in memory before they are written. */
 export const SENT_WRITE_DELAY_MILLIS = 1_000
 
+/** SyncMetrics over sync.db; the sent counts not written yet are written when its scope closes. */
 export const make = Effect.gen(function* () {
   const sql = yield* SyncDb
   const scope = yield* Effect.scope
@@ -90,4 +91,5 @@ export const make = Effect.gen(function* () {
   })
 })
 
+/** SyncMetrics over sync.db, scoped: closing it writes the sent counts still in memory. */
 export const layer: Layer.Layer<SyncMetrics, never, SyncDb> = Layer.scoped(SyncMetrics, make)
