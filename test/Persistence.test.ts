@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Option } from "effect"
+import Database from "better-sqlite3"
+import { Context, Effect, Either, Layer, Option, TestClock } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Hlc from "../src/domain/Hlc.js"
@@ -162,6 +163,32 @@ describe("the two SQLite stores", () => {
         })
       })
     )
+  )
+
+  it.scoped("sent counts reach sync.db within a second while the device runs", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const metrics = Context.get(yield* Layer.build(onDisk(dir)), SyncMetrics)
+      // What another process (a `status` beside the daemon) reads.
+      const stored = () => {
+        const db = new Database(join(dir, "sync.db"), { readonly: true })
+        try {
+          const row = db
+            .prepare("SELECT records_sent AS n FROM peer_counters WHERE peer_device_uuid = ?")
+            .get(deviceB) as { n: number } | undefined
+          return row?.n ?? 0
+        } finally {
+          db.close()
+        }
+      }
+      yield* metrics.sent(deviceB, 3, 300)
+      yield* metrics.sent(deviceB, 2, 200)
+      expect(stored()).toBe(0)
+      expect((yield* metrics.counters).get(deviceB)?.recordsSent).toBe(5)
+      yield* TestClock.adjust(1_000)
+      expect(stored()).toBe(5)
+      expect((yield* metrics.counters).get(deviceB)?.recordsSent).toBe(5)
+    })
   )
 
   it.live("sync counters survive a restart and keep adding up per peer", () =>

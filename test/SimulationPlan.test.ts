@@ -66,7 +66,8 @@ describe("plan sizes", () => {
       // plans had sizes (eb8614f); a change of the product that changes these runs records them again: they
       // were recorded again with openings (each serving start draws an id from Random and vouches in SQL), and
       // again when a session's exchange began to read the client's checkpoints (`resumes`), and again when a
-      // page began to carry its table's end (`Page.end`, a statement more for a page cut short).
+      // page began to carry its table's end (`Page.end`, a statement more for a page cut short), and again when a
+      // live pull began to hold back the asking peer's own rows and sent counters began to wait a second.
       const recorded: ReadonlyArray<readonly [number, string]> = [
         [10, "173bb724de626558595573534866dbf3f51fc8a8eb6b0a0c747772a30a0ebdf8"],
         [1001, "c3b3d8973ce1ef6b7d64e3a7034da4b36637f83be916e085c5c1d636ad009b74"]

@@ -43,12 +43,14 @@ describe("restored and replaced databases", () => {
   )
 
   it(
-    "an engine that never notices a peer's new or older database is caught (seed 54)",
+    "an engine that never notices a peer's new or older database is caught (seed 19)",
     { timeout: 120_000 },
     async () => {
-      const broken = await simulate(54, { variant: brokenVariants.g })
+      // Seed 19 is where BrokenVariants first catches (g) now; it was 54 until live pulls began to hold back
+      // the asking peer's own rows, which moved that seed's run.
+      const broken = await simulate(19, { variant: brokenVariants.g })
       expect(broken.violations.some((v) => v.includes("differs from"))).toBe(true)
-      expect((await simulate(54)).violations).toEqual([])
+      expect((await simulate(19)).violations).toEqual([])
     }
   )
 

@@ -171,11 +171,9 @@ export const make = (names: TableNames = { prefix: "" }) =>
     /** Upsert rows (seq assigned from `firstSeq` on); returns how many changed the table. */
     const upsert = (resource: ResourceType, rows: ReadonlyArray<Row>, firstSeq: number, plain = false) =>
       upsertChunks(resource, rows, firstSeq, plain ? "insert" : "upsert", (statement, json) =>
-        Effect.zipRight(
-          sql.unsafe(statement, [json]),
-          // changes() counts rows inserted or updated; an upsert whose WHERE refused the update is not one.
-          Effect.map(sql.unsafe<{ n: number }>("SELECT changes() AS n"), (r) => r[0]!.n)
-        )
+        // The statement's own result: `changes` counts rows inserted or updated; an upsert whose WHERE
+        // refused the update is not one. (A `SELECT changes()` after it was a statement more per apply.)
+        Effect.map(sql.unsafe(statement, [json]).raw, (result) => (result as { changes: number }).changes)
       ).pipe(Effect.map((counts) => counts.reduce((a, b) => a + b, 0)))
 
     /** The same upsert; returns the uuids of the rows that changed the table (RETURNING skips refused rows). */

@@ -263,15 +263,56 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         return (yield* waitFor(signal, waitMillis)) ? yield* read : first
       })
 
-    const pull = (request: Extract<PeerRequest, { _tag: "Pull" }>) =>
+    /**
+     * Rows a live pull holds back: a page that read everything after its cursor and holds only the asking
+     * peer's own rows, its writes coming back to it. The peer holds them already, unless it lost them (a
+     * restore from an older backup), and then it asks from its older watermark without a wait and gets them
+     * at once.
+     */
+    const onlyOwnRows = (peer: DeviceId, rows: ReadonlyArray<Row>, limit: number) =>
+      rows.length > 0 && readAll(rows, limit) && rows.every((row) => row.owner === peer)
+
+    /**
+     * A page of a table. A live pull (`waitMillis`) that finds nothing, or only the peer's own rows, waits for
+     * the next commit of the kind, and answers once a row of another device (or of no device) is there, the
+     * rows held back would fill a page, or the wait ends: its rows, the peer's own included, in seq order as
+     * always. So a device's write reaches a peer and is not sent back to it at once (a request and a page
+     * each way fewer per write), and its cursor still passes every row. While it waits, each commit is looked
+     * at from the last row seen, not from the cursor, so that waiting costs a read of the new rows only.
+     */
+    const pull = (peer: DeviceId, request: Extract<PeerRequest, { _tag: "Pull" }>) =>
       Effect.gen(function* () {
         const { resource, after, limit, waitMillis } = request
-        const { rows, last } = yield* readOrWait(
-          resource,
-          store.readPage(resource, after, limit, maxPageSize),
-          (page) => page.rows.length === 0,
-          waitMillis
-        )
+        const read = (from: number) => store.readPage(resource, from, limit, maxPageSize)
+        // The signal is taken before each read: a commit after the read fires it (ChangeFeed).
+        let signal = yield* feed.next(resource)
+        let page = yield* read(after)
+        if (waitMillis > 0 && (page.rows.length === 0 || onlyOwnRows(peer, page.rows, limit))) {
+          const deadline = (yield* Clock.currentTimeMillis) + waitMillis
+          // Every row after `after` up to `seen` is the peer's own; `held` of them.
+          let seen = page.last
+          let held = page.rows.length
+          let latest: typeof page | undefined
+          for (;;) {
+            const left = deadline - (yield* Clock.currentTimeMillis)
+            if (!(yield* waitFor(signal, left))) break
+            signal = yield* feed.next(resource)
+            latest = yield* read(seen)
+            // Nothing new after a commit: an empty page answers at once, as before; held rows wait on.
+            if (latest.rows.length === 0) {
+              if (held === 0) break
+              continue
+            }
+            const own = held + latest.rows.length < limit && onlyOwnRows(peer, latest.rows, limit)
+            seen = latest.last
+            held += latest.rows.length
+            if (!own) break
+          }
+          // The rows from the cursor on, as one page: read again unless the last read was that page.
+          if (seen !== page.last)
+            page = latest !== undefined && held === latest.rows.length ? latest : yield* read(after)
+        }
+        const { rows, last } = page
         // A page that read everything after its cursor had nothing remaining when it was read: no count
         // (a statement fewer for every live page). A commit after the read is the next page's, as it would
         // be after a count.
@@ -358,7 +399,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
           if (request.waitMillis > 0)
             liveKinds.set(peer, (liveKinds.get(peer) ?? new Set()).add(request.resource))
           // Before answering: a live pull may wait for a long time.
-          return Effect.zipRight(followWhenCaughtUp(peer), pull(request))
+          return Effect.zipRight(followWhenCaughtUp(peer), pull(peer, request))
         case "PullLog":
           return pullLog(request)
         case "Ack":
