@@ -23,6 +23,7 @@ import * as Plan from "./Plan.js"
 import * as Restores from "./Restores.js"
 import * as Runtime from "./Runtime.js"
 import { fieldsFor, SimCatalog } from "./SimSchema.js"
+import * as SimLayer from "./SimLayer.js"
 import * as SimOpen from "./SimOpen.js"
 import * as SimPg from "./SimPg.js"
 import * as SimSqlite from "./SimSqlite.js"
@@ -353,8 +354,8 @@ class World {
               { deviceId: d.id as DeviceId, libraryId: LIBRARY },
               { maxDriftMillis: Plan.MAX_DRIFT_MILLIS, skew: () => d.skew }
             )
-      const context = yield* Layer.build(stores)
-      const memory = yield* Layer.build(
+      const context = yield* SimLayer.build(stores)
+      const memory = yield* SimLayer.build(
         TransportMemory.layer.pipe(
           Layer.provide(
             Credentials.layer({ libraryId: LIBRARY, deviceId: d.id as DeviceId, secret: SECRET })
