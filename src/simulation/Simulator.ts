@@ -46,6 +46,8 @@ export interface Outcome {
   readonly covered: ReadonlyArray<string>
   readonly simulatedMillis: number
   readonly tasks: number
+  /** Effect operations run: what the seed cost, counted the same on a busy machine as on an idle one. */
+  readonly operations: number
 }
 
 /**
@@ -117,7 +119,8 @@ export const simulate = async (
     hash: createHash("sha256").update(trace.join("\n")).digest("hex"),
     covered: [...world.covered].sort(),
     simulatedMillis: result.endMillis - START_MILLIS,
-    tasks: result.tasks
+    tasks: result.tasks,
+    operations: result.operations
   }
 }
 
