@@ -78,15 +78,9 @@ describe("seeds that once failed", () => {
  * move the seed to REGRESSIONS).
  */
 const OPEN: ReadonlyArray<{ readonly seed: number; readonly bug: string; readonly size?: "light" }> = [
-  // d0 is backed up while it serves; after the backup it deletes a row (moving it to a new seq), and d2, which
-  // had never pulled it, pulls d0's table up to seq 9 and is given that position under the opening that was
-  // serving. Both are restored: the row is back at its old seq, below 9, and d0's file vouches for 9, so d2's
-  // position passes every check and d2 never gets the row (docs/testing.md, "Known gap").
-  {
-    seed: 41166,
-    bug: "a position given after a live backup skips a row that moved after it",
-    size: "light"
-  }
+  // Seed 41166 (light plan) met the live-backup gap (docs/testing.md, "What no check here sees") until the simulator began
+  // to build a device's Layers one after another and the memory transport to run a request on one fiber: the
+  // order of its tasks changed, and it passes since, as the gap is still there. No seed met it again yet.
 ]
 
 // (Without an open bug an empty describe would be an empty suite.)
