@@ -407,3 +407,62 @@ describe("a peer restored from a backup and restarted again", () => {
     )
   )
 })
+
+describe("a peer that was shown a table's end beyond its position", () => {
+  it.live(
+    "names that end, and a file restored to before it answers rewound although every position is within it",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const net = yield* Layer.build(Sim.networkLayer)
+          const dir = yield* tempDir()
+          const backup = yield* tempDir()
+          const b = yield* Sim.deviceOnDisk(net, deviceB, yield* tempDir())
+          const session = sessionOfA(net, dir)
+          // Each file with its write-ahead log: copied while nothing is being written, a consistent backup.
+          const copies = ["database.db", "database.db-wal", "sync.db", "sync.db-wal"]
+          yield* session((a) => Effect.forEach([1, 2, 3], (n) => writeLocation(a, n)))
+          yield* session((a) =>
+            Effect.gen(function* () {
+              yield* Sim.startEngine(a, "memory:a", [])
+              // Pages of two rows: a page cut short of the table's end shows B that end.
+              yield* Sim.startEngine(b, "memory:b", ["memory:a"], { ...Sim.fastOptions, batchSize: 2 })
+              yield* Sim.converged([a, b], (l) => l.length === 3)
+              // Backed up while it serves, under the opening B now holds.
+              for (const f of copies) copyFileSync(join(dir, f), join(backup, f))
+              const rows = [4, 5, 6, 7, 8].map((n) => ({
+                uuid: uuidN(n),
+                fields: { volume: null, path: `/${n}`, name: `l${n}` }
+              }))
+              yield* Effect.provide(
+                Effect.flatMap(Library, (l) => l.write("location", rows)),
+                a
+              )
+              yield* Sim.converged([a, b], (l) => l.length === 8)
+            })
+          )
+          const marks = yield* Effect.provide(WatermarkStore, b)
+          const seen = yield* marks.peerSeen!(deviceA)
+          expect(seen).toBe(8)
+          const opening = Option.getOrThrow(yield* marks.peerOpening!(deviceA))
+          for (const f of ["database.db-shm", "sync.db-shm"]) rmSync(join(dir, f), { force: true })
+          for (const f of copies) copyFileSync(join(backup, f), join(dir, f))
+          // Restored to its third row and serving again, A is asked by hand with no position held: only the
+          // end B names is beyond what A's files vouched for under that opening.
+          yield* session((a) =>
+            Effect.gen(function* () {
+              yield* Sim.startEngine(a, "memory:a", [])
+              const conn = yield* Effect.provide(
+                Effect.flatMap(PeerTransport, (t) => t.connect("memory:a")),
+                b
+              )
+              const ask = (end: number) =>
+                conn.send(new Exchange({ holds: [], listen: null, opening, seen: end }))
+              expect((yield* ask(seen)).rewound).toBe(true)
+              expect((yield* ask(3)).rewound).toBeUndefined()
+            })
+          )
+        })
+      )
+  )
+})

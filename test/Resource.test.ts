@@ -3,7 +3,7 @@ import { Either, FastCheck as fc } from "effect"
 import { decodeRow } from "../src/domain/Catalog.js"
 import { FileLibraryCatalog } from "../src/domain/FileLibrary.js"
 import type { ResourceType } from "../src/domain/Resource.js"
-import { Row, RowStruct } from "../src/domain/Row.js"
+import { Row, Rows, RowStruct } from "../src/domain/Row.js"
 import { Schema } from "effect"
 import { Uuid, uuidCheck } from "../src/domain/Ids.js"
 import { deviceA, uuidN } from "./support/fixtures.js"
@@ -100,6 +100,45 @@ describe("resource rows", () => {
     ],
     ([envelope]) => {
       expect(Schema.is(Row)(envelope)).toBe(Schema.is(RowStruct)(envelope))
+    },
+    { fastCheck: { numRuns: 3000 } }
+  )
+
+  it.prop(
+    "the wire check of a page's rows accepts exactly the arrays whose every element is a valid envelope",
+    [
+      fc.oneof(
+        fc.array(
+          fc.oneof(
+            fc.constant({
+              uuid: uuidN(1),
+              version: `000000000001.0000.${deviceA}`,
+              deleted: false,
+              owner: deviceA,
+              fields: {}
+            }),
+            fc.constant({
+              uuid: uuidN(2),
+              version: `000000000002.0000.${deviceA}`,
+              deleted: true,
+              owner: null,
+              fields: { name: "x" }
+            }),
+            fc.record({
+              uuid: anyValue,
+              version: anyValue,
+              deleted: anyValue,
+              owner: anyValue,
+              fields: anyValue
+            })
+          ),
+          { maxLength: 6 }
+        ),
+        anyValue
+      )
+    ],
+    ([rows]) => {
+      expect(Schema.is(Rows)(rows)).toBe(Schema.is(Schema.Array(RowStruct))(rows))
     },
     { fastCheck: { numRuns: 3000 } }
   )

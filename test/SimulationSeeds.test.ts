@@ -1,11 +1,8 @@
 // The simulator in CI: up to 1,000 seeds (TIDEMARK_SIM_SEEDS), from a start taken from the clock so that every
 // run explores new schedules, on two worker processes, within a budget of TIDEMARK_SIM_BUDGET_SECONDS (150 s):
 // no seed starts after it, so the suite stays within its time on two cores however fast seeds run today. The
-// range that ran is printed with the command that reruns it; a failing seed prints its replay command. It runs
-// with `--no-restores`: a backup taken while a device serves can still make a peer skip a row that moved after
-// it (the known gap of docs/testing.md, seed 41166 in SimulationRegressions), about one seed in a few thousand,
-// so a CI run would fail on a known bug now and then. Restores run in SimulationRestores, the regression seeds
-// and any `npm run simulate` without the flag; the rest of each plan is the same either way.
+// range that ran is printed with the command that reruns it; a failing seed prints its replay command. Every
+// fault kind runs, restored and replaced databases included.
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect } from "effect"
 import { spawn } from "node:child_process"
@@ -28,8 +25,7 @@ const runSimulator = (from: number) =>
         "--workers",
         "2",
         "--budget-seconds",
-        String(BUDGET_SECONDS),
-        "--no-restores"
+        String(BUDGET_SECONDS)
       ],
       { stdio: ["ignore", "pipe", "pipe"] }
     )

@@ -8,7 +8,7 @@ import { Schema } from "effect"
 import { DeviceId, LibraryId } from "./Ids.js"
 import { Fingerprint, UuidRange } from "./Fingerprint.js"
 import { ResourceType } from "./Resource.js"
-import { Row } from "./Row.js"
+import { Rows } from "./Row.js"
 
 export const PROTOCOL_VERSION = 2
 
@@ -120,24 +120,35 @@ export class Exchange extends Schema.TaggedRequest<Exchange>()("Exchange", {
    * `resumes`: the highest positions of the client's interrupted backfills from this server, which it resumes
    * from (a checkpoint's cursor in a table, and a state transfer's start in the shared log): cursors too, so
    * they are checked as `holds` are (absent: none, or an older client).
+   * `seen`: the highest table end (Page.end) the client was shown beyond a position it then held: the rows
+   * it holds below its positions are those of a history that went at least that far, so it is checked as
+   * `holds` are (absent: none, or an older client).
    */
   payload: {
     holds: Schema.Array(ResourceSeq),
     listen: Schema.NullOr(Schema.String),
     opening: Schema.optional(Schema.String),
-    resumes: Schema.optional(Schema.Struct({ table: Cursor, log: Cursor }))
+    resumes: Schema.optional(Schema.Struct({ table: Cursor, log: Cursor })),
+    seen: Schema.optional(Cursor)
   }
 }) {}
 
 /** A page of a table, rows ordered by the server's seq. */
 export const Page = Schema.Struct({
   resource: ResourceType,
-  rows: Schema.Array(Row),
+  rows: Rows,
   /** The server's seq of the last row in the page (the cursor to ask from next); `after` when empty. */
   last: Cursor,
   /** Rows after `last` at the time of the answer (counted up to REMAINING_COUNT_CAP). */
   remaining: Cursor,
-  caughtUp: Schema.Boolean
+  caughtUp: Schema.Boolean,
+  /**
+   * The table's last seq once the page was read (at least `last`), vouched for like `last`. A row that moved
+   * to a new seq before the read is missing below `last`; the client keeps the highest end it was shown and
+   * names it (Exchange.seen), so a server restored to before that move is told from the one that made it.
+   * Absent from older servers.
+   */
+  end: Schema.optional(Cursor)
 })
 export type Page = typeof Page.Type
 
@@ -151,7 +162,7 @@ export class Pull extends Schema.TaggedRequest<Pull>()("Pull", {
 /** A page of the shared log for one shared resource kind. */
 export const LogPage = Schema.Struct({
   resource: ResourceType,
-  rows: Schema.Array(Row),
+  rows: Rows,
   last: Cursor,
   remaining: Cursor,
   caughtUp: Schema.Boolean,
@@ -193,7 +204,7 @@ export class Summarize extends Schema.TaggedRequest<Summarize>()("Summarize", {
 /** The server's rows of one kind whose uuid is in [lo, hi) and above `afterUuid`, in uuid order. */
 export class PullRange extends Schema.TaggedRequest<PullRange>()("PullRange", {
   failure: RequestRefused,
-  success: Schema.Struct({ rows: Schema.Array(Row), done: Schema.Boolean }),
+  success: Schema.Struct({ rows: Rows, done: Schema.Boolean }),
   payload: { resource: ResourceType, range: UuidRange, afterUuid: Schema.String, limit: Limit }
 }) {}
 

@@ -80,7 +80,11 @@ export const syncMigrations: Migrations = {
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(openingsDdl("store_openings"))
     yield* sql.unsafe("ALTER TABLE peer_stores ADD COLUMN opening TEXT")
-  })
+  }),
+  // Per peer, the highest table end it showed this device beyond a position held (Page.end).
+  "5_peer_seen": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.unsafe("ALTER TABLE peer_stores ADD COLUMN seen INTEGER NOT NULL DEFAULT 0")
+  )
 }
 
 export const layer = (file: string): Layer.Layer<SyncDb, DatabaseOpenError> =>

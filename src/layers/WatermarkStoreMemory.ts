@@ -12,8 +12,10 @@ export const make = Effect.gen(function* () {
   const marks = new Map<string, Watermark>()
   const stores = new Map<DeviceId, string>()
   const openings = new Map<DeviceId, string>()
+  const seen = new Map<DeviceId, number>()
   const forgetPeer = (peer: DeviceId) =>
     Effect.gen(function* () {
+      seen.delete(peer)
       for (const [k, m] of marks) if (m.peer === peer) marks.delete(k)
       const held = yield* checkpoints.list
       yield* Effect.forEach(
@@ -44,6 +46,8 @@ export const make = Effect.gen(function* () {
     peerOpening: (peer) => Effect.sync(() => Option.fromNullable(openings.get(peer))),
     recordOpening: (peer, opening) =>
       Effect.sync(() => (opening === undefined ? openings.delete(peer) : openings.set(peer, opening))),
+    peerSeen: (peer) => Effect.sync(() => seen.get(peer) ?? 0),
+    recordSeen: (peer, end) => Effect.sync(() => seen.set(peer, Math.max(seen.get(peer) ?? 0, end))),
     list: Effect.sync(() =>
       [...marks.values()].sort((a, b) => (key(a.peer, a.resource) < key(b.peer, b.resource) ? -1 : 1))
     )

@@ -57,12 +57,16 @@ export const make = Effect.gen(function* () {
       )
 
   const forgetPeer = (peer: DeviceId) =>
-    Effect.zipRight(
-      sql.unsafe("DELETE FROM device_resource_watermarks WHERE device_uuid = ? AND peer_device_uuid = ?", [
-        deviceId,
-        peer
-      ]),
-      sql.unsafe("DELETE FROM backfill_checkpoints WHERE peer_device_uuid = ?", [peer])
+    Effect.all(
+      [
+        sql.unsafe("DELETE FROM device_resource_watermarks WHERE device_uuid = ? AND peer_device_uuid = ?", [
+          deviceId,
+          peer
+        ]),
+        sql.unsafe("DELETE FROM backfill_checkpoints WHERE peer_device_uuid = ?", [peer]),
+        sql.unsafe("UPDATE peer_stores SET seen = 0 WHERE peer_device_uuid = ?", [peer])
+      ],
+      { discard: true }
     )
 
   const rebase = (peer: DeviceId, storeId: string) =>
@@ -106,7 +110,29 @@ export const make = Effect.gen(function* () {
       .unsafe("UPDATE peer_stores SET opening = ? WHERE peer_device_uuid = ?", [opening ?? null, peer])
       .pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", "record peer opening")))
 
-  return WatermarkStore.of({ get, advance, list, peerStore, rebase, forget, peerOpening, recordOpening })
+  const peerSeen = (peer: DeviceId) =>
+    sql.unsafe<{ seen: number }>("SELECT seen FROM peer_stores WHERE peer_device_uuid = ?", [peer]).pipe(
+      Effect.map((rows) => rows[0]?.seen ?? 0),
+      Effect.mapError(storeError("sync.db", "read peer seen"))
+    )
+
+  const recordSeen = (peer: DeviceId, end: number) =>
+    sql
+      .unsafe("UPDATE peer_stores SET seen = ? WHERE peer_device_uuid = ? AND seen < ?", [end, peer, end])
+      .pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", "record peer seen")))
+
+  return WatermarkStore.of({
+    get,
+    advance,
+    list,
+    peerStore,
+    rebase,
+    forget,
+    peerOpening,
+    recordOpening,
+    peerSeen,
+    recordSeen
+  })
 })
 
 export const layer: Layer.Layer<WatermarkStore, never, SyncDb | LocalDevice> = Layer.effect(

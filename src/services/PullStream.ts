@@ -80,6 +80,11 @@ const applyPage = (
     yield* progressRecord.together(
       Effect.gen(function* () {
         if (mode !== "state") yield* watermarks.advance(conn.peer, resource, page.last)
+        // The table's end the page was read at, when no cursor kept from now on holds it: a table stream's
+        // watermark holds `last`, a state transfer keeps no table position once it ends.
+        const end = "end" in page ? page.end : undefined
+        if (end !== undefined && watermarks.recordSeen !== undefined && (mode === "state" || end > page.last))
+          yield* watermarks.recordSeen(conn.peer, end)
         yield* metrics.received(conn.peer, rows.length, approximateSize(rows))
         if (mode === "log") return
         if (mode === "table" && page.caughtUp) {

@@ -83,11 +83,13 @@ const session = (address: string, options: EngineOptions, self: Self) =>
       const opening =
         watermarks.peerOpening === undefined ? Option.none() : yield* watermarks.peerOpening(conn.peer)
       const interrupted = (yield* checkpoints.list).filter((c) => c.peer === conn.peer)
+      const seen = watermarks.peerSeen === undefined ? 0 : yield* watermarks.peerSeen(conn.peer)
       let state = yield* conn.send(
         new Exchange({
           holds,
           listen: self.listen,
           ...Option.match(opening, { onNone: () => ({}), onSome: (o) => ({ opening: o }) }),
+          ...(seen > 0 ? { seen } : {}),
           ...(interrupted.length === 0
             ? {}
             : {

@@ -137,12 +137,14 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
       peerOpening: string | undefined,
       holds: ReadonlyArray<{ resource: ResourceType; seq: number }>,
       resumes: { readonly table: number; readonly log: number } | undefined,
+      seen: number | undefined,
       ends: ReadonlyArray<{ resource: ResourceType; seq: number }>,
       logEnd: number
     ) =>
       Effect.gen(function* () {
         // Each position with its end: a table's last seq, or the shared log's. An interrupted backfill's
-        // cursor is checked against the highest table end (it is in one of the tables).
+        // cursor, and the highest table end the peer was shown, are checked against the highest table end.
+        const tablesEnd = Math.max(0, ...ends.map((t) => t.seq))
         const positions = [
           ...holds.map(({ resource, seq }) => {
             const shared = catalog.isShared(resource)
@@ -155,9 +157,10 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
           ...(resumes === undefined
             ? []
             : [
-                { shared: false, seq: resumes.table, end: Math.max(0, ...ends.map((t) => t.seq)) },
+                { shared: false, seq: resumes.table, end: tablesEnd },
                 { shared: true, seq: resumes.log, end: logEnd }
-              ])
+              ]),
+          ...(seen === undefined ? [] : [{ shared: false, seq: seen, end: tablesEnd }])
         ]
         if (openings !== undefined && peerOpening !== undefined) {
           const vouched = {
@@ -184,7 +187,8 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
       peer: DeviceId,
       holds: ReadonlyArray<{ resource: ResourceType; seq: number }>,
       peerOpening: string | undefined,
-      resumes?: { readonly table: number; readonly log: number }
+      resumes?: { readonly table: number; readonly log: number },
+      seen?: number
     ) =>
       Effect.gen(function* () {
         const tables = yield* lastSeqs
@@ -204,7 +208,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         const bounds = yield* log.bounds
         const applied = yield* log.appliedThrough
         const wallMillis = yield* Clock.currentTimeMillis
-        const back = yield* rewound(peer, peerOpening, known, resumes, tables, bounds.last)
+        const back = yield* rewound(peer, peerOpening, known, resumes, seen, tables, bounds.last)
         // A peer in session holds our log up to its lowest shared position: that is its acknowledgement until
         // it sends one, so pruning waits for it too (a peer is otherwise counted only from its first ack, and
         // one that had not acked yet lost its part of the log and had to transfer state again).
@@ -271,16 +275,19 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
         // A page that read everything after its cursor had nothing remaining when it was read: no count
         // (a statement fewer for every live page). A commit after the read is the next page's, as it would
         // be after a count.
-        const remaining = readAll(rows, limit)
-          ? 0
-          : yield* store.countAfter(resource, last, REMAINING_COUNT_CAP)
-        yield* cover(last, 0)
+        const all = readAll(rows, limit)
+        const remaining = all ? 0 : yield* store.countAfter(resource, last, REMAINING_COUNT_CAP)
+        // The table's end once the page was read: `last` itself when the page read everything after its
+        // cursor (nothing was beyond it), else read now (a commit since only raises it).
+        const end = all ? last : yield* store.lastSeq(resource)
+        yield* cover(end, 0)
         return {
           resource,
           rows,
           last,
           remaining,
-          caughtUp: remaining === 0
+          caughtUp: remaining === 0,
+          end
         } satisfies Page
       })
 
@@ -344,7 +351,7 @@ export const makeHandler = (options: ServerOptions = defaultServerOptions) =>
             )
           }
           return Effect.zipLeft(
-            exchange(peer, request.holds, request.opening, request.resumes),
+            exchange(peer, request.holds, request.opening, request.resumes, request.seen),
             followWhenCaughtUp(peer)
           )
         case "Pull":

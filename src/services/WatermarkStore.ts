@@ -48,5 +48,16 @@ export class WatermarkStore extends Context.Tag("tidemark/WatermarkStore")<
      * any watermark of that session advances.
      */
     readonly recordOpening?: (peer: DeviceId, opening: string | undefined) => Effect.Effect<void, StoreError>
+    /**
+     * The highest table end the peer showed this device beyond a position it then held (Page.end): the rows
+     * held below the watermarks are those of a history of the peer's database that went at least that far.
+     * 0 when none. Forgotten with the watermarks. Optional, with `peerOpening`: a store without it sends none.
+     */
+    readonly peerSeen?: (peer: DeviceId) => Effect.Effect<number, StoreError>
+    /**
+     * Raise what `peerSeen` returns to `end` (a lower value is ignored). Called in the transaction that
+     * advances the watermark or checkpoint past the page that showed it.
+     */
+    readonly recordSeen?: (peer: DeviceId, end: number) => Effect.Effect<void, StoreError>
   }
 >() {}
