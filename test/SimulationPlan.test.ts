@@ -65,12 +65,14 @@ describe("plan sizes", () => {
       // Seed 10 draws a full plan; seed 1001 a light one, run here as full. Hashes taken on the commit before
       // plans had sizes (eb8614f); a change of the product that changes these runs records them again: they
       // were recorded again with openings (each serving start draws an id from Random and vouches in SQL), and
-      // again when a session's exchange began to read the client's checkpoints (`resumes`), and again when a
-      // page began to carry its table's end (`Page.end`, a statement more for a page cut short), and again when a
-      // live pull began to hold back the asking peer's own rows and sent counters began to wait a second.
+      // again when a session's exchange began to read the client's checkpoints (`resumes`), again when a
+      // page began to carry its table's end (`Page.end`, a statement more for a page cut short), again when a
+      // live pull began to hold back the asking peer's own rows and sent counters began to wait a second, and
+      // again when the simulator began to build a device's Layers one after another and open new databases
+      // from an image (SimLayer, SimOpen) and the memory transport to run a request on one fiber.
       const recorded: ReadonlyArray<readonly [number, string]> = [
-        [10, "f83f2b22125fd92c84fbdf292fe95dbd070b98aceaecfa1d01b0f9bb43e7677a"],
-        [1001, "2e76820793212ea36dca5cc8e3c40834485eb0ce6deb390f727cc599179277dc"]
+        [10, "cbaf16c444d318b17b14f5b99a57a1e441cee187e672ecb8d0206f3b569f3d08"],
+        [1001, "b61a66fbecc5b1e5936c344615e3d25563cb57070e990cc61e180ba5bcea3366"]
       ]
       expect(Plan.sizeOf(10)).toBe("full")
       expect(Plan.sizeOf(1001)).toBe("light")

@@ -1,18 +1,7 @@
 // PeerTransport inside one process, for simulations: every message is encoded and decoded by its Schema as
 // on the wire, and the network can drop, delay (and so reorder), duplicate messages, cut connections after N
 // messages, and partition devices until healed. The handshake is the real one (domain/Auth.ts).
-import {
-  Context,
-  Deferred,
-  Duration,
-  Effect,
-  type Exit,
-  Layer,
-  ParseResult,
-  Random,
-  Ref,
-  Schema
-} from "effect"
+import { Context, Duration, Effect, type Exit, Fiber, Layer, ParseResult, Random, Ref, Schema } from "effect"
 import * as Auth from "../domain/Auth.js"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
 import { PeerRequest, PROTOCOL_VERSION, RequestRefused } from "../domain/Protocol.js"
@@ -59,8 +48,18 @@ interface Listener {
 interface Link {
   readonly client: DeviceId
   readonly server: DeviceId
-  readonly broken: Deferred.Deferred<void>
+  broken: boolean
+  /** The requests in flight on the link, each failed at once when it breaks. */
+  readonly inFlight: Set<() => void>
 }
+
+/** Break a link: every request in flight on it fails, and every later one. */
+const breakLink = (link: Link) =>
+  Effect.sync(() => {
+    if (link.broken) return
+    link.broken = true
+    for (const fail of [...link.inFlight]) fail()
+  })
 
 /** The simulated network all memory transports of a test share. */
 export class MemoryNetwork extends Context.Tag("tidemark/MemoryNetwork")<
@@ -100,10 +99,9 @@ export const makeNetwork: Effect.Effect<MemoryNetwork["Type"]> = Effect.gen(func
     count: yield* Ref.make(0),
     interceptor: yield* Ref.make<Interceptor>(() => Effect.void)
   }
+  // Suspended: `cutAll` is one value, which must see the links open when it runs, not when it was made.
   const breakWhere = (p: (l: Link) => boolean) =>
-    Effect.forEach([...internal.links].filter(p), (l) => Deferred.succeed(l.broken, undefined), {
-      discard: true
-    })
+    Effect.suspend(() => Effect.forEach([...internal.links].filter(p), breakLink, { discard: true }))
   return MemoryNetwork.of({
     setFaults: (f) => Ref.set(internal.faults, f),
     partition: (groups) =>
@@ -154,10 +152,9 @@ export const layer: Layer.Layer<PeerTransport, never, MemoryNetwork | Credential
         if (separated(yield* Ref.get(groups), from, to)) return yield* unavailable("network partitioned")
         const n = yield* Ref.updateAndGet(count, (c) => c + 1)
         if (link !== undefined && f.cutAfterMessages !== undefined && n % f.cutAfterMessages === 0) {
-          yield* Deferred.succeed(link.broken, undefined)
+          yield* breakLink(link)
         }
-        if (link !== undefined && (yield* Deferred.isDone(link.broken)))
-          return yield* unavailable("connection cut")
+        if (link !== undefined && link.broken) return yield* unavailable("connection cut")
         // Chance goes through Effect's Random, so a simulation with a seeded Random replays exactly.
         if (f.maxDelayMillis > 0)
           yield* Effect.sleep(Duration.millis((yield* Random.next) * f.maxDelayMillis))
@@ -183,7 +180,7 @@ export const layer: Layer.Layer<PeerTransport, never, MemoryNetwork | Credential
             listeners.delete(address)
             yield* Effect.forEach(
               [...links].filter((l) => l.server === me.deviceId),
-              (l) => Deferred.succeed(l.broken, undefined),
+              breakLink,
               { discard: true }
             )
           })
@@ -248,7 +245,8 @@ export const layer: Layer.Layer<PeerTransport, never, MemoryNetwork | Credential
         const link: Link = {
           client: me.deviceId,
           server: server.device,
-          broken: yield* Deferred.make<void>()
+          broken: false,
+          inFlight: new Set()
         }
         const clientAddress = `memory:${me.deviceId}`
         yield* Effect.acquireRelease(
@@ -296,13 +294,34 @@ export const layer: Layer.Layer<PeerTransport, never, MemoryNetwork | Credential
               Effect.fail(new RequestRefused({ reason: `undecodable message: ${e.message}` }))
             )
           )
-          return Effect.raceFirst(
-            call,
-            Effect.zipRight(
-              Deferred.await(link.broken),
-              // Made only when the link breaks: an error (its stack trace) for every request is costly.
-              Effect.failSync(() => new PeerUnavailable({ address, reason: "connection lost" }))
-            )
+          // The request runs on a fiber of its own, which a break of the link interrupts: the request then
+          // fails as lost. (One fiber, and no second one waiting for the break, as a race would take.)
+          return Effect.flatMap(Effect.fork(call), (fiber) =>
+            Effect.async<unknown, unknown>((resume) => {
+              let pending = true
+              const settle = (result: Effect.Effect<unknown, unknown>) => {
+                if (!pending) return
+                pending = false
+                link.inFlight.delete(lost)
+                resume(result)
+              }
+              const lost = () =>
+                settle(
+                  Effect.zipRight(
+                    Fiber.interrupt(fiber),
+                    // Made only when the link breaks: an error (its stack trace) for every request is costly.
+                    Effect.failSync(() => new PeerUnavailable({ address, reason: "connection lost" }))
+                  )
+                )
+              // On a link already broken the request fails by itself, as "connection cut".
+              if (!link.broken) link.inFlight.add(lost)
+              fiber.addObserver(settle)
+              return Effect.suspend(() => {
+                pending = false
+                link.inFlight.delete(lost)
+                return Fiber.interrupt(fiber)
+              })
+            })
           ) as Effect.Effect<never>
         }
 

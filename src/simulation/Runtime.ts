@@ -32,12 +32,15 @@ class QueueScheduler implements Scheduler.Scheduler {
   private tasks: Array<Scheduler.Task> = []
   /** How many tasks ran: a measure of work done. */
   ran = 0
+  /** How many Effect operations ran (the runtime asks `shouldYield` before each): a finer measure. */
+  operations = 0
 
   scheduleTask(task: Scheduler.Task): void {
     this.tasks.push(task)
   }
 
   shouldYield(fiber: Fiber.RuntimeFiber<unknown, unknown>): number | false {
+    this.operations++
     // The default scheduler's rule: yield after a fiber's 2,048th operation in a row.
     return fiber.currentOpCount > 2_048 ? 0 : false
   }
@@ -150,6 +153,7 @@ export class Livelock extends Error {
 export interface RunResult<A, E> {
   readonly exit: Exit.Exit<A, E>
   readonly tasks: number
+  readonly operations: number
   readonly endMillis: number
 }
 
@@ -208,6 +212,7 @@ export const run = async <A, E>(
       return {
         exit: Exit.die(new Livelock(clock.now - startMillis, scheduler.ran)),
         tasks: scheduler.ran,
+        operations: scheduler.operations,
         endMillis: clock.now
       }
     }
@@ -220,9 +225,10 @@ export const run = async <A, E>(
       return {
         exit: Exit.die(new Deadlock(clock.now - startMillis)),
         tasks: scheduler.ran,
+        operations: scheduler.operations,
         endMillis: clock.now
       }
     }
   }
-  return { exit, tasks: scheduler.ran, endMillis: clock.now }
+  return { exit, tasks: scheduler.ran, operations: scheduler.operations, endMillis: clock.now }
 }

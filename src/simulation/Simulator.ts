@@ -2,17 +2,13 @@
 // whose SQLite databases the simulator holds, on one in-process network, on simulated time. The plan's
 // actions run at their times; then the network heals, crashed devices restart, clocks come back within the
 // drift limit, and the oracle judges. Keeps: the same seed gives the same trace, byte for byte.
-import * as Migrator from "@effect/sql/Migrator"
-import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Context, Deferred, Effect, Exit, Layer, Logger, LogLevel, Random, Scope } from "effect"
 import { createHash } from "node:crypto"
 import { LibraryId, Uuid, type DeviceId } from "../domain/Ids.js"
 import type { PeerRequest } from "../domain/Protocol.js"
 import * as Device from "../layers/Device.js"
 import * as HlcClockSqlite from "../layers/HlcClockSqlite.js"
-import { libraryMigrations, migrationsTable, syncKinds } from "../layers/LibraryDbSchema.js"
 import { LibraryDb, SyncDb } from "../layers/Sqlite.js"
-import { syncMigrations } from "../layers/SyncDbSchema.js"
 import * as TransportMemory from "../layers/TransportMemory.js"
 import { Credentials } from "../services/Credentials.js"
 import { Kinds } from "../services/Kinds.js"
@@ -27,6 +23,8 @@ import * as Plan from "./Plan.js"
 import * as Restores from "./Restores.js"
 import * as Runtime from "./Runtime.js"
 import { fieldsFor, SimCatalog } from "./SimSchema.js"
+import * as SimLayer from "./SimLayer.js"
+import * as SimOpen from "./SimOpen.js"
 import * as SimPg from "./SimPg.js"
 import * as SimSqlite from "./SimSqlite.js"
 import type { Variant } from "./Variant.js"
@@ -48,6 +46,8 @@ export interface Outcome {
   readonly covered: ReadonlyArray<string>
   readonly simulatedMillis: number
   readonly tasks: number
+  /** Effect operations run: what the seed cost, counted the same on a busy machine as on an idle one. */
+  readonly operations: number
 }
 
 /**
@@ -84,7 +84,12 @@ export const simulate = async (
     hub === undefined
       ? undefined
       : await SimPg.HeldSchema.open(options!.postgres!, `sim_${process.pid}_${seed}`)
-  const world = new World(plan, options?.variant, hub === undefined ? undefined : { index: hub, held: held! })
+  const world = new World(
+    plan,
+    options?.variant,
+    hub === undefined ? undefined : { index: hub, held: held! },
+    await SimOpen.images(SimCatalog)
+  )
   if (hub !== undefined) world.covered.add("hub on postgres")
   world.covered.add(`${plan.size} plan`)
   const result = await Runtime.run(
@@ -114,7 +119,8 @@ export const simulate = async (
     hash: createHash("sha256").update(trace.join("\n")).digest("hex"),
     covered: [...world.covered].sort(),
     simulatedMillis: result.endMillis - START_MILLIS,
-    tasks: result.tasks
+    tasks: result.tasks,
+    operations: result.operations
   }
 }
 
@@ -205,7 +211,9 @@ class World {
   constructor(
     readonly plan: Plan.Plan,
     readonly variant: Variant | undefined,
-    hub: { readonly index: number; readonly held: SimPg.HeldSchema } | undefined
+    hub: { readonly index: number; readonly held: SimPg.HeldSchema } | undefined,
+    /** New databases as the migrations make them (SimOpen). */
+    readonly images: SimOpen.Images
   ) {
     this.devices = plan.devices.map((p) => {
       const pg = p.index === hub?.index ? hub.held : undefined
@@ -349,8 +357,8 @@ class World {
               { deviceId: d.id as DeviceId, libraryId: LIBRARY },
               { maxDriftMillis: Plan.MAX_DRIFT_MILLIS, skew: () => d.skew }
             )
-      const context = yield* Layer.build(stores)
-      const memory = yield* Layer.build(
+      const context = yield* SimLayer.build(stores)
+      const memory = yield* SimLayer.build(
         TransportMemory.layer.pipe(
           Layer.provide(
             Credentials.layer({ libraryId: LIBRARY, deviceId: d.id as DeviceId, secret: SECRET })
@@ -389,17 +397,13 @@ class World {
     return Effect.gen(function* () {
       const libraryClient = yield* SimSqlite.make(sqlite.library, gate)
       const syncClient = yield* SimSqlite.make(sqlite.sync, gate)
-      yield* Migrator.make({})({
-        loader: Migrator.fromRecord(libraryMigrations({ prefix: "" })),
-        table: migrationsTable({ prefix: "" })
-      }).pipe(
-        Effect.zipRight(syncKinds(SimCatalog, { prefix: "" })),
-        Effect.provideService(SqlClient.SqlClient, libraryClient)
-      )
-      yield* Migrator.make({})({
-        loader: Migrator.fromRecord(syncMigrations),
-        table: "tidemark_migrations"
-      }).pipe(Effect.provideService(SqlClient.SqlClient, syncClient))
+      yield* SimOpen.open(sqlite, { library: libraryClient, sync: syncClient }, SimCatalog, {
+        images: world.images,
+        armed: gate.crashAt !== undefined,
+        skip: (statements) => {
+          gate.statements += statements
+        }
+      })
       const parts = {
         device: Layer.merge(LocalDevice.layer(d.id as DeviceId, LIBRARY), Layer.succeed(Kinds, SimCatalog)),
         syncDb: Layer.succeed(SyncDb, syncClient),
