@@ -69,10 +69,11 @@ describe("plan sizes", () => {
       // page began to carry its table's end (`Page.end`, a statement more for a page cut short), again when a
       // live pull began to hold back the asking peer's own rows and sent counters began to wait a second, and
       // again when the simulator began to build a device's Layers one after another and open new databases
-      // from an image (SimLayer, SimOpen) and the memory transport to run a request on one fiber.
+      // from an image (SimLayer, SimOpen) and the memory transport to run a request on one fiber, and again
+      // when a client began to read what a peer showed it (`seen`) only when it names the peer's opening.
       const recorded: ReadonlyArray<readonly [number, string]> = [
-        [10, "cbaf16c444d318b17b14f5b99a57a1e441cee187e672ecb8d0206f3b569f3d08"],
-        [1001, "b61a66fbecc5b1e5936c344615e3d25563cb57070e990cc61e180ba5bcea3366"]
+        [10, "a552579e12fe9663270c7c3387c84f080702e98d6633e4a23eec528830eba6ac"],
+        [1001, "2e76820793212ea36dca5cc8e3c40834485eb0ce6deb390f727cc599179277dc"]
       ]
       expect(Plan.sizeOf(10)).toBe("full")
       expect(Plan.sizeOf(1001)).toBe("light")

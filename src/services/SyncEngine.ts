@@ -83,7 +83,12 @@ const session = (address: string, options: EngineOptions, self: Self) =>
       const opening =
         watermarks.peerOpening === undefined ? Option.none() : yield* watermarks.peerOpening(conn.peer)
       const interrupted = (yield* checkpoints.list).filter((c) => c.peer === conn.peer)
-      const seen = watermarks.peerSeen === undefined ? 0 : yield* watermarks.peerSeen(conn.peer)
+      // The highest table end the peer showed us beyond our positions: checked against what that opening
+      // vouched for, so named with it only.
+      const seen =
+        watermarks.peerSeen === undefined || Option.isNone(opening)
+          ? 0
+          : yield* watermarks.peerSeen(conn.peer)
       let state = yield* conn.send(
         new Exchange({
           holds,
