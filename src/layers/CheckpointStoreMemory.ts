@@ -2,11 +2,17 @@
 import { Clock, Effect, Layer, Option } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
-import { type Checkpoint, CheckpointStore } from "../services/CheckpointStore.js"
+import { type Checkpoint, CheckpointStore, type RangeCheckpoint } from "../services/CheckpointStore.js"
 
 export const make = Effect.sync(() => {
   const checkpoints = new Map<string, Checkpoint>()
   const key = (peer: DeviceId, resource: ResourceType) => `${peer}/${resource}`
+  const ranges = new Map<ResourceType, Map<string, RangeCheckpoint>>()
+  const rangesOf = (resource: ResourceType) => {
+    const held = ranges.get(resource) ?? new Map<string, RangeCheckpoint>()
+    ranges.set(resource, held)
+    return held
+  }
   return CheckpointStore.of({
     get: (peer, resource) => Effect.sync(() => Option.fromNullable(checkpoints.get(key(peer, resource)))),
     save: (peer, resource, p) =>
@@ -28,7 +34,18 @@ export const make = Effect.sync(() => {
     clear: (peer, resource) => Effect.sync(() => void checkpoints.delete(key(peer, resource))),
     list: Effect.sync(() =>
       [...checkpoints.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, checkpoint]) => checkpoint)
-    )
+    ),
+    ranges: {
+      list: (resource) =>
+        Effect.sync(() => [...rangesOf(resource).values()].sort((a, b) => (a.lo < b.lo ? -1 : 1))),
+      plan: (resource, planned) =>
+        Effect.sync(() => {
+          const held = rangesOf(resource)
+          for (const r of planned) if (!held.has(r.lo)) held.set(r.lo, { ...r })
+        }),
+      save: (resource, range) => Effect.sync(() => void rangesOf(resource).set(range.lo, { ...range })),
+      clear: (resource) => Effect.sync(() => void ranges.delete(resource))
+    }
   })
 })
 

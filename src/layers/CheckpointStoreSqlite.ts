@@ -2,7 +2,13 @@
 import { Clock, Effect, Layer, Option } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
-import { type Checkpoint, type CheckpointProgress, CheckpointStore } from "../services/CheckpointStore.js"
+import {
+  type Checkpoint,
+  type CheckpointProgress,
+  CheckpointStore,
+  type RangeCheckpoint,
+  type RangeCheckpoints
+} from "../services/CheckpointStore.js"
 import { storeError, SyncDb } from "./Sqlite.js"
 
 const columns = `peer_device_uuid AS peer, resource_type AS resource, cursor, records_done AS recordsDone,
@@ -48,7 +54,44 @@ export const make = Effect.gen(function* () {
     .unsafe<Checkpoint>(`SELECT ${columns} FROM backfill_checkpoints ORDER BY peer, resource`)
     .pipe(Effect.mapError(storeError("sync.db", "list checkpoints")))
 
-  return CheckpointStore.of({ get, save, clear, list })
+  const saveRange = (
+    verb: "INSERT OR IGNORE" | "INSERT OR REPLACE",
+    resource: ResourceType,
+    r: RangeCheckpoint
+  ) =>
+    sql.unsafe(
+      `${verb} INTO backfill_ranges (resource_type, lo, hi, cursor, done, records_done) VALUES (?, ?, ?, ?, ?, ?)`,
+      [resource, r.lo, r.hi, r.cursor, r.done ? 1 : 0, r.recordsDone]
+    )
+  const ranges: RangeCheckpoints = {
+    list: (resource) =>
+      sql
+        .unsafe<{ lo: string; hi: string; cursor: string; done: number; recordsDone: number }>(
+          `SELECT lo, hi, cursor, done, records_done AS recordsDone FROM backfill_ranges WHERE resource_type = ?
+           ORDER BY lo`,
+          [resource]
+        )
+        .pipe(
+          Effect.map((rows) => rows.map((r) => ({ ...r, done: r.done === 1 }))),
+          Effect.mapError(storeError("sync.db", "read backfill ranges"))
+        ),
+    // One transaction: a split is recorded whole or not at all.
+    plan: (resource, planned) =>
+      sql
+        .withTransaction(Effect.forEach(planned, (r) => saveRange("INSERT OR IGNORE", resource, r)))
+        .pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", "plan backfill ranges"))),
+    save: (resource, range) =>
+      saveRange("INSERT OR REPLACE", resource, range).pipe(
+        Effect.asVoid,
+        Effect.mapError(storeError("sync.db", "save backfill range"))
+      ),
+    clear: (resource) =>
+      sql
+        .unsafe("DELETE FROM backfill_ranges WHERE resource_type = ?", [resource])
+        .pipe(Effect.asVoid, Effect.mapError(storeError("sync.db", "clear backfill ranges")))
+  }
+
+  return CheckpointStore.of({ get, save, clear, list, ranges })
 })
 
 export const layer: Layer.Layer<CheckpointStore, never, SyncDb> = Layer.effect(CheckpointStore, make)

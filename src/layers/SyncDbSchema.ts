@@ -84,6 +84,18 @@ export const syncMigrations: Migrations = {
   // Per peer, the highest table end it showed this device beyond a position held (Page.end).
   "5_peer_seen": Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql.unsafe("ALTER TABLE peer_stores ADD COLUMN seen INTEGER NOT NULL DEFAULT 0")
+  ),
+  // The uuid ranges of a kind's backfill split over several peers, and how far each is (CheckpointStore.ranges).
+  "6_backfill_ranges": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.unsafe(`CREATE TABLE backfill_ranges (
+      resource_type TEXT NOT NULL,
+      lo TEXT NOT NULL,
+      hi TEXT NOT NULL,
+      cursor TEXT NOT NULL,
+      done INTEGER NOT NULL,
+      records_done INTEGER NOT NULL,
+      PRIMARY KEY (resource_type, lo)
+    )`)
   )
 }
 

@@ -24,6 +24,34 @@ export interface Checkpoint {
 /** What a page moves forward in a checkpoint. */
 export type CheckpointProgress = Pick<Checkpoint, "cursor" | "recordsDone" | "totalExpected" | "logStart">
 
+/**
+ * One uuid range of a kind's backfill split over several peers (BackfillCoordinator): `[lo, hi)`, pulled in
+ * uuid order up to `cursor` (the last uuid applied, "" before the first page) by whichever peer holds it now.
+ * It belongs to the kind, not to a peer, so a peer that drops out hands it on from `cursor`.
+ */
+export interface RangeCheckpoint {
+  readonly lo: string
+  readonly hi: string
+  readonly cursor: string
+  readonly done: boolean
+  readonly recordsDone: number
+}
+
+/** The ranges of split backfills, per kind. A range's progress is saved with its page's progress record. */
+export interface RangeCheckpoints {
+  /** The ranges of the kind's split backfill, in uuid order (none: no split is under way). */
+  readonly list: (resource: ResourceType) => Effect.Effect<ReadonlyArray<RangeCheckpoint>, StoreError>
+  /** Record a new split's ranges, all at once; ranges already recorded (by `lo`) are kept as they are. */
+  readonly plan: (
+    resource: ResourceType,
+    ranges: ReadonlyArray<RangeCheckpoint>
+  ) => Effect.Effect<void, StoreError>
+  /** Record how far one range is (by its `lo`). */
+  readonly save: (resource: ResourceType, range: RangeCheckpoint) => Effect.Effect<void, StoreError>
+  /** The split is over: forget its ranges. */
+  readonly clear: (resource: ResourceType) => Effect.Effect<void, StoreError>
+}
+
 /** Backfill checkpoints per (peer, kind). Replace it with `overrides.checkpoints`. */
 export class CheckpointStore extends Context.Tag("tidemark/CheckpointStore")<
   CheckpointStore,
@@ -45,5 +73,10 @@ export class CheckpointStore extends Context.Tag("tidemark/CheckpointStore")<
     readonly clear: (peer: DeviceId, resource: ResourceType) => Effect.Effect<void, StoreError>
     /** Every checkpoint held, in (peer, resource) order. */
     readonly list: Effect.Effect<ReadonlyArray<Checkpoint>, StoreError>
+    /**
+     * The ranges of split backfills. A store without them (an application's own, a hub's) never splits a
+     * kind's backfill over several peers: one peer backfills it and the others reconcile.
+     */
+    readonly ranges?: RangeCheckpoints
   }
 >() {}

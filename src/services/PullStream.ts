@@ -13,6 +13,7 @@ import { BackfillProgress, estimate } from "./BackfillProgress.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { checkPage } from "./PageCheck.js"
 import { reconcile } from "./Reconcile.js"
+import { pullRanges } from "./SplitBackfill.js"
 import type { StoreError } from "../domain/Errors.js"
 import type { ResourceType } from "../domain/Resource.js"
 import { approximateSize, type Row } from "../domain/Row.js"
@@ -264,7 +265,25 @@ const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamO
     // that took a backfill turn pulls at once, so it ends its turn as soon as it is caught up.)
     const upToDate = start > 0 && pending === 0
     if (start === 0) {
-      yield* coordinator.turn(resource, conn.peer, pending)
+      const before = yield* store.lastSeq(resource)
+      // Into an empty table, the kind may be split over several peers by uuid range (at least two pages on
+      // one of them make it worth it).
+      const turn = yield* coordinator.turn(resource, conn.peer, {
+        rows: pending,
+        ...(before === 0 ? { split: { minRows: 2 * options.batchSize } } : {})
+      })
+      if (turn === "split") {
+        const progress: Progress = { done: 0, logStart: 0 }
+        yield* pullRanges(conn, resource, options.batchSize, (rows, done) =>
+          Effect.suspend(() => {
+            progress.done = done
+            // What this peer reported bounds its share from above: the split's own ranges are not counted.
+            const total = Math.max(done, pending)
+            const every = options.progressLogMillis ?? DEFAULT_PROGRESS_LOG_MILLIS
+            return reportProgress(conn, resource, false, rows, progress, total, every)
+          })
+        )
+      }
       const held = yield* store.lastSeq(resource)
       empty = held === 0
       if (held > 0) {

@@ -225,7 +225,8 @@ export const start = (config: {
     const transport = yield* PeerTransport
     // Waiting for peers to connect before splitting the backfill only helps when there are several.
     const coordinator = yield* BackfillCoordinator.make(
-      config.peers.length > 1 ? (options.spreadSettleMillis ?? 0) : 0
+      config.peers.length > 1 ? (options.spreadSettleMillis ?? 0) : 0,
+      (yield* CheckpointStore).ranges
     )
     const context =
       yield* Effect.context<
