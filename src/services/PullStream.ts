@@ -33,6 +33,11 @@ export interface StreamOptions {
   readonly liveWaitMillis: number
   /** At most one "Backfilling …: N%" log line per stream this often (default 5 s). */
   readonly progressLogMillis?: number
+  /**
+   * A kind's backfill into an empty table is split over several peers by uuid range when one of them holds
+   * at least this many rows of it (default two pages); below, one peer backfills the whole kind.
+   */
+  readonly splitMinRows?: number
 }
 
 /** How far a stream is: rows applied, and (for progress) how many the peer had pending when it began. */
@@ -266,11 +271,11 @@ const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamO
     const upToDate = start > 0 && pending === 0
     if (start === 0) {
       const before = yield* store.lastSeq(resource)
-      // Into an empty table, the kind may be split over several peers by uuid range (at least two pages on
-      // one of them make it worth it).
+      // Into an empty table, the kind may be split over several peers by uuid range.
+      const minRows = options.splitMinRows ?? 2 * options.batchSize
       const turn = yield* coordinator.turn(resource, conn.peer, {
         rows: pending,
-        ...(before === 0 ? { split: { minRows: 2 * options.batchSize } } : {})
+        ...(before === 0 ? { split: { minRows } } : {})
       })
       if (turn === "split") {
         const progress: Progress = { done: 0, logStart: 0 }

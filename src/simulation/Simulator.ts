@@ -380,6 +380,8 @@ class World {
           reconnectBaseMillis: 20,
           reconnectCapMillis: 1_000,
           spreadSettleMillis: 10,
+          // Split even a small kind's backfill over several peers: the plans' kinds are a few pages at most.
+          splitMinRows: 2,
           server: { logRetention: world.plan.logRetention }
         }
       }).pipe(Effect.provide(Context.add(context, PeerTransport, transport)))
@@ -433,6 +435,7 @@ class World {
   observed(d: SimDevice, inner: PeerTransport["Type"]): PeerTransport["Type"] {
     const world = this
     const record = (conn: PeerConnection, request: PeerRequest, answer: unknown) => {
+      if (request._tag === "PullRange") return recordRange(conn, request, answer)
       if (request._tag !== "Pull" && request._tag !== "PullLog") return
       const page = answer as {
         rows: ReadonlyArray<unknown>
@@ -456,6 +459,24 @@ class World {
         world.log(
           `${d.name}<-${peer} ${request._tag} ${request.resource} after ${request.after}: ${page.rows.length} to ${page.last}`
         )
+    }
+    /** A range page of a split backfill (the device has ranges of the kind recorded), not reconciliation's. */
+    const recordRange = (
+      conn: PeerConnection,
+      request: Extract<PeerRequest, { _tag: "PullRange" }>,
+      answer: unknown
+    ) => {
+      const split = d.sqlite?.sync.read<{ n: number }>(
+        "SELECT count(*) AS n FROM backfill_ranges WHERE resource_type = ?",
+        [request.resource]
+      )?.[0]?.n
+      if (split === undefined || split === 0) return
+      world.covered.add("split backfill")
+      const rows = (answer as { rows: ReadonlyArray<unknown> }).rows.length
+      const peer = world.devices.find((p) => p.id === conn.peer)?.name ?? conn.peer
+      world.log(
+        `${d.name}<-${peer} range ${request.resource} [${request.range.lo}, ${request.range.hi}) after ${request.afterUuid.slice(0, 8) || "start"}: ${rows}`
+      )
     }
     return {
       listen: inner.listen,
