@@ -1,5 +1,6 @@
 // `npm run bench [section] [--rows N] [--json]`: benchmarks that print their figures next to a baseline
-// measured in the same run. Sections: store, backfill (`--rows N[,M…]`, `--no-baselines`, `--batch-size N`),
+// measured in the same run. Sections: store, backfill (`--rows N[,M…]`, `--no-baselines`, `--batch-size N`,
+// `--peers 2`: also from two peers at once),
 // catchup (`--rows N`, `--changed N`), live (`--writes N`, `--outside-writes N`), startup (`--runs N`). With `--json`, stdout holds one JSON line per result and everything else goes to stderr.
 import { Effect } from "effect"
 import * as BackfillBench from "./bench/backfillBench.js"
@@ -44,7 +45,8 @@ const program = Effect.gen(function* () {
       sizes,
       {
         batchSize: flag("--batch-size", SyncEngine.defaultEngineOptions.batchSize),
-        baselines: !args.includes("--no-baselines")
+        baselines: !args.includes("--no-baselines"),
+        peers: flag("--peers", 1)
       },
       report
     )

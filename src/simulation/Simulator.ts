@@ -124,6 +124,23 @@ export const simulate = async (
   }
 }
 
+/**
+ * How many ranges of split backfills (of `resource`, or of any kind) the device has recorded as committed:
+ * 0 when none, or when its sync.db is not readable now (in a transaction, or not migrated yet).
+ */
+const splitRanges = (d: SimDevice, resource?: string) => {
+  try {
+    const where = resource === undefined ? "" : " WHERE resource_type = ?"
+    const rows = d.sqlite?.sync.read<{ n: number }>(
+      `SELECT count(*) AS n FROM backfill_ranges${where}`,
+      resource === undefined ? [] : [resource]
+    )
+    return rows?.[0]?.n ?? 0
+  } catch {
+    return 0
+  }
+}
+
 /** The crash gate of one incarnation: counts statements, and kills the device at the armed one. */
 class Gate implements SimSqlite.Gate {
   alive = true
@@ -335,6 +352,8 @@ class World {
         world.log(
           `crashed ${d.name} after ${gate.statements} statements${gate.lastStatement ? `, before: ${gate.lastStatement.replace(/\s+/g, " ").slice(0, 60)}` : ""}`
         )
+        // A crash that leaves ranges of a split backfill recorded: the restart resumes them.
+        if (splitRanges(d) > 0) world.covered.add("crash mid-split")
         yield* world.refreshShadows
         world.crashPoint(d)
         if (d.swap !== undefined) world.swapDatabases(d, d.swap.backup)
@@ -466,11 +485,7 @@ class World {
       request: Extract<PeerRequest, { _tag: "PullRange" }>,
       answer: unknown
     ) => {
-      const split = d.sqlite?.sync.read<{ n: number }>(
-        "SELECT count(*) AS n FROM backfill_ranges WHERE resource_type = ?",
-        [request.resource]
-      )?.[0]?.n
-      if (split === undefined || split === 0) return
+      if (splitRanges(d, request.resource) === 0) return
       world.covered.add("split backfill")
       const rows = (answer as { rows: ReadonlyArray<unknown> }).rows.length
       const peer = world.devices.find((p) => p.id === conn.peer)?.name ?? conn.peer

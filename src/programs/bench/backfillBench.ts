@@ -13,6 +13,7 @@ import * as Device from "../../layers/Device.js"
 import { cpuMs } from "./cpu.js"
 import { freePort, makeSource, PAGE, rowsIn, sample, start, stop, waitForLine } from "./processes.js"
 import type { Report } from "./report.js"
+import * as TwoPeers from "./twoPeersBench.js"
 
 const baseline = async (root: string, sourceDb: string, tuned: boolean, rows: number) => {
   const port = await freePort()
@@ -82,7 +83,7 @@ const tidemark = async (
 }
 
 /** CPU milliseconds so far of the sender (A), the receiver (B) and B's main thread (NaN without /proc). */
-const cpuOf = (sender: number | undefined, receiver: number | undefined) => ({
+export const cpuOf = (sender: number | undefined, receiver: number | undefined) => ({
   sender: sender === undefined ? NaN : (cpuMs(sender) ?? NaN),
   receiver: receiver === undefined ? NaN : (cpuMs(receiver) ?? NaN),
   receiverMainThread: receiver === undefined ? NaN : (cpuMs(receiver, "mainThread") ?? NaN)
@@ -107,6 +108,8 @@ export interface SizeResult {
       readonly receiverMainThread: number
     }
   }
+  /** The same rows backfilled from two peers at once (`--peers 2`). */
+  readonly twoPeers?: TwoPeers.TwoPeersResult
 }
 
 const rate = (rows: number, seconds: number) => Math.round(rows / seconds)
@@ -151,6 +154,19 @@ const reportSize = (r: SizeResult, batchSize: number, report: Report) => {
     fields.receiverMainThreadCpuSeconds = round2(cpu.receiverMainThread)
     fields.severalPeersCeiling = round2(ceiling)
   }
+  const two = r.twoPeers
+  if (two !== undefined) {
+    const ratio = engine.transferSeconds / two.transferSeconds
+    report.line(
+      `  two peers at once (split by uuid range): ${rate(rows, two.transferSeconds)} rows/s (${two.transferSeconds.toFixed(2)} s from the first connection until both streams reconciled; every row held after ${two.splitSeconds.toFixed(2)} s), ${ratio.toFixed(2)}× the one-peer time (target >= 1.5); CPU: senders ${two.cpuSeconds.senders.toFixed(2)} s, receiver ${two.cpuSeconds.receiver.toFixed(2)} s (main thread ${two.cpuSeconds.receiverMainThread.toFixed(2)} s)`
+    )
+    fields.twoPeersRowsPerSec = rate(rows, two.transferSeconds)
+    fields.twoPeersRatio = round2(ratio)
+    fields.twoPeersSplitSeconds = round2(two.splitSeconds)
+    fields.twoPeersSendersCpuSeconds = round2(two.cpuSeconds.senders)
+    fields.twoPeersReceiverCpuSeconds = round2(two.cpuSeconds.receiver)
+    fields.twoPeersReceiverMainThreadCpuSeconds = round2(two.cpuSeconds.receiverMainThread)
+  }
   report.result(fields)
 }
 
@@ -175,7 +191,7 @@ const reportScale = (small: SizeResult, large: SizeResult, report: Report) => {
 
 export const run = (
   sizes: ReadonlyArray<number>,
-  options: { readonly batchSize: number; readonly baselines: boolean },
+  options: { readonly batchSize: number; readonly baselines: boolean; readonly peers?: number },
   report: Report
 ) =>
   Effect.gen(function* () {
@@ -193,7 +209,11 @@ export const run = (
             }
           : {}
         const engine = yield* Effect.promise(() => tidemark(root, source, rows, options.batchSize))
-        const result: SizeResult = { rows, ...baselines, engine }
+        const twoPeers =
+          (options.peers ?? 1) >= 2
+            ? { twoPeers: yield* TwoPeers.run(root, source, rows, options.batchSize) }
+            : {}
+        const result: SizeResult = { rows, ...baselines, engine, ...twoPeers }
         results.push(result)
         reportSize(result, options.batchSize, report)
       } finally {

@@ -75,13 +75,16 @@ export const start = (script: string, args: ReadonlyArray<string>) => {
   return child
 }
 
-/** Resolves when `text` appears in the process's output (from now on); rejects if it exits first. */
-export const waitForLine = (child: ChildProcess, text: string) =>
+/**
+ * Resolves when `text` appears in the process's output (from now on), `times` times; rejects if it exits
+ * first.
+ */
+export const waitForLine = (child: ChildProcess, text: string, times = 1) =>
   new Promise<void>((resolve, reject) => {
     let seen = ""
     const onData = (chunk: Buffer) => {
       seen += chunk.toString()
-      if (seen.includes(text)) resolve()
+      if (seen.split(text).length - 1 >= times) resolve()
     }
     child.stdout?.on("data", onData)
     child.stderr?.on("data", onData)
