@@ -92,6 +92,13 @@ export const accumulator = () => {
   }
 }
 
+/** The fingerprint of two disjoint sets together (fingerprints are sums). */
+export const plus = (a: Fingerprint, b: Fingerprint): Fingerprint => ({
+  count: a.count + b.count,
+  h1: (a.h1 + b.h1) >>> 0,
+  h2: (a.h2 + b.h2) >>> 0
+})
+
 export const equals = (a: Fingerprint, b: Fingerprint): boolean =>
   a.count === b.count && a.h1 === b.h1 && a.h2 === b.h2
 
@@ -205,4 +212,21 @@ export const split = (range: UuidRange): ReadonlyArray<UuidRange> => {
     lo: prefix + c,
     hi: i === ALPHABET.length - 1 ? range.hi : prefix + ALPHABET[i + 1]!
   }))
+}
+
+/**
+ * Prefix ranges that cover `range` exactly, as few as a prefix tree gives, when its bounds are themselves
+ * prefixes' bounds ("" or a uuid prefix below, a uuid prefix or "g" above): a split backfill's ranges, whose
+ * parts narrowing can then split further (`split`).
+ */
+export const prefixCover = (range: UuidRange): ReadonlyArray<UuidRange> => {
+  const parts: Array<UuidRange> = []
+  const visit = (prefix: string) => {
+    const r = prefixRange(prefix)
+    if (r.hi <= range.lo || r.lo >= range.hi) return
+    if (r.lo >= range.lo && r.hi <= range.hi) parts.push(r)
+    else if (prefix.length < UUID_LENGTH) for (const c of ALPHABET) visit(prefix + c)
+  }
+  visit("")
+  return parts
 }

@@ -60,19 +60,41 @@ export const make = Effect.gen(function* () {
     r: RangeCheckpoint
   ) =>
     sql.unsafe(
-      `${verb} INTO backfill_ranges (resource_type, lo, hi, cursor, done, records_done) VALUES (?, ?, ?, ?, ?, ?)`,
-      [resource, r.lo, r.hi, r.cursor, r.done ? 1 : 0, r.recordsDone]
+      `${verb} INTO backfill_ranges (resource_type, lo, hi, cursor, done, records_done, received_count, received_h1,
+         received_h2) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        resource,
+        r.lo,
+        r.hi,
+        r.cursor,
+        r.done ? 1 : 0,
+        r.recordsDone,
+        r.received.count,
+        r.received.h1,
+        r.received.h2
+      ]
     )
   const ranges: RangeCheckpoints = {
     list: (resource) =>
       sql
-        .unsafe<{ lo: string; hi: string; cursor: string; done: number; recordsDone: number }>(
-          `SELECT lo, hi, cursor, done, records_done AS recordsDone FROM backfill_ranges WHERE resource_type = ?
-           ORDER BY lo`,
+        .unsafe<{
+          lo: string
+          hi: string
+          cursor: string
+          done: number
+          recordsDone: number
+          count: number
+          h1: number
+          h2: number
+        }>(
+          `SELECT lo, hi, cursor, done, records_done AS recordsDone, received_count AS count, received_h1 AS h1,
+             received_h2 AS h2 FROM backfill_ranges WHERE resource_type = ? ORDER BY lo`,
           [resource]
         )
         .pipe(
-          Effect.map((rows) => rows.map((r) => ({ ...r, done: r.done === 1 }))),
+          Effect.map((rows) =>
+            rows.map(({ count, h1, h2, ...r }) => ({ ...r, done: r.done === 1, received: { count, h1, h2 } }))
+          ),
           Effect.mapError(storeError("sync.db", "read backfill ranges"))
         ),
     // One transaction: a split is recorded whole or not at all.

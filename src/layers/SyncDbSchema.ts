@@ -94,6 +94,9 @@ export const syncMigrations: Migrations = {
       cursor TEXT NOT NULL,
       done INTEGER NOT NULL,
       records_done INTEGER NOT NULL,
+      received_count INTEGER NOT NULL,
+      received_h1 INTEGER NOT NULL,
+      received_h2 INTEGER NOT NULL,
       PRIMARY KEY (resource_type, lo)
     )`)
   )

@@ -14,7 +14,7 @@
 // stream still reconciles with its own peer and then runs, so no row can be missed by it.
 import { Clock, Context, Deferred, Duration, Effect, Layer, Option, type Scope } from "effect"
 import type { StoreError } from "../domain/Errors.js"
-import { FULL_RANGE } from "../domain/Fingerprint.js"
+import { empty, FULL_RANGE } from "../domain/Fingerprint.js"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 import type { RangeCheckpoint, RangeCheckpoints } from "./CheckpointStore.js"
@@ -58,6 +58,11 @@ export class BackfillCoordinator extends Context.Tag("tidemark/BackfillCoordinat
     readonly advance: (resource: ResourceType, range: RangeCheckpoint) => Effect.Effect<void>
     /** The kind has been backfilled once: nobody needs to wait for it any more. */
     readonly finish: (resource: ResourceType) => Effect.Effect<void>
+    /**
+     * The ranges of the kind's split, once this process saw it end (with what each received): the streams
+     * that reconcile afterwards compare them with their peer's. None: no split ended here.
+     */
+    readonly ended: (resource: ResourceType) => Option.Option<ReadonlyArray<RangeCheckpoint>>
   }
 >() {}
 
@@ -85,7 +90,7 @@ export const splitByWeight = (weights: ReadonlyArray<number>): ReadonlyArray<Ran
     const last = i === weights.length - 1
     const at = Math.round((sum / total) * PREFIX_SPACE)
     const hi = last || at >= PREFIX_SPACE ? FULL_RANGE.hi : at.toString(16).padStart(4, "0")
-    if (hi > lo) ranges.push({ lo, hi, cursor: "", done: false, recordsDone: 0 })
+    if (hi > lo) ranges.push({ lo, hi, cursor: "", done: false, recordsDone: 0, received: empty })
     lo = hi
   })
   return ranges
@@ -110,6 +115,7 @@ export const make = (settleMillis: number, store?: RangeCheckpoints) =>
     const finished = new Set<ResourceType>()
     const waiting = new Map<ResourceType, Map<DeviceId, { rows: number; minRows?: number }>>()
     const splits = new Map<ResourceType, Split>()
+    const endedSplits = new Map<ResourceType, ReadonlyArray<RangeCheckpoint>>()
     /** Kinds whose split is being decided (read or recorded in the store) by one waiting stream. */
     const deciding = new Set<ResourceType>()
     /** Kinds whose recorded split was looked for (once per kind: only this coordinator records one). */
@@ -254,7 +260,12 @@ export const make = (settleMillis: number, store?: RangeCheckpoints) =>
       Effect.suspend(() => {
         const held = splits.get(resource)?.ranges.find((r) => r.lo === range.lo)
         if (held === undefined) return Effect.void
-        Object.assign(held, { cursor: range.cursor, done: range.done, recordsDone: range.recordsDone })
+        Object.assign(held, {
+          cursor: range.cursor,
+          done: range.done,
+          recordsDone: range.recordsDone,
+          received: range.received
+        })
         return range.done ? notify : Effect.void
       })
 
@@ -262,11 +273,19 @@ export const make = (settleMillis: number, store?: RangeCheckpoints) =>
       Effect.suspend(() => {
         finished.add(resource)
         owner.delete(resource)
+        const split = splits.get(resource)
+        if (split !== undefined && split.ranges.every((r) => r.done))
+          endedSplits.set(
+            resource,
+            split.ranges.map(({ assignee: _a, holder: _h, ...range }) => range)
+          )
         splits.delete(resource)
         return notify
       })
 
-    return BackfillCoordinator.of({ turn, claim, advance, finish })
+    const ended = (resource: ResourceType) => Option.fromNullable(endedSplits.get(resource))
+
+    return BackfillCoordinator.of({ turn, claim, advance, finish, ended })
   })
 
 export const layer = (settleMillis: number): Layer.Layer<BackfillCoordinator> =>

@@ -2,6 +2,7 @@
 // how far it is. A checkpoint is written after the page it describes is committed, like the watermark.
 import { Context, type Effect, type Option } from "effect"
 import type { StoreError } from "../domain/Errors.js"
+import type { Fingerprint } from "../domain/Fingerprint.js"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 
@@ -27,7 +28,9 @@ export type CheckpointProgress = Pick<Checkpoint, "cursor" | "recordsDone" | "to
 /**
  * One uuid range of a kind's backfill split over several peers (BackfillCoordinator): `[lo, hi)`, pulled in
  * uuid order up to `cursor` (the last uuid applied, "" before the first page) by whichever peer holds it now.
- * It belongs to the kind, not to a peer, so a peer that drops out hands it on from `cursor`.
+ * It belongs to the kind, not to a peer, so a peer that drops out hands it on from `cursor`. `received` is
+ * the fingerprint of the rows received for it (each counted once: it is saved with the cursor), which a
+ * stream compares with its own peer's once the split is done, instead of scanning the table (Reconcile.ts).
  */
 export interface RangeCheckpoint {
   readonly lo: string
@@ -35,6 +38,7 @@ export interface RangeCheckpoint {
   readonly cursor: string
   readonly done: boolean
   readonly recordsDone: number
+  readonly received: Fingerprint
 }
 
 /** The ranges of split backfills, per kind. A range's progress is saved with its page's progress record. */

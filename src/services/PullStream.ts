@@ -294,7 +294,11 @@ const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamO
       if (held > 0) {
         // Fingerprints and range reads need the uuid index: end a load another stream left unfinished.
         if (store.bulk !== undefined) yield* store.bulk.end(resource)
-        const result = yield* reconcile(conn, resource, options.batchSize)
+        // After a split this process saw end, what each range received stands for the table's rows in it.
+        const known = Option.map(coordinator.ended(resource), (ranges) =>
+          ranges.map((r) => ({ range: { lo: r.lo, hi: r.hi }, local: r.received }))
+        )
+        const result = yield* reconcile(conn, resource, options.batchSize, Option.getOrUndefined(known))
         yield* watermarks.advance(conn.peer, resource, result.lastSeq)
         yield* Effect.logInfo(
           `Reconciled ${resource} with ${conn.peer}: ${result.differingRanges} range(s) differed, ${result.pulled} row(s) pulled`

@@ -66,28 +66,52 @@ const pullRange = (
   })
 
 /**
+ * Ranges covering the whole uuid space, each with a fingerprint that stands for this device's rows in it:
+ * equal to the peer's, the range holds every row the peer has there (a split backfill's ranges with the
+ * fingerprint of what they received, SplitBackfill.ts: rows received were applied, so what is stored is
+ * at least as new).
+ */
+export type KnownRanges = ReadonlyArray<{
+  readonly range: Fingerprint.UuidRange
+  readonly local: Fingerprint.Fingerprint
+}>
+
+/**
  * Narrow the differences with the peer down to ranges of at most `leafSize` of its rows (or ranges we hold
  * nothing of, or single uuids), and hand each such range to `onLeaf`, which returns how many rows it pulled.
+ * From `known` ranges, their fingerprints are compared first, without reading the table.
  */
 export const narrow = <R>(
   conn: PeerConnection,
   resource: ResourceType,
   leafSize: number,
-  onLeaf: (range: Fingerprint.UuidRange) => Effect.Effect<number, SendError | StoreError, R>
+  onLeaf: (range: Fingerprint.UuidRange) => Effect.Effect<number, SendError | StoreError, R>,
+  known?: KnownRanges
 ) =>
   Effect.gen(function* () {
     const store = yield* LibraryStore
-    const first = yield* conn.send(new Summarize({ resource, ranges: [Fingerprint.FULL_RANGE] }))
-    let pending = [{ range: Fingerprint.FULL_RANGE, remote: first.fingerprints[0] ?? Fingerprint.empty }]
+    const start = known ?? [{ range: Fingerprint.FULL_RANGE, local: undefined }]
+    const first = yield* conn.send(new Summarize({ resource, ranges: start.map((s) => s.range) }))
+    let pending: Array<{
+      range: Fingerprint.UuidRange
+      remote: Fingerprint.Fingerprint
+      local?: Fingerprint.Fingerprint | undefined
+    }> = start.map((s, i) => ({
+      range: s.range,
+      remote: first.fingerprints[i] ?? Fingerprint.empty,
+      local: s.local
+    }))
     let pulled = 0
     let differingRanges = 0
     const ranges: Array<Fingerprint.UuidRange> = []
     while (pending.length > 0) {
       const toSplit: Array<Fingerprint.UuidRange> = []
-      for (const { range, remote } of pending) {
-        const local = yield* store.fingerprint(resource, range)
+      for (const { range, remote, local: given } of pending) {
+        const local = given ?? (yield* store.fingerprint(resource, range))
         if (Fingerprint.equals(local, remote)) continue
-        const parts = Fingerprint.split(range)
+        // A known range is not a prefix range: its prefix parts are split further.
+        const cover = given !== undefined ? Fingerprint.prefixCover(range) : [range]
+        const parts = cover.length === 1 ? Fingerprint.split(cover[0]!) : cover
         if (remote.count <= leafSize || local.count === 0 || parts.length < 2) {
           differingRanges += 1
           if (ranges.length < MAX_LISTED_RANGES) ranges.push(range)
@@ -107,7 +131,7 @@ export const narrow = <R>(
     }
     return {
       lastSeq: first.lastSeq,
-      peerRows: first.fingerprints[0]?.count ?? 0,
+      peerRows: first.fingerprints.reduce((n, f) => n + f.count, 0),
       pulled,
       differingRanges,
       ranges
@@ -115,5 +139,9 @@ export const narrow = <R>(
   })
 
 /** Pull what differs from the peer, so this device holds every row the peer held at `lastSeq`. */
-export const reconcile = (conn: PeerConnection, resource: ResourceType, batchSize: number) =>
-  narrow(conn, resource, batchSize, (range) => pullRange(conn, resource, range, batchSize))
+export const reconcile = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  batchSize: number,
+  known?: KnownRanges
+) => narrow(conn, resource, batchSize, (range) => pullRange(conn, resource, range, batchSize), known)

@@ -6,11 +6,13 @@
 // takes over continues from that checkpoint. No watermark moves here: each stream reconciles with its own
 // peer once the split is done (PullStream.runOwned), which is what makes that peer's watermark true.
 import { Effect, Option, Stream } from "effect"
+import * as Fingerprint from "../domain/Fingerprint.js"
 import { PullRange } from "../domain/Protocol.js"
 import type { ResourceType } from "../domain/Resource.js"
 import { approximateSize } from "../domain/Row.js"
 import { BackfillCoordinator } from "./BackfillCoordinator.js"
 import { CheckpointStore, type RangeCheckpoint } from "./CheckpointStore.js"
+import { Kinds } from "./Kinds.js"
 import { Library } from "./Library.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { checkPage } from "./PageCheck.js"
@@ -50,6 +52,7 @@ export const pullRanges = <R>(
     const record = yield* ProgressRecord
     const ranges = (yield* CheckpointStore).ranges
     if (ranges === undefined) return
+    const contents = Fingerprint.contents((yield* Kinds).kind(resource).columns)
     // The split's pages are a bulk load when the table was empty (or a load of it was left unfinished): every
     // stream of the split inserts plainly while the uuid index is dropped, however many of them there are and
     // whichever began it; ending the load resolves any uuid stored twice as upserts would have.
@@ -67,11 +70,14 @@ export const pullRanges = <R>(
           const rows = yield* checkPage(conn, resource, page.rows, batchSize)
           yield* library.applyRemote(resource, rows, { bulk: true })
           const last = rows.at(-1)?.uuid ?? range.cursor
+          const received = Fingerprint.accumulator()
+          for (const row of rows) received.add(row.uuid, row.version, contents.ofRow(row))
           range = {
             ...range,
             cursor: last > range.cursor ? last : range.cursor,
             done: page.done || rows.length === 0,
-            recordsDone: range.recordsDone + rows.length
+            recordsDone: range.recordsDone + rows.length,
+            received: Fingerprint.plus(range.received, received.result())
           }
           const moved = range
           yield* record.together(
