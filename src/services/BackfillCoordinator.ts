@@ -19,6 +19,15 @@ import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 import type { RangeCheckpoint, RangeCheckpoints } from "./CheckpointStore.js"
 
+/**
+ * A range of a split that ended. `whole`: one peer pulled all of it, from its start, in this process, after
+ * `since` was read from it (its table's end, from the session's exchange): every row that peer held at `since`
+ * in the range is here, without comparing fingerprints.
+ */
+export interface EndedRange extends RangeCheckpoint {
+  readonly whole?: { readonly peer: DeviceId; readonly since: number } | undefined
+}
+
 /** How a turn ended: pull the whole kind, pull ranges of a split, or the kind was done by others. */
 export type Turn = "whole" | "split" | "done"
 
@@ -52,7 +61,8 @@ export class BackfillCoordinator extends Context.Tag("tidemark/BackfillCoordinat
      */
     readonly claim: (
       resource: ResourceType,
-      peer: DeviceId
+      peer: DeviceId,
+      since?: number
     ) => Effect.Effect<Option.Option<RangeCheckpoint>, never, Scope.Scope>
     /** A claimed range moved on (its checkpoint is saved): whoever takes it next continues from here. */
     readonly advance: (resource: ResourceType, range: RangeCheckpoint) => Effect.Effect<void>
@@ -62,7 +72,7 @@ export class BackfillCoordinator extends Context.Tag("tidemark/BackfillCoordinat
      * The ranges of the kind's split, once this process saw it end (with what each received): the streams
      * that reconcile afterwards compare them with their peer's. None: no split ended here.
      */
-    readonly ended: (resource: ResourceType) => Option.Option<ReadonlyArray<RangeCheckpoint>>
+    readonly ended: (resource: ResourceType) => Option.Option<ReadonlyArray<EndedRange>>
   }
 >() {}
 
@@ -101,6 +111,9 @@ interface Claimable extends RangeCheckpoint {
   assignee?: DeviceId
   /** The peer pulling it now. */
   holder?: DeviceId | undefined
+  /** Claimed before (in this process): a later claim continues another's work. */
+  claimed?: boolean
+  whole?: { readonly peer: DeviceId; readonly since: number } | undefined
 }
 
 interface Split {
@@ -115,7 +128,7 @@ export const make = (settleMillis: number, store?: RangeCheckpoints) =>
     const finished = new Set<ResourceType>()
     const waiting = new Map<ResourceType, Map<DeviceId, { rows: number; minRows?: number }>>()
     const splits = new Map<ResourceType, Split>()
-    const endedSplits = new Map<ResourceType, ReadonlyArray<RangeCheckpoint>>()
+    const endedSplits = new Map<ResourceType, ReadonlyArray<EndedRange>>()
     /** Kinds whose split is being decided (read or recorded in the store) by one waiting stream. */
     const deciding = new Set<ResourceType>()
     /** Kinds whose recorded split was looked for (once per kind: only this coordinator records one). */
@@ -230,7 +243,7 @@ export const make = (settleMillis: number, store?: RangeCheckpoints) =>
         }
       })
 
-    const claim = (resource: ResourceType, peer: DeviceId) =>
+    const claim = (resource: ResourceType, peer: DeviceId, since?: number) =>
       Effect.gen(function* () {
         for (;;) {
           const split = splits.get(resource)
@@ -242,6 +255,10 @@ export const make = (settleMillis: number, store?: RangeCheckpoints) =>
             free.find((r) => r.assignee === undefined || !split.workers.has(r.assignee))
           if (next !== undefined) {
             next.holder = peer
+            // Pulled whole by one peer only if this first claim starts it and nobody else takes it over.
+            next.whole =
+              !next.claimed && next.cursor === "" && since !== undefined ? { peer, since } : undefined
+            next.claimed = true
             yield* Effect.addFinalizer(() =>
               Effect.suspend(() => {
                 if (next.holder !== peer) return Effect.void
@@ -249,7 +266,7 @@ export const make = (settleMillis: number, store?: RangeCheckpoints) =>
                 return notify
               })
             )
-            const { assignee: _a, holder: _h, ...range } = next
+            const { assignee: _a, holder: _h, claimed: _c, whole: _w, ...range } = next
             return Option.some(range)
           }
           yield* awaitChange
@@ -277,7 +294,7 @@ export const make = (settleMillis: number, store?: RangeCheckpoints) =>
         if (split !== undefined && split.ranges.every((r) => r.done))
           endedSplits.set(
             resource,
-            split.ranges.map(({ assignee: _a, holder: _h, ...range }) => range)
+            split.ranges.map(({ assignee: _a, holder: _h, claimed: _c, ...range }) => range)
           )
         splits.delete(resource)
         return notify

@@ -8,7 +8,7 @@
 // that was prefetched and not yet applied, which is fetched again too).
 import { Clock, Effect, Option, Stream } from "effect"
 import { type LogPage, type Page, Exchange, Pull, PullLog, Ack } from "../domain/Protocol.js"
-import { BackfillCoordinator } from "./BackfillCoordinator.js"
+import { BackfillCoordinator, type EndedRange } from "./BackfillCoordinator.js"
 import { BackfillProgress, estimate } from "./BackfillProgress.js"
 import { LibraryStore } from "./LibraryStore.js"
 import { checkPage } from "./PageCheck.js"
@@ -252,12 +252,50 @@ const pullTable = (
   })
 
 /**
+ * Reconcile a kind with the peer before its stream starts, and return the position of the peer's table the
+ * stream may continue from: every row the peer held there is here (at least as new). After a split this
+ * process saw end, the ranges this peer pulled whole count as held as of the position read before (`whole`),
+ * and each other range compares the peer's fingerprint with what it received, instead of reading the table;
+ * otherwise the whole kind is compared.
+ */
+const reconcileAfter = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  options: StreamOptions,
+  ended: Option.Option<ReadonlyArray<EndedRange>>
+) =>
+  Effect.gen(function* () {
+    const ranges = Option.getOrElse(ended, () => [] as ReadonlyArray<EndedRange>)
+    const own = ranges.flatMap((r) => (r.whole?.peer === conn.peer ? [r.whole.since] : []))
+    const others = ranges.filter((r) => r.whole?.peer !== conn.peer)
+    const since = own.length > 0 ? Math.min(...own) : undefined
+    if (Option.isSome(ended) && others.length === 0 && since !== undefined) {
+      yield* Effect.logInfo(`Reconciled ${resource} with ${conn.peer}: it served every range of the split`)
+      return since
+    }
+    const known = Option.isSome(ended)
+      ? others.map((r) => ({ range: { lo: r.lo, hi: r.hi }, local: r.received }))
+      : undefined
+    const result = yield* reconcile(conn, resource, options.batchSize, known)
+    yield* Effect.logInfo(
+      `Reconciled ${resource} with ${conn.peer}: ${result.differingRanges} range(s) differed, ${result.pulled} row(s) pulled`
+    )
+    return since === undefined ? result.lastSeq : Math.min(since, result.lastSeq)
+  })
+
+/**
  * A device-owned kind: its table, by the peer's seq. From zero, it waits for its turn (BackfillCoordinator)
  * and, when this device already holds rows of the kind, reconciles with the peer first and continues from
  * the peer's seq at that moment instead of pulling every row again. Into an empty table (or to resume such
  * a load after a restart) it pulls as a bulk load when the store offers one, ended once caught up.
  */
-const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamOptions, pending: number) =>
+const runOwned = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  options: StreamOptions,
+  pending: number,
+  peerEnd: number | undefined
+) =>
   Effect.gen(function* () {
     const watermarks = yield* WatermarkStore
     const checkpoints = yield* CheckpointStore
@@ -279,7 +317,7 @@ const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamO
       })
       if (turn === "split") {
         const progress: Progress = { done: 0, logStart: 0 }
-        yield* pullRanges(conn, resource, options.batchSize, (rows, done) =>
+        yield* pullRanges(conn, resource, options.batchSize, peerEnd, (rows, done) =>
           Effect.suspend(() => {
             progress.done = done
             // What this peer reported bounds its share from above: the split's own ranges are not counted.
@@ -294,16 +332,8 @@ const runOwned = (conn: PeerConnection, resource: ResourceType, options: StreamO
       if (held > 0) {
         // Fingerprints and range reads need the uuid index: end a load another stream left unfinished.
         if (store.bulk !== undefined) yield* store.bulk.end(resource)
-        // After a split this process saw end, what each range received stands for the table's rows in it.
-        const known = Option.map(coordinator.ended(resource), (ranges) =>
-          ranges.map((r) => ({ range: { lo: r.lo, hi: r.hi }, local: r.received }))
-        )
-        const result = yield* reconcile(conn, resource, options.batchSize, Option.getOrUndefined(known))
-        yield* watermarks.advance(conn.peer, resource, result.lastSeq)
-        yield* Effect.logInfo(
-          `Reconciled ${resource} with ${conn.peer}: ${result.differingRanges} range(s) differed, ${result.pulled} row(s) pulled`
-        )
-        start = result.lastSeq
+        start = yield* reconcileAfter(conn, resource, options, coordinator.ended(resource))
+        yield* watermarks.advance(conn.peer, resource, start)
       }
     }
     const checkpoint = yield* checkpoints.get(conn.peer, resource)
@@ -458,9 +488,16 @@ const pullLog = (
   })
 
 /** Run the stream of `resource` from `conn` until it fails or is interrupted. */
-export const run = (conn: PeerConnection, resource: ResourceType, options: StreamOptions, pending = 0) =>
+export const run = (
+  conn: PeerConnection,
+  resource: ResourceType,
+  options: StreamOptions,
+  pending = 0,
+  /** The peer's table end for the kind, from the session's exchange (read before the stream starts). */
+  peerEnd?: number
+) =>
   Effect.flatMap(Kinds, (catalog) =>
     catalog.isShared(resource)
       ? runShared(conn, resource, options, pending)
-      : runOwned(conn, resource, options, pending)
+      : runOwned(conn, resource, options, pending, peerEnd)
   )

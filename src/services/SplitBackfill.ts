@@ -42,6 +42,8 @@ export const pullRanges = <R>(
   conn: PeerConnection,
   resource: ResourceType,
   batchSize: number,
+  /** The peer's table end read before this stream began (its session's exchange), if known. */
+  since: number | undefined,
   onPage: (rows: number, done: number) => Effect.Effect<void, never, R>
 ) =>
   Effect.gen(function* () {
@@ -59,7 +61,7 @@ export const pullRanges = <R>(
     if (store.bulk !== undefined) yield* store.bulk.begin(resource)
     let done = 0
     for (;;) {
-      const claimed = yield* coordinator.claim(resource, conn.peer)
+      const claimed = yield* coordinator.claim(resource, conn.peer, since)
       if (Option.isNone(claimed)) break
       let range = claimed.value
       yield* Effect.logDebug(

@@ -159,7 +159,8 @@ const session = (address: string, options: EngineOptions, self: Self) =>
             conn,
             resource,
             options,
-            state.pending.find((p) => p.resource === resource)?.count ?? 0
+            state.pending.find((p) => p.resource === resource)?.count ?? 0,
+            state.tables.find((t) => t.resource === resource)?.seq
           )
         ),
         { concurrency: "unbounded", discard: true }
