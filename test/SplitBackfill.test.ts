@@ -68,23 +68,25 @@ const options = { ...Sim.fastOptions, batchSize: BATCH, spreadSettleMillis: 300 
  * A and C hold the same entries: C's are A's rows applied as they are (C does not sync with A, so a row
  * written on A later reaches C only through B).
  */
-const twoPeers = Effect.gen(function* () {
-  const net = yield* Layer.build(Sim.networkLayer)
-  const a = yield* Sim.device(net, deviceA)
-  const c = yield* Sim.device(net, deviceC)
-  yield* writeEntries(a, 0, ROWS)
-  const rows = yield* Effect.provide(
-    Effect.flatMap(LibraryStore, (s) => s.readAfter("entry", 0, ROWS)),
-    a
-  )
-  yield* Effect.provide(
-    Effect.flatMap(Library, (l) => l.applyRemote("entry", rows)),
-    c
-  )
-  yield* Sim.startEngine(a, "memory:a", [])
-  yield* Sim.startEngine(c, "memory:c", [])
-  return { net, a, c }
-})
+const twoPeersLacking = (lacking: number) =>
+  Effect.gen(function* () {
+    const net = yield* Layer.build(Sim.networkLayer)
+    const a = yield* Sim.device(net, deviceA)
+    const c = yield* Sim.device(net, deviceC)
+    yield* writeEntries(a, 0, ROWS)
+    const rows = yield* Effect.provide(
+      Effect.flatMap(LibraryStore, (s) => s.readAfter("entry", 0, ROWS)),
+      a
+    )
+    yield* Effect.provide(
+      Effect.flatMap(Library, (l) => l.applyRemote("entry", rows.slice(0, ROWS - lacking))),
+      c
+    )
+    yield* Sim.startEngine(a, "memory:a", [])
+    yield* Sim.startEngine(c, "memory:c", [])
+    return { net, a, c }
+  })
+const twoPeers = twoPeersLacking(0)
 
 /** Record B's entry PullRange requests (peer, range, cursor), and run `hook` on each. */
 const watchRanges = (
@@ -160,7 +162,8 @@ describe("a kind's backfill split over two peers", () => {
   it.live("a peer that drops out mid-range hands its remainder, from its checkpoint, to the other", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const { a, c, net } = yield* twoPeers
+        // C lacks 100 of A's rows: the part of C's range that C served must still be compared with A's.
+        const { a, c, net } = yield* twoPeersLacking(100)
         const seen: Array<{ to: string; lo: string; afterUuid: string }> = []
         // Cut B from C at C's third range page.
         let cut = false
@@ -235,6 +238,23 @@ describe("a kind's backfill split over two peers", () => {
         // not yet recorded, the page fetched ahead).
         const sentAfter = (yield* sentTo(a, deviceB)) + (yield* sentTo(c, deviceB)) - sentBefore
         expect(sentAfter).toBeLessThanOrEqual(ROWS - held + 2 * 2 * BATCH)
+      })
+    )
+  )
+
+  it.live("rows one peer holds and the other lacks arrive, whichever range they are in", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        // C lacks A's last 100 entries (in both halves of the uuid space): B's range from C misses those
+        // in it, and B's comparison with A's fingerprints of that range must find them.
+        const { a, c, net } = yield* twoPeersLacking(100)
+        const b = yield* Sim.device(net, deviceB)
+        yield* Sim.startEngine(b, "memory:b", ["memory:a", "memory:c"], options)
+        yield* Sim.converged(
+          [a, b, c],
+          (l) => l.filter((x) => x.includes('"resource":"entry"')).length === ROWS
+        )
+        expect(yield* count(b)).toBe(ROWS)
       })
     )
   )
