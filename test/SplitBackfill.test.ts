@@ -135,6 +135,37 @@ describe("a kind's backfill split over two peers", () => {
     }
   )
 
+  it.prop(
+    "a received row adds to a range's fingerprint what its canonical contents would",
+    [
+      fc.array(
+        fc.record({
+          uuid: uuidArb,
+          version: fc.string(),
+          deleted: fc.boolean(),
+          owner: fc.option(fc.string(), { nil: null }),
+          name: fc.option(fc.string(), { nil: null }),
+          size: fc.option(fc.integer(), { nil: null })
+        }),
+        { maxLength: 20 }
+      )
+    ],
+    ([rows]) => {
+      const contents = Fingerprint.contents([
+        { name: "size", type: "integer" },
+        { name: "name", type: "text" }
+      ])
+      const byRow = Fingerprint.accumulator()
+      const byString = Fingerprint.accumulator()
+      for (const { name, size, ...r } of rows) {
+        const row = { ...r, fields: { name, size } }
+        byRow.addRow(row, contents)
+        byString.add(row.uuid, row.version, contents.ofRow(row))
+      }
+      expect(byRow.result()).toEqual(byString.result())
+    }
+  )
+
   it.live("converges with each peer serving about its half", () =>
     Effect.scoped(
       Effect.gen(function* () {

@@ -88,6 +88,21 @@ export const accumulator = () => {
       encoder.feedValues(feedContents, deleted, owner, values, first)
       end()
     },
+    /** Add a row as the application sees it: the same member as `add` with `encoder.ofRow(row)`. */
+    addRow: (
+      row: {
+        readonly uuid: string
+        readonly version: string
+        readonly deleted: boolean
+        readonly owner: string | null
+        readonly fields: Readonly<Record<string, unknown>>
+      },
+      encoder: Contents
+    ) => {
+      begin(row.uuid, row.version)
+      encoder.feedRow(feedContents, row)
+      end()
+    },
     result: (): Fingerprint => ({ count, h1, h2 })
   }
 }
@@ -127,6 +142,15 @@ export interface Contents {
     values: ReadonlyArray<unknown>,
     first: number
   ) => void
+  /** The same encoding of a row as the application sees it, in pieces handed to `feed`. */
+  readonly feedRow: (
+    feed: (piece: string) => void,
+    row: {
+      readonly deleted: boolean
+      readonly owner: string | null
+      readonly fields: Readonly<Record<string, unknown>>
+    }
+  ) => void
 }
 
 /** The canonical encoder of one kind's rows, from its declared fields (Catalog's columns). */
@@ -149,6 +173,17 @@ export const contents = (
         return `n${String(Number(v))}`
     }
   }
+  const feedValue = (feed: (piece: string) => void, c: (typeof order)[number], v: unknown) => {
+    if (v === null || v === undefined) return
+    feed(c.label)
+    if (c.type === "text") {
+      const s = String(v)
+      feed("s")
+      feed(String(s.length))
+      feed(":")
+      feed(s)
+    } else feed(value(c.type, v))
+  }
   const head = (deleted: boolean, owner: unknown) => `${deleted ? "d1" : "d0"}|o${owner ?? ""}`
   return {
     ofRow: (row) => {
@@ -162,18 +197,12 @@ export const contents = (
     feedValues: (feed, deleted, owner, values, first) => {
       feed(deleted === 1 || deleted === true || deleted === "1" ? "d1|o" : "d0|o")
       if (owner !== null && owner !== undefined) feed(String(owner))
-      for (const c of order) {
-        const v = values[first + c.position]
-        if (v === null || v === undefined) continue
-        feed(c.label)
-        if (c.type === "text") {
-          const s = String(v)
-          feed("s")
-          feed(String(s.length))
-          feed(":")
-          feed(s)
-        } else feed(value(c.type, v))
-      }
+      for (const c of order) feedValue(feed, c, values[first + c.position])
+    },
+    feedRow: (feed, row) => {
+      feed(row.deleted ? "d1|o" : "d0|o")
+      if (row.owner !== null) feed(row.owner)
+      for (const c of order) feedValue(feed, c, row.fields[c.name])
     }
   }
 }

@@ -122,7 +122,12 @@ interface Split {
   readonly workers: Set<DeviceId>
 }
 
-export const make = (settleMillis: number, store?: RangeCheckpoints) =>
+/**
+ * A coordinator that decides a kind once `settleMillis` have passed since the first stream asked for it, or
+ * as soon as `expectedPeers` streams wait for it (the peers configured), whichever comes first; with `store`,
+ * it splits kinds by uuid range.
+ */
+export const make = (settleMillis: number, store?: RangeCheckpoints, expectedPeers = Infinity) =>
   Effect.gen(function* () {
     const owner = new Map<ResourceType, DeviceId>()
     const finished = new Set<ResourceType>()
@@ -216,7 +221,9 @@ export const make = (settleMillis: number, store?: RangeCheckpoints) =>
         )
         for (;;) {
           if (finished.has(resource)) return "done" as const
-          const settled = (yield* Clock.currentTimeMillis) >= settleUntil
+          const settled =
+            (yield* Clock.currentTimeMillis) >= settleUntil ||
+            (waiting.get(resource)?.size ?? 0) + (splits.get(resource)?.workers.size ?? 0) >= expectedPeers
           if (settled && !owner.has(resource)) {
             if (splittable !== undefined || rows > 0) yield* decideSplit(resource)
             const split = splits.get(resource)

@@ -73,7 +73,7 @@ export const pullRanges = <R>(
           yield* library.applyRemote(resource, rows, { bulk: true })
           const last = rows.at(-1)?.uuid ?? range.cursor
           const received = Fingerprint.accumulator()
-          for (const row of rows) received.add(row.uuid, row.version, contents.ofRow(row))
+          for (const row of rows) received.addRow(row, contents)
           range = {
             ...range,
             cursor: last > range.cursor ? last : range.cursor,

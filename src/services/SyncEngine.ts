@@ -24,7 +24,10 @@ export interface EngineOptions extends PullStream.StreamOptions {
   readonly reconnectBaseMillis: number
   readonly reconnectCapMillis: number
   readonly server?: SyncServer.ServerOptions
-  /** How long a new device waits for its peers to connect before it splits its backfill among them. */
+  /**
+   * How long a new device waits for its peers to connect before it splits its backfill among them (less
+   * when every configured peer has connected and asked for the kind).
+   */
   readonly spreadSettleMillis?: number
 }
 
@@ -37,7 +40,9 @@ export const defaultEngineOptions: EngineOptions = {
   liveWaitMillis: 20_000,
   reconnectBaseMillis: 250,
   reconnectCapMillis: 30_000,
-  spreadSettleMillis: 500
+  // A peer's first exchange counts every row it has to send: with a million, that alone can take longer
+  // than half a second. Waiting matters only while a configured peer has not connected yet.
+  spreadSettleMillis: 2_000
 }
 
 /** One session with the peer at `address`; ends only by failing (or by interruption). */
@@ -227,7 +232,9 @@ export const start = (config: {
     // Waiting for peers to connect before splitting the backfill only helps when there are several.
     const coordinator = yield* BackfillCoordinator.make(
       config.peers.length > 1 ? (options.spreadSettleMillis ?? 0) : 0,
-      (yield* CheckpointStore).ranges
+      (yield* CheckpointStore).ranges,
+      // Once every configured peer asks for a kind, it is decided at once.
+      config.peers.length
     )
     const context =
       yield* Effect.context<

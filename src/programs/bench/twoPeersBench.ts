@@ -55,15 +55,19 @@ export const run = (
       return { ...of, sender: of.sender + (daemonC.pid === undefined ? NaN : (cpuMs(daemonC.pid) ?? NaN)) }
     }
     const connected = waitForLine(daemonD, "Connected to").then(() => ({ at: performance.now(), cpu: cpu() }))
-    const split = waitForLine(daemonD, "Backfilled entry by uuid ranges").then(() => performance.now())
+    let splitAt: number | undefined
+    void waitForLine(daemonD, "Backfilled entry by uuid ranges").then(
+      () => (splitAt = performance.now()),
+      () => undefined
+    )
     await waitForLine(daemonD, "Reconciled entry with", 2)
     const ended = performance.now()
     const endCpu = cpu()
     const from = await connected
-    const splitAt = await split
     const n = rowsIn(join(dirD, Device.DATABASE_FILE))
     await stop([daemonA, daemonC, daemonD])
     if (n !== rows) throw new Error(`D reconciled holding ${n} entries, not ${rows}`)
+    if (splitAt === undefined) throw new Error("D did not split the backfill of entry between A and C")
     return {
       transferSeconds: (ended - from.at) / 1000,
       splitSeconds: (splitAt - from.at) / 1000,
