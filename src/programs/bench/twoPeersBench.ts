@@ -40,9 +40,12 @@ export const run = (
       ...["--data-dir", dirC, "--listen", `127.0.0.1:${portC}`, "--peer", `127.0.0.1:${portA}`],
       ...["--batch-size", String(batchSize)]
     ])
+    // A pulls from C too once C is caught up, and first reconciles its entries with C's (fingerprints of a
+    // million rows on both, which keeps C from answering anyone meanwhile): time only once that is over.
+    const aReconciled = waitForLine(daemonA, "Reconciled entry with")
     await waitForLine(daemonC, "Caught up on entry")
-    // A pulls from C too once C is caught up: let that settle before timing.
-    await new Promise((r) => setTimeout(r, 2_000))
+    await aReconciled
+    await new Promise((r) => setTimeout(r, 1_000))
     const dirD = join(root, "d")
     await Effect.runPromise(DataDir.joinLibrary(dirD, join_, "bench two-peer receiver"))
     const daemonD = start("daemon.js", [
