@@ -2,7 +2,13 @@
 // and `transport`: the clock, the cursor stores and the transport, with the interfaces they must keep.
 export { HlcClock } from "../services/HlcClock.js"
 export { type Watermark, WatermarkStore } from "../services/WatermarkStore.js"
-export { type Checkpoint, type CheckpointProgress, CheckpointStore } from "../services/CheckpointStore.js"
+export {
+  type Checkpoint,
+  type CheckpointProgress,
+  CheckpointStore,
+  type RangeCheckpoint,
+  type RangeCheckpoints
+} from "../services/CheckpointStore.js"
 export { type PeerConnection, type PeerHandler, PeerTransport } from "../services/PeerTransport.js"
 export { Credentials } from "../services/Credentials.js"
 export { LocalDevice } from "../services/LocalDevice.js"
