@@ -108,9 +108,9 @@ describe("a caught-up pull stream", () => {
           }
           const beforeBurst = yield* lastSeq(a)
           yield* waitUntil("a live request", waitsFrom(beforeBurst))
-          // A burst of 120 rows in pages of 50: a live page that is not caught up, then a round. (A's seqs are
+          // A burst of 220 rows in pages of 50: a live page that is not caught up, then a round. (A's seqs are
           // consecutive within the burst's transaction; rows A pulled from B may have taken some before it.)
-          yield* writeLocations(a, 100, 120)
+          yield* writeLocations(a, 100, 220)
           const end = yield* lastSeq(a)
           yield* waitUntil("a live request after the burst", waitsFrom(end))
 
@@ -122,8 +122,13 @@ describe("a caught-up pull stream", () => {
           // fetched ahead) until caught up, then live again.
           const afterBurst = asked
             .filter((r) => r.after > beforeBurst)
-            .map((r) => `${r.wait ? "wait" : "now"} ${r.after - (end - 120)}`)
-          expect([...new Set(afterBurst)]).toEqual(["now 50", "now 100", "wait 120"])
+            .map((r) => `${r.wait ? "wait" : "now"} ${r.after - (end - 220)}`)
+          expect([...new Set(afterBurst)]).toEqual(["now 50", "now 100", "now 150", "now 200", "wait 220"])
+          // In the round, each page is asked for while the one before it is applied (one page ahead of what B
+          // committed), never two: the next request leaves only once the page before it is taken.
+          const ahead = asked.filter((r) => !r.wait && r.after > beforeBurst).map((r) => r.after - r.held)
+          expect(ahead).toContain(50)
+          for (const n of ahead) expect([0, 50]).toContain(n)
           expect(yield* Sim.dump(b)).toEqual(yield* Sim.dump(a))
         })
       ),

@@ -1,12 +1,12 @@
 // One pull stream: the rows of one resource kind from one peer, from the saved watermark on, page by page.
-// Backfill, catch-up and live sync are this same loop: pages until caught up (an Effect Stream that fetches
-// one ahead), then the same request with a wait, one at a time. Its consumer checks, applies and records
+// Backfill, catch-up and live sync are this same loop: pages until caught up (a round that fetches one
+// ahead), then the same request with a wait, one at a time. Its consumer checks, applies and records
 // each page. Keeps:
 // a page is checked whole (schema, size, clock) before anything of it is applied; it is applied in one
 // transaction; only then do the watermark and checkpoint advance to the page's last seq. So a cursor is
 // never ahead of the data, and an interruption anywhere applies at most one page again (plus the one page
 // that was prefetched and not yet applied, which is fetched again too).
-import { Clock, Effect, Option, Stream } from "effect"
+import { Clock, Effect, Fiber, Option, Stream } from "effect"
 import { type LogPage, type Page, Exchange, Pull, PullLog, Ack } from "../domain/Protocol.js"
 import { BackfillCoordinator, type EndedRange } from "./BackfillCoordinator.js"
 import { BackfillProgress, estimate } from "./BackfillProgress.js"
@@ -175,19 +175,40 @@ const pullPage = (
   )
 
 /**
- * The pages of a table after `after` until one is caught up, as a Stream (a round): each request goes out as
- * soon as the page before it has arrived, so the peer reads and sends a page while the one before is checked
- * and applied. The buffer is a hand-off (capacity 0): the fetching fiber holds the page it fetched until the
- * consumer takes it, and asks for the next one only then, so at most one page is ahead of the one being
- * applied (capacity 1 would let a second one queue).
+ * The pages of a table after `after` until one is caught up (a round), each given to `consume` in order: each
+ * request goes out as soon as the page before it has arrived and been taken, so the peer reads and sends a
+ * page while the one before is checked and applied. At most one page is ahead of the one being applied: the
+ * next request leaves only once the page before it is taken (as a Stream with a hand-off buffer would do,
+ * without its per-page machinery: a fiber per request, joined). The request fetched ahead is interrupted
+ * when the round ends otherwise (a failed page, an interruption).
  */
-const round = (conn: PeerConnection, resource: ResourceType, after: number, options: StreamOptions) =>
-  Stream.paginateEffect(after, (from) =>
-    Effect.map(
-      pullPage(conn, resource, from, 0, options.batchSize),
-      (page) => [page, page.caughtUp ? Option.none() : Option.some(page.last)] as const
+const round = <E, R>(
+  conn: PeerConnection,
+  resource: ResourceType,
+  after: number,
+  options: StreamOptions,
+  consume: (page: Page) => Effect.Effect<void, E, R>
+) =>
+  Effect.suspend(() => {
+    let ahead: Fiber.RuntimeFiber<Page, Effect.Effect.Error<ReturnType<typeof pullPage>>> | undefined
+    const fetch = (from: number) =>
+      Effect.map(Effect.fork(pullPage(conn, resource, from, 0, options.batchSize)), (fiber) => {
+        ahead = fiber
+        return fiber
+      })
+    return Effect.gen(function* () {
+      let fiber = yield* fetch(after)
+      for (;;) {
+        const page = yield* Fiber.join(fiber)
+        ahead = undefined
+        if (!page.caughtUp) fiber = yield* fetch(page.last)
+        yield* consume(page)
+        if (page.caughtUp) return
+      }
+    }).pipe(
+      Effect.ensuring(Effect.suspend(() => (ahead === undefined ? Effect.void : Fiber.interrupt(ahead))))
     )
-  ).pipe(Stream.buffer({ capacity: 0 }))
+  })
 
 /**
  * Let everything else that is ready run, I/O included, then continue: one turn of the event loop (unlike
@@ -239,7 +260,7 @@ const pullTable = (
     for (;;) {
       if (behind) {
         // Checking and applying run synchronously: let the request for the next page go out first.
-        yield* Stream.runForEach(round(conn, resource, cursor, options), (page) =>
+        yield* round(conn, resource, cursor, options, (page) =>
           Effect.zipRight(yieldToEventLoop, consume(page))
         )
         if (mode === "state") return cursor
