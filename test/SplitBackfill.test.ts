@@ -2,10 +2,11 @@
 // SplitBackfill): each peer serves about its share, a stop resumes each range from its checkpoint, a peer that
 // drops out hands its remainder to the other, and rows written on a peer during the split arrive.
 import { describe, expect, it } from "@effect/vitest"
-import { type Context, Effect, Exit, FastCheck as fc, Layer, Scope } from "effect"
+import { type Context, Effect, Exit, FastCheck as fc, Fiber, Layer, Option, Scope, TestClock } from "effect"
 import * as Fingerprint from "../src/domain/Fingerprint.js"
 import type { DeviceId, Uuid } from "../src/domain/Ids.js"
 import type { PeerRequest } from "../src/domain/Protocol.js"
+import * as CheckpointStoreMemory from "../src/layers/CheckpointStoreMemory.js"
 import * as TransportMemory from "../src/layers/TransportMemory.js"
 import * as BackfillCoordinator from "../src/services/BackfillCoordinator.js"
 import { CheckpointStore } from "../src/services/CheckpointStore.js"
@@ -164,6 +165,25 @@ describe("a kind's backfill split over two peers", () => {
       }
       expect(byRow.result()).toEqual(byString.result())
     }
+  )
+
+  it.scoped("a kind is split as soon as every configured peer asks for it, before the settle time", () =>
+    Effect.gen(function* () {
+      const store = yield* Effect.provide(
+        Effect.map(CheckpointStore, (s) => s.ranges!),
+        CheckpointStoreMemory.layer
+      )
+      // A settle time of an hour that the test clock never reaches: only the two peers' asking decides.
+      const coordinator = yield* BackfillCoordinator.make(3_600_000, store, 2)
+      const ask = (peer: DeviceId) =>
+        Effect.forkScoped(coordinator.turn("entry", peer, { rows: 1_000, split: { minRows: 10 } }))
+      const [fromA, fromC] = [yield* ask(deviceA), yield* ask(deviceC)]
+      yield* TestClock.adjust("1 millis")
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow()
+      expect(yield* Fiber.poll(fromA)).toEqual(Option.some(Exit.succeed("split")))
+      expect(yield* Fiber.poll(fromC)).toEqual(Option.some(Exit.succeed("split")))
+      expect((yield* store.list("entry")).length).toBe(2)
+    })
   )
 
   it.live("converges with each peer serving about its half", () =>
