@@ -160,13 +160,8 @@ describe("several peers", () => {
           )
           yield* writeEntries(a, 0, 3_000)
           // Time enough for both peers to connect before the kinds are handed out, however loaded the machine.
-          // Kinds are not split by uuid range here (SplitBackfill.test.ts): each goes to one peer.
-          const options = {
-            ...Sim.fastOptions,
-            batchSize: 500,
-            spreadSettleMillis: 500,
-            splitMinRows: Infinity
-          }
+          // Kinds are not split by uuid range unless asked (SplitBackfill.test.ts): each goes to one peer.
+          const options = { ...Sim.fastOptions, batchSize: 500, spreadSettleMillis: 500 }
           yield* Sim.startEngine(a, "memory:a", [])
           yield* Sim.startEngine(c, "memory:c", ["memory:a"], options)
           yield* Sim.converged([a, c], (l) => l.length === 4_000)
@@ -213,11 +208,10 @@ describe("several peers", () => {
           )
           const run = yield* Scope.make()
           yield* Scope.extend(
+            // One peer backfills the kind: no split unless asked (a split's hand-over is in SplitBackfill.test.ts).
             Sim.startEngine(b, "memory:b", ["memory:a", "memory:c"], {
               ...Sim.fastOptions,
-              batchSize: 1_000,
-              // One peer backfills the kind (a split's hand-over is in SplitBackfill.test.ts).
-              splitMinRows: Infinity
+              batchSize: 1_000
             }),
             run
           )

@@ -63,7 +63,7 @@ const rangesOf = (ctx: Sim.Ctx) =>
     ctx
   )
 
-const options = { ...Sim.fastOptions, batchSize: BATCH, spreadSettleMillis: 300 }
+const options = { ...Sim.fastOptions, batchSize: BATCH, spreadSettleMillis: 300, splitMinRows: 2 * BATCH }
 
 /**
  * A and C hold the same entries: C's are A's rows applied as they are (C does not sync with A, so a row

@@ -61,7 +61,11 @@ describe("kill -9 during a split backfill", () => {
           )
 
           // B splits the entries between A and C; freeze it once it holds 5,000 and kill it there.
-          const b1 = yield* D.start(dirB, { listen: atB, peers: [atA, atC], extra: batch })
+          const b1 = yield* D.start(dirB, {
+            listen: atB,
+            peers: [atA, atC],
+            extra: [...batch, "--split-backfill"]
+          })
           const atKill = yield* Probe.pauseWhen(
             b1,
             Effect.flatMap(Probe.rowCount(dirB, "entry"), (n) =>
@@ -80,6 +84,7 @@ describe("kill -9 during a split backfill", () => {
           expect(atKill.held).toBeLessThan(ENTRIES)
           const receivedAtKill = yield* received(dirB)
 
+          // Restarted without --split-backfill: a split on record is finished all the same.
           const b2 = yield* D.start(dirB, { listen: atB, peers: [atA, atC], extra: batch })
           yield* D.converged(
             [dirA, dirB, dirC],

@@ -34,8 +34,11 @@ export interface StreamOptions {
   /** At most one "Backfilling …: N%" log line per stream this often (default 5 s). */
   readonly progressLogMillis?: number
   /**
-   * A kind's backfill into an empty table is split over several peers by uuid range when one of them holds
-   * at least this many rows of it (default two pages); below, one peer backfills the whole kind.
+   * Split a kind's backfill into an empty table over several peers by uuid range when one of them holds at
+   * least this many rows of it; below, or when absent (the default), one peer backfills the whole kind. Off
+   * by default because on the machines measured two peers took longer than one (docs/benchmarks.md,
+   * "Several peers at once"); the daemon's `--split-backfill` sets two pages. A split recorded before a
+   * restart is finished whatever this says.
    */
   readonly splitMinRows?: number
 }
@@ -330,11 +333,11 @@ const runOwned = (
     const upToDate = start > 0 && pending === 0
     if (start === 0) {
       const before = yield* store.lastSeq(resource)
-      // Into an empty table, the kind may be split over several peers by uuid range.
-      const minRows = options.splitMinRows ?? 2 * options.batchSize
+      // Into an empty table, the kind may be split over several peers by uuid range (when asked to).
+      const minRows = options.splitMinRows
       const turn = yield* coordinator.turn(resource, conn.peer, {
         rows: pending,
-        ...(before === 0 ? { split: { minRows } } : {})
+        ...(before === 0 && minRows !== undefined ? { split: { minRows } } : {})
       })
       if (turn === "split") {
         const progress: Progress = { done: 0, logStart: 0 }

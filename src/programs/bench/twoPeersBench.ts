@@ -51,7 +51,7 @@ export const run = (
     const daemonD = start("daemon.js", [
       ...["--data-dir", dirD, "--listen", `127.0.0.1:${portD}`],
       ...["--peer", `127.0.0.1:${portA}`, "--peer", `127.0.0.1:${portC}`],
-      ...["--batch-size", String(batchSize)]
+      ...["--batch-size", String(batchSize), "--split-backfill"]
     ])
     const cpu = () => {
       const of = cpuOf(daemonA.pid, daemonD.pid)
