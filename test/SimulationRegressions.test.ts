@@ -73,6 +73,16 @@ const REGRESSIONS: ReadonlyArray<{
     found: "a position given after a live backup skipped a row that moved after it",
     covers: "restore from a backup",
     size: "light"
+  },
+  // Found by the 15-minute run with split backfills: d2 crashed while d3's databases, replaced by new empty
+  // ones, had no schema yet (d3 was down); the crash point's cursor check read d3's missing tables, the
+  // error ended d2's life in the simulation, and d2 never restarted ("not converged", "d2 differs from d0").
+  // A simulator bug: the check now skips a peer with no schema, which holds no rows.
+  {
+    seed: 92227,
+    found: "a crash point read the tables of a peer whose new empty files had no schema yet",
+    covers: "databases replaced",
+    size: "light"
   }
 ]
 

@@ -816,7 +816,9 @@ class World {
       this.log(`${d.name} crashed before its schema was complete: nothing to judge yet`)
       return
     }
-    const peers = this.judgedPeers(d)
+    // A peer whose files have no schema yet (replaced by new empty ones and not started since, or crashed
+    // while creating it) holds no rows: nothing of it can be missing here, and its tables cannot be read.
+    const peers = this.judgedPeers(d).filter((p) => Oracle.schemaComplete(SimCatalog, p))
     for (const v of Oracle.cursorsBehindData(SimCatalog, d, peers))
       this.violation(`at the crash of ${d.name}: ${v}`)
     const delivered = [...d.delivered.values()].filter((s) => peers.some((p) => p.id === s.peer))
