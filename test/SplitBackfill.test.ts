@@ -186,6 +186,52 @@ describe("a kind's backfill split over two peers", () => {
     })
   )
 
+  /** A coordinator with a split of "entry" over A and C decided (two ranges recorded). */
+  const splitOverAandC = Effect.gen(function* () {
+    const store = yield* Effect.provide(
+      Effect.map(CheckpointStore, (s) => s.ranges!),
+      CheckpointStoreMemory.layer
+    )
+    const coordinator = yield* BackfillCoordinator.make(3_600_000, store, 2)
+    const ask = (peer: DeviceId) =>
+      Effect.forkScoped(coordinator.turn("entry", peer, { rows: 1_000, split: { minRows: 10 } }))
+    const asked = [yield* ask(deviceA), yield* ask(deviceC)]
+    yield* TestClock.adjust("1 millis")
+    for (const fiber of asked) expect(yield* Fiber.join(fiber)).toBe("split")
+    return { coordinator, store }
+  })
+
+  it.scoped("a stream outside the split catching up does not end the split while ranges remain", () =>
+    Effect.gen(function* () {
+      const { coordinator, store } = yield* splitOverAandC
+      const first = yield* coordinator.claim("entry", deviceA)
+      expect(Option.isSome(first)).toBe(true)
+      // Another stream of the kind (one that resumed from a watermark) is caught up and says so.
+      yield* coordinator.finish("entry")
+      // C still gets its range, the split has not ended, and its ranges stay recorded.
+      expect(Option.isSome(yield* coordinator.claim("entry", deviceC))).toBe(true)
+      expect(Option.isNone(coordinator.ended("entry"))).toBe(true)
+      expect((yield* store.list("entry")).length).toBe(2)
+    })
+  )
+
+  it.scoped("a range pulled whole is marked with the session it was pulled in", () =>
+    Effect.gen(function* () {
+      const { coordinator } = yield* splitOverAandC
+      const [sessionA, sessionC] = [{ name: "A's session" }, { name: "C's session" }]
+      for (const [peer, session] of [
+        [deviceA, sessionA],
+        [deviceC, sessionC]
+      ] as const) {
+        const range = yield* coordinator.claim("entry", peer, { since: 7, session })
+        yield* coordinator.advance("entry", { ...Option.getOrThrow(range), done: true })
+      }
+      yield* coordinator.finish("entry")
+      const ended = Option.getOrThrow(coordinator.ended("entry"))
+      expect(ended.map((r) => r.whole?.session)).toEqual(expect.arrayContaining([sessionA, sessionC]))
+    })
+  )
+
   it.live("converges with each peer serving about its half", () =>
     Effect.scoped(
       Effect.gen(function* () {

@@ -420,10 +420,15 @@ export const make = (names: TableNames = { prefix: "" }) =>
         }
       }).pipe(catchSqlError("database.db", "fingerprint"))
 
+    /**
+     * While a bulk load is under way a uuid may be stored twice, and a page may end between its rows (the next
+     * asks after that uuid): each uuid's newest version comes first, so what a page ends before is only rows
+     * the index build will delete (UuidIndexSqlite.build keeps the highest version of the first owner).
+     */
     const readRange = (resource: ResourceType, range: UuidRange, afterUuid: string, limit: number) =>
       sql
         .unsafe(
-          `${tableOf(resource).select} WHERE uuid >= ? AND uuid > ? AND uuid < ? ORDER BY uuid LIMIT ?`,
+          `${tableOf(resource).select} WHERE uuid >= ? AND uuid > ? AND uuid < ? ORDER BY uuid, version DESC, seq LIMIT ?`,
           [range.lo, afterUuid, range.hi, limit]
         )
         .values.pipe(

@@ -20,12 +20,21 @@ import type { ResourceType } from "../domain/Resource.js"
 import type { RangeCheckpoint, RangeCheckpoints } from "./CheckpointStore.js"
 
 /**
- * A range of a split that ended. `whole`: one peer pulled all of it, from its start, in this process, after
- * `since` was read from it (its table's end, from the session's exchange): every row that peer held at `since`
- * in the range is here, without comparing fingerprints.
+ * Where a peer's claims come from: its table's end read in the session's exchange (`since`), and the session
+ * itself (any value that is the same object for as long as the connection lasts, and another one after).
+ */
+export interface ClaimSource {
+  readonly since: number
+  readonly session: unknown
+}
+
+/**
+ * A range of a split that ended. `whole`: one peer pulled all of it, from its start, in one session of this
+ * process, after `since` was read from it: every row that peer held at `since` in the range is here, without
+ * comparing fingerprints — in that session only (a later one may be with the peer's files restored).
  */
 export interface EndedRange extends RangeCheckpoint {
-  readonly whole?: { readonly peer: DeviceId; readonly since: number } | undefined
+  readonly whole?: { readonly peer: DeviceId; readonly since: number; readonly session: unknown } | undefined
 }
 
 /** How a turn ended: pull the whole kind, pull ranges of a split, or the kind was done by others. */
@@ -62,7 +71,7 @@ export class BackfillCoordinator extends Context.Tag("tidemark/BackfillCoordinat
     readonly claim: (
       resource: ResourceType,
       peer: DeviceId,
-      since?: number
+      source?: ClaimSource
     ) => Effect.Effect<Option.Option<RangeCheckpoint>, never, Scope.Scope>
     /** A claimed range moved on (its checkpoint is saved): whoever takes it next continues from here. */
     readonly advance: (resource: ResourceType, range: RangeCheckpoint) => Effect.Effect<void>
@@ -113,7 +122,7 @@ interface Claimable extends RangeCheckpoint {
   holder?: DeviceId | undefined
   /** Claimed before (in this process): a later claim continues another's work. */
   claimed?: boolean
-  whole?: { readonly peer: DeviceId; readonly since: number } | undefined
+  whole?: EndedRange["whole"]
 }
 
 interface Split {
@@ -250,7 +259,7 @@ export const make = (settleMillis: number, store?: RangeCheckpoints, expectedPee
         }
       })
 
-    const claim = (resource: ResourceType, peer: DeviceId, since?: number) =>
+    const claim = (resource: ResourceType, peer: DeviceId, source?: ClaimSource) =>
       Effect.gen(function* () {
         for (;;) {
           const split = splits.get(resource)
@@ -264,7 +273,7 @@ export const make = (settleMillis: number, store?: RangeCheckpoints, expectedPee
             next.holder = peer
             // Pulled whole by one peer only if this first claim starts it and nobody else takes it over.
             next.whole =
-              !next.claimed && next.cursor === "" && since !== undefined ? { peer, since } : undefined
+              !next.claimed && next.cursor === "" && source !== undefined ? { peer, ...source } : undefined
             next.claimed = true
             yield* Effect.addFinalizer(() =>
               Effect.suspend(() => {
@@ -298,12 +307,16 @@ export const make = (settleMillis: number, store?: RangeCheckpoints, expectedPee
         finished.add(resource)
         owner.delete(resource)
         const split = splits.get(resource)
-        if (split !== undefined && split.ranges.every((r) => r.done))
+        if (split !== undefined) {
+          // A stream outside the split (one that resumed from a watermark) may catch up first: the split's own
+          // streams end it once every range is done, and only then are its ranges forgotten in sync.db.
+          if (!split.ranges.every((r) => r.done)) return notify
           endedSplits.set(
             resource,
             split.ranges.map(({ assignee: _a, holder: _h, claimed: _c, ...range }) => range)
           )
-        splits.delete(resource)
+          splits.delete(resource)
+        }
         return notify
       })
 

@@ -7,6 +7,7 @@
 // never ahead of the data, and an interruption anywhere applies at most one page again (plus the one page
 // that was prefetched and not yet applied, which is fetched again too).
 import { Clock, Effect, Fiber, Option, Stream } from "effect"
+import * as Fingerprint from "../domain/Fingerprint.js"
 import { type LogPage, type Page, Exchange, Pull, PullLog, Ack } from "../domain/Protocol.js"
 import { BackfillCoordinator, type EndedRange } from "./BackfillCoordinator.js"
 import { BackfillProgress, estimate } from "./BackfillProgress.js"
@@ -275,12 +276,22 @@ const pullTable = (
     }
   })
 
+/** Whether ranges follow one another from the first uuid to past the last: what a split's plan records. */
+const coverEveryUuid = (ranges: ReadonlyArray<EndedRange>): boolean => {
+  let at = Fingerprint.FULL_RANGE.lo
+  for (const r of [...ranges].sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0))) {
+    if (r.lo !== at) return false
+    at = r.hi
+  }
+  return at === Fingerprint.FULL_RANGE.hi
+}
+
 /**
  * Reconcile a kind with the peer before its stream starts, and return the position of the peer's table the
  * stream may continue from: every row the peer held there is here (at least as new). After a split this
- * process saw end, the ranges this peer pulled whole count as held as of the position read before (`whole`),
- * and each other range compares the peer's fingerprint with what it received, instead of reading the table;
- * otherwise the whole kind is compared.
+ * process saw end, the ranges this peer pulled whole in this session count as held as of the position read
+ * before (`whole`), and each other range compares the peer's fingerprint with what it received, instead of
+ * reading the table; otherwise (or when the ended ranges do not cover every uuid) the whole kind is compared.
  */
 const reconcileAfter = (
   conn: PeerConnection,
@@ -289,15 +300,18 @@ const reconcileAfter = (
   ended: Option.Option<ReadonlyArray<EndedRange>>
 ) =>
   Effect.gen(function* () {
-    const ranges = Option.getOrElse(ended, () => [] as ReadonlyArray<EndedRange>)
-    const own = ranges.flatMap((r) => (r.whole?.peer === conn.peer ? [r.whole.since] : []))
-    const others = ranges.filter((r) => r.whole?.peer !== conn.peer)
+    const usable = Option.filter(ended, coverEveryUuid)
+    const ranges = Option.getOrElse(usable, () => [] as ReadonlyArray<EndedRange>)
+    // Only ranges this very session pulled whole: in another, the peer's files may have been restored since.
+    const servedHere = (r: EndedRange) => r.whole?.peer === conn.peer && r.whole.session === conn
+    const own = ranges.flatMap((r) => (servedHere(r) ? [r.whole!.since] : []))
+    const others = ranges.filter((r) => !servedHere(r))
     const since = own.length > 0 ? Math.min(...own) : undefined
-    if (Option.isSome(ended) && others.length === 0 && since !== undefined) {
+    if (Option.isSome(usable) && others.length === 0 && since !== undefined) {
       yield* Effect.logInfo(`Reconciled ${resource} with ${conn.peer}: it served every range of the split`)
       return since
     }
-    const known = Option.isSome(ended)
+    const known = Option.isSome(usable)
       ? others.map((r) => ({ range: { lo: r.lo, hi: r.hi }, local: r.received }))
       : undefined
     const result = yield* reconcile(conn, resource, options.batchSize, known)

@@ -61,7 +61,11 @@ export const pullRanges = <R>(
     if (store.bulk !== undefined) yield* store.bulk.begin(resource)
     let done = 0
     for (;;) {
-      const claimed = yield* coordinator.claim(resource, conn.peer, since)
+      const claimed = yield* coordinator.claim(
+        resource,
+        conn.peer,
+        since === undefined ? undefined : { since, session: conn }
+      )
       if (Option.isNone(claimed)) break
       let range = claimed.value
       yield* Effect.logDebug(
