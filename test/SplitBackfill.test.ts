@@ -294,6 +294,60 @@ describe("a kind's backfill split over two peers", () => {
     )
   )
 
+  it.live("a peer replaced after the split: the range it served whole is compared again", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const net = yield* Layer.build(Sim.networkLayer)
+        const firstA = yield* Scope.make()
+        const a1 = yield* Scope.extend(Sim.device(net, deviceA), firstA)
+        const c = yield* Sim.device(net, deviceC)
+        yield* writeEntries(a1, 0, ROWS)
+        const rows = yield* Effect.provide(
+          Effect.flatMap(LibraryStore, (s) => s.readAfter("entry", 0, ROWS)),
+          a1
+        )
+        yield* Effect.provide(
+          Effect.flatMap(Library, (l) => l.applyRemote("entry", rows)),
+          c
+        )
+        yield* Scope.extend(Sim.startEngine(a1, "memory:a", []), firstA)
+        yield* Sim.startEngine(c, "memory:c", [])
+        const b = yield* Sim.device(net, deviceB)
+        yield* Sim.startEngine(b, "memory:b", ["memory:a", "memory:c"], options)
+        yield* Sim.converged(
+          [a1, b],
+          (l) => l.filter((x) => x.includes('"resource":"entry"')).length === ROWS
+        )
+        expect((yield* sentTo(a1, deviceB)) + (yield* sentTo(c, deviceB))).toBeLessThanOrEqual(
+          ROWS + 2 * BATCH
+        )
+        yield* Effect.sleep("200 millis")
+
+        // A's files are replaced by new ones (a new store id) holding 60 other entries, at seqs far below the
+        // table end B's split read from A: B forgets A's positions and reconciles, within the same process.
+        yield* Scope.close(firstA, Exit.void)
+        const a2 = yield* Sim.device(net, deviceA)
+        yield* writeEntries(a2, ROWS, 60, "after")
+        yield* Sim.startEngine(a2, "memory:a", [])
+        const wanted = (yield* Sim.dump(a2)).filter((x) => x.includes('"resource":"entry"'))
+        expect(wanted.length).toBe(60)
+        // Every one of them reaches B, in A's range of the split as well as in C's.
+        yield* Effect.gen(function* () {
+          for (;;) {
+            const held = new Set(yield* Sim.dump(b))
+            if (wanted.every((x) => held.has(x))) return
+            yield* Effect.sleep("20 millis")
+          }
+        }).pipe(
+          Effect.timeoutFail({
+            duration: "15 seconds",
+            onTimeout: () => new Error("A's new rows did not all reach B")
+          })
+        )
+      })
+    )
+  )
+
   it.live("stopped mid-split and restarted, each range resumes from its checkpoint", () =>
     Effect.scoped(
       Effect.gen(function* () {
