@@ -74,9 +74,10 @@ describe("plan sizes", () => {
       // and again (seed 10) when a pull stream's round began to fetch its page ahead on a fiber it joins
       // instead of through a Stream's hand-off buffer (fewer tasks, so another order of them), and again when
       // a new device began to split a kind's backfill over several peers (a sync.db read of recorded ranges
-      // per kind, a kind decided once every configured peer asks for it).
+      // per kind, a kind decided once every configured peer asks for it), and again (seed 10) when a shared
+      // kind's log began to be pulled by a plain loop instead of a Stream (fewer tasks).
       const recorded: ReadonlyArray<readonly [number, string]> = [
-        [10, "cb0a174d23d0e14002f348abd1db25e1b7132ee78c05373b9cfb111d78d8d4e1"],
+        [10, "9128749f11d76bf3323b7e2c9471e4b85d5fea6a228e824a00c67da9bf066fd9"],
         [1001, "d0cc26d05e7988f56032f422e829991b4de36b16e19c50985f6ad06fee6a500b"]
       ]
       expect(Plan.sizeOf(10)).toBe("full")

@@ -6,7 +6,7 @@
 // transaction; only then do the watermark and checkpoint advance to the page's last seq. So a cursor is
 // never ahead of the data, and an interruption anywhere applies at most one page again (plus the one page
 // that was prefetched and not yet applied, which is fetched again too).
-import { Clock, Effect, Fiber, Option, Stream } from "effect"
+import { Clock, Effect, Fiber, Option } from "effect"
 import * as Fingerprint from "../domain/Fingerprint.js"
 import { type LogPage, type Page, Exchange, Pull, PullLog, Ack } from "../domain/Protocol.js"
 import { BackfillCoordinator, type EndedRange } from "./BackfillCoordinator.js"
@@ -459,43 +459,25 @@ const transferState = (
     return progress.logStart
   })
 
-/**
- * The pages of one shared kind's log after `start`, as a Stream that ends with a page saying the peer pruned
- * what we need. No page is fetched ahead: each request goes out when the consumer pulls, after the page
- * before it is applied and acknowledged. After a caught-up page the request waits on the peer for new rows.
- */
-const logPages = (
+/** The page of a shared kind's log after `after`; a peer that moves the cursor back breaks the protocol. */
+const pullLogPage = (
   conn: PeerConnection,
   resource: ResourceType,
-  start: number,
-  options: StreamOptions,
-  live: boolean
+  after: number,
+  waitMillis: number,
+  limit: number
 ) =>
-  Stream.paginateEffect({ after: start, waitMillis: live ? options.liveWaitMillis : 0 }, (ask) =>
-    Effect.map(
-      Effect.filterOrFail(
-        conn.send(
-          new PullLog(
-            { resource, after: ask.after, limit: options.batchSize, waitMillis: ask.waitMillis },
-            unchecked
-          )
-        ),
-        (page) => page.pruned || page.last >= ask.after,
-        () => new ProtocolViolation({ peer: conn.peer, reason: `moved the ${resource} log cursor back` })
-      ),
-      (page) =>
-        [
-          page,
-          page.pruned
-            ? Option.none()
-            : Option.some({ after: page.last, waitMillis: page.caughtUp ? options.liveWaitMillis : 0 })
-        ] as const
-    )
+  Effect.filterOrFail(
+    conn.send(new PullLog({ resource, after, limit, waitMillis }, unchecked)),
+    (page) => page.pruned || page.last >= after,
+    () => new ProtocolViolation({ peer: conn.peer, reason: `moved the ${resource} log cursor back` })
   )
 
 /**
  * The log of one shared kind, forever; returns true when the peer pruned what we need. Starts with the live
- * request when the exchange found nothing new in it (`live`).
+ * request when the exchange found nothing new in it (`live`). No page is fetched ahead: each request goes out
+ * after the page before it is applied and acknowledged (a plain loop: a Stream's per-page machinery bought
+ * nothing here). After a caught-up page the request waits on the peer for new rows.
  */
 const pullLog = (
   conn: PeerConnection,
@@ -507,22 +489,24 @@ const pullLog = (
   Effect.gen(function* () {
     const watermarks = yield* WatermarkStore
     let acked = 0
-    yield* Stream.runForEach(logPages(conn, resource, start, options, live), (page) =>
-      Effect.gen(function* () {
-        if (page.pruned) return
-        const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
-        yield* applyPage(conn, resource, page, rows, "log", { done: 0, logStart: 0 })
-        // Acknowledge what we hold of the peer's log over all shared kinds whenever that grew, so it can prune.
-        const { sharedNames } = yield* Kinds
-        const held = Math.min(...(yield* Effect.forEach(sharedNames, (r) => watermarks.get(conn.peer, r))))
-        if (held > acked) {
-          yield* conn.send(new Ack({ seq: held }))
-          acked = held
-        }
-      })
-    )
-    // The log stream ends only with a pruned page.
-    return true
+    let after = start
+    let waitMillis = live ? options.liveWaitMillis : 0
+    for (;;) {
+      const page = yield* pullLogPage(conn, resource, after, waitMillis, options.batchSize)
+      // The log stream ends only with a pruned page.
+      if (page.pruned) return true
+      const rows = yield* checkPage(conn, resource, page.rows, options.batchSize)
+      yield* applyPage(conn, resource, page, rows, "log", { done: 0, logStart: 0 })
+      // Acknowledge what we hold of the peer's log over all shared kinds whenever that grew, so it can prune.
+      const { sharedNames } = yield* Kinds
+      const held = Math.min(...(yield* Effect.forEach(sharedNames, (r) => watermarks.get(conn.peer, r))))
+      if (held > acked) {
+        yield* conn.send(new Ack({ seq: held }))
+        acked = held
+      }
+      after = page.last
+      waitMillis = page.caughtUp ? options.liveWaitMillis : 0
+    }
   })
 
 /** Run the stream of `resource` from `conn` until it fails or is interrupted. */
