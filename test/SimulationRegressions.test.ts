@@ -99,17 +99,34 @@ describe("seeds that once failed", () => {
 
 /**
  * Seeds the product still fails, each a known bug kept reproducing until it is fixed (then its test fails:
- * move the seed to REGRESSIONS). None today.
+ * move the seed to REGRESSIONS).
  */
-const OPEN: ReadonlyArray<{ readonly seed: number; readonly bug: string; readonly size?: "light" }> = []
+const OPEN: ReadonlyArray<{
+  readonly seed: number
+  readonly bug: string
+  /** A fault the seed must still draw to keep reproducing the bug. */
+  readonly covers: string
+  readonly size?: "light"
+}> = [
+  // Found by the 15-minute run after the split backfill (opt-in in the product, on in the simulator): d2
+  // splits its backfill between d1 and d0, d1 leaves for good mid-split, and d2 asks d0 for d0's range from
+  // its start again and again without its cursor moving; d0's databases are then replaced, and d2's own notes
+  // never reach d0 again ("not converged", two acknowledged writes lost). Passes with the split off.
+  {
+    seed: 108291,
+    bug: "a split whose other peer left for good stalls, and the device's own rows stop reaching its peer",
+    covers: "split backfill",
+    size: "light"
+  }
+]
 
 // (Without an open bug an empty describe would be an empty suite.)
 if (OPEN.length > 0)
   describe("seeds the product still fails", () => {
-    for (const { seed, bug, size } of OPEN) {
+    for (const { seed, bug, covers, size } of OPEN) {
       it(`seed ${seed} (${bug}) still fails: devices differ`, { timeout: 120_000 }, async () => {
         const outcome = await simulate(seed, { size: size ?? "full" })
-        expect(outcome.covered).toContain("restore from a backup")
+        expect(outcome.covered).toContain(covers)
         expect(outcome.violations.some((v) => v.includes("differs from"))).toBe(true)
       })
     }
