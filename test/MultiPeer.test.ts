@@ -1,7 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, FastCheck as fc, Layer, Scope } from "effect"
 import * as Fingerprint from "../src/domain/Fingerprint.js"
-import type { DeviceId } from "../src/domain/Ids.js"
 import * as TransportMemory from "../src/layers/TransportMemory.js"
 import * as BackfillCoordinator from "../src/services/BackfillCoordinator.js"
 import { Library } from "../src/services/Library.js"
@@ -35,19 +34,7 @@ const received = (ctx: Sim.Ctx) =>
     ),
     ctx
   )
-const sentTo = (ctx: Sim.Ctx, peer: DeviceId) =>
-  Effect.provide(
-    Effect.map(
-      Effect.flatMap(SyncMetrics, (m) => m.counters),
-      (c) => c.get(peer)?.recordsSent ?? 0
-    ),
-    ctx
-  )
-const count = (ctx: Sim.Ctx) =>
-  Effect.provide(
-    Effect.flatMap(LibraryStore, (s) => s.countAfter("entry", 0)),
-    ctx
-  )
+const { entryCount: count, sentTo } = Sim
 
 const uuidArb = fc.uuid().map((u) => u.toLowerCase())
 

@@ -12,7 +12,6 @@ import * as BackfillCoordinator from "../src/services/BackfillCoordinator.js"
 import { CheckpointStore } from "../src/services/CheckpointStore.js"
 import { Library } from "../src/services/Library.js"
 import { LibraryStore } from "../src/services/LibraryStore.js"
-import { SyncMetrics } from "../src/services/SyncMetrics.js"
 import { deviceA, deviceB, deviceC, entryFields, uuidN } from "./support/fixtures.js"
 import * as Sim from "./support/sim.js"
 import { tempDir } from "./support/tempDir.js"
@@ -44,19 +43,7 @@ const writeEntries = (ctx: Sim.Ctx, from: number, count: number, name = "file") 
     ctx
   )
 
-const sentTo = (ctx: Sim.Ctx, peer: DeviceId) =>
-  Effect.provide(
-    Effect.map(
-      Effect.flatMap(SyncMetrics, (m) => m.counters),
-      (c) => c.get(peer)?.recordsSent ?? 0
-    ),
-    ctx
-  )
-const count = (ctx: Sim.Ctx) =>
-  Effect.provide(
-    Effect.flatMap(LibraryStore, (s) => s.countAfter("entry", 0)),
-    ctx
-  )
+const { entryCount: count, sentTo } = Sim
 const rangesOf = (ctx: Sim.Ctx) =>
   Effect.provide(
     Effect.flatMap(CheckpointStore, (s) => s.ranges!.list("entry")),

@@ -8,14 +8,14 @@ import type { ChangeFeed } from "../../src/services/ChangeFeed.js"
 import type { CheckpointStore } from "../../src/services/CheckpointStore.js"
 import type { HlcClock } from "../../src/services/HlcClock.js"
 import type { Library } from "../../src/services/Library.js"
-import type { LibraryStore } from "../../src/services/LibraryStore.js"
+import { LibraryStore } from "../../src/services/LibraryStore.js"
 import type { Kinds } from "../../src/services/Kinds.js"
 import type { LocalDevice } from "../../src/services/LocalDevice.js"
 import type { PeerStatus } from "../../src/services/PeerStatus.js"
 import type { PeerTransport } from "../../src/services/PeerTransport.js"
 import type { ProgressRecord } from "../../src/services/ProgressRecord.js"
 import type { SharedLog } from "../../src/services/SharedLog.js"
-import type { SyncMetrics } from "../../src/services/SyncMetrics.js"
+import { SyncMetrics } from "../../src/services/SyncMetrics.js"
 import type { WatermarkStore } from "../../src/services/WatermarkStore.js"
 import * as TransportMemory from "../../src/layers/TransportMemory.js"
 import { Credentials } from "../../src/services/Credentials.js"
@@ -124,4 +124,21 @@ export const deviceOnDisk = (
         Layer.provide(Credentials.layer({ libraryId, deviceId, secret: options?.secret ?? SECRET }))
       )
     ).pipe(Layer.provide(Layer.succeedContext(network)))
+  )
+
+/** How many rows a device has sent to `peer` (its sync counters). */
+export const sentTo = (ctx: Ctx, peer: DeviceId) =>
+  Effect.provide(
+    Effect.map(
+      Effect.flatMap(SyncMetrics, (m) => m.counters),
+      (c) => c.get(peer)?.recordsSent ?? 0
+    ),
+    ctx
+  )
+
+/** How many entry rows a device holds. */
+export const entryCount = (ctx: Ctx) =>
+  Effect.provide(
+    Effect.flatMap(LibraryStore, (s) => s.countAfter("entry", 0)),
+    ctx
   )
