@@ -83,6 +83,18 @@ const REGRESSIONS: ReadonlyArray<{
     found: "a crash point read the tables of a peer whose new empty files had no schema yet",
     covers: "databases replaced",
     size: "light"
+  },
+  // Found by the 15-minute run with split backfills (opt-in in the product, on in the simulator): d2 split
+  // its notes and files between d1 and d0; d1 left for good mid-split and d0's databases were replaced by new
+  // empty ones. The new d0 reported no rows, and a peer holding none of a kind waited for the split to end,
+  // which no connected peer could do; so d2 never caught up with d0, d0 never began pulling from it, and two
+  // acknowledged writes of d2 never reached d0. Such a peer now takes the ranges once no peer with rows is
+  // left on the split (SplitBackfill.test.ts: "a split whose peers all left"). Failed with that rule removed.
+  {
+    seed: 108291,
+    found: "a split whose peers had all left waited for ever",
+    covers: "split backfill",
+    size: "light"
   }
 ]
 
@@ -107,18 +119,7 @@ const OPEN: ReadonlyArray<{
   /** A fault the seed must still draw to keep reproducing the bug. */
   readonly covers: string
   readonly size?: "light"
-}> = [
-  // Found by the 15-minute run after the split backfill (opt-in in the product, on in the simulator): d2
-  // splits its backfill between d1 and d0, d1 leaves for good mid-split, and d2 asks d0 for d0's range from
-  // its start again and again without its cursor moving; d0's databases are then replaced, and d2's own notes
-  // never reach d0 again ("not converged", two acknowledged writes lost). Passes with the split off.
-  {
-    seed: 108291,
-    bug: "a split whose other peer left for good stalls, and the device's own rows stop reaching its peer",
-    covers: "split backfill",
-    size: "light"
-  }
-]
+}> = []
 
 // (Without an open bug an empty describe would be an empty suite.)
 if (OPEN.length > 0)

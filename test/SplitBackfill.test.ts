@@ -219,6 +219,45 @@ describe("a kind's backfill split over two peers", () => {
     })
   )
 
+  it.scoped("a peer holding none of the kind waits for a split while a peer with rows works on it", () =>
+    Effect.gen(function* () {
+      // (Seed 108291 is the end-to-end case: the split's peers gone, the one left reporting no rows.)
+      const { coordinator } = yield* splitOverAandC
+      const fromB = yield* Effect.forkScoped(coordinator.turn("entry", deviceB, { rows: 0 }))
+      yield* TestClock.adjust("1 hour")
+      expect(yield* Fiber.poll(fromB)).toEqual(Option.none())
+    })
+  )
+
+  it.scoped("a split whose peers all left is finished by a peer holding none of the kind", () =>
+    Effect.gen(function* () {
+      const store = yield* Effect.provide(
+        Effect.map(CheckpointStore, (s) => s.ranges!),
+        CheckpointStoreMemory.layer
+      )
+      const coordinator = yield* BackfillCoordinator.make(3_600_000, store, 2)
+      // A and C split the kind, then leave (their sessions' scopes close) before pulling anything.
+      const sessions = [yield* Scope.make(), yield* Scope.make()]
+      const asked = yield* Effect.forEach([deviceA, deviceC], (peer, i) =>
+        Effect.fork(
+          Scope.extend(coordinator.turn("entry", peer, { rows: 1_000, split: { minRows: 10 } }), sessions[i]!)
+        )
+      )
+      yield* TestClock.adjust("1 millis")
+      for (const fiber of asked) expect(yield* Fiber.join(fiber)).toBe("split")
+      for (const session of sessions) yield* Scope.close(session, Exit.void)
+      // B reports no rows of the kind: it takes the split's ranges instead of waiting for ever.
+      const fromB = yield* Effect.forkScoped(coordinator.turn("entry", deviceB, { rows: 0 }))
+      yield* TestClock.adjust("1 hour")
+      expect(yield* Fiber.poll(fromB)).toEqual(Option.some(Exit.succeed("split")))
+      for (let i = 0; i < 2; i++) {
+        const range = Option.getOrThrow(yield* coordinator.claim("entry", deviceB))
+        yield* coordinator.advance("entry", { ...range, done: true })
+      }
+      expect(Option.isNone(yield* coordinator.claim("entry", deviceB))).toBe(true)
+    })
+  )
+
   it.live("converges with each peer serving about its half", () =>
     Effect.scoped(
       Effect.gen(function* () {

@@ -4,7 +4,8 @@
 //   split between them (`split`: ranges weighted by the rows each reported, recorded in sync.db before any is
 //   pulled); each peer's stream pulls its ranges (SplitBackfill.ts), and a range whose peer drops out is
 //   handed on from its checkpoint to a peer still connected. A split recorded before a restart goes on the
-//   same way, with whichever peers are there, one of them enough: nothing starts from zero;
+//   same way, with whichever peers are there, one of them enough: nothing starts from zero. A peer holding
+//   none of the kind joins a split only when no peer with rows is left to work on it;
 // - otherwise one peer at a time backfills the kind (each kind goes to the waiting peer that was handed the
 //   fewest rows so far, counted from the exchange, so two peers split the work by kind; empty kinds weigh
 //   nothing); the others wait.
@@ -236,9 +237,15 @@ export const make = (settleMillis: number, store?: RangeCheckpoints, expectedPee
           if (settled && !owner.has(resource)) {
             if (splittable !== undefined || rows > 0) yield* decideSplit(resource)
             const split = splits.get(resource)
-            // A peer that reported none of the kind has nothing to give a split: it waits for it to end.
+            // A peer that reported none of the kind has nothing to give a split: it waits for it to end while
+            // a peer with rows works on it or waits to. With none left (they left, perhaps for good), it takes
+            // the ranges itself: its pages come back empty and end them, and every stream's reconcile afterwards
+            // brings what its own peer holds, so nobody waits on a split no connected peer can finish.
             if (split !== undefined) {
-              if (rows > 0) {
+              const nobodyWithRows =
+                split.workers.size === 0 &&
+                [...(waiting.get(resource)?.values() ?? [])].every((w) => w.rows === 0)
+              if (rows > 0 || nobodyWithRows) {
                 waiting.get(resource)?.delete(peer)
                 return yield* join(peer, split)
               }
