@@ -2,7 +2,7 @@
 // connect and authenticate, exchange watermarks, run one pull stream per resource kind — reconnecting with
 // capped, jittered exponential backoff when the session fails. All state that matters is in the stores, so
 // a new session simply resumes every stream from its watermark.
-import { Cause, Duration, Effect, Exit, Option, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Option, Random } from "effect"
 import { SessionDefect } from "../domain/Errors.js"
 import type { DeviceId } from "../domain/Ids.js"
 import { Exchange, type PeerState } from "../domain/Protocol.js"
@@ -190,18 +190,24 @@ interface Self {
   readonly pulling: Set<DeviceId>
 }
 
+/**
+ * The wait before reconnecting after `failures` sessions in a row that failed soon after they began:
+ * doubling from the base, capped, jittered by ±20 % (through Effect's Random) so devices that lost one peer
+ * together do not come back in step.
+ */
+const reconnectDelay = (options: EngineOptions, failures: number) =>
+  Effect.map(Random.next, (r) => {
+    const exponential = options.reconnectBaseMillis * 2 ** Math.min(failures - 1, 30)
+    return Math.min(options.reconnectCapMillis, exponential) * (0.8 + 0.4 * r)
+  })
+
 /** Keep syncing with the peer at `address` until interrupted. */
 export const syncWith = (
   address: string,
   options: EngineOptions = defaultEngineOptions,
   self: Self = { listen: null, pulling: new Set() }
 ) => {
-  const backoff = Schedule.exponential(Duration.millis(options.reconnectBaseMillis)).pipe(
-    Schedule.union(Schedule.spaced(Duration.millis(options.reconnectCapMillis))),
-    Schedule.jittered,
-    Schedule.resetAfter(Duration.millis(options.reconnectCapMillis * 2))
-  )
-  return session(address, options, self).pipe(
+  const attempt = session(address, options, self).pipe(
     // A defect must not end sync with this peer for good: log it with its stack, then reconnect.
     Effect.catchAllDefect((defect) =>
       Effect.zipRight(
@@ -210,9 +216,21 @@ export const syncWith = (
       )
     ),
     Effect.tapError((e) => Effect.logWarning(`Sync with ${address} stopped: ${e.message}; reconnecting`)),
-    Effect.retry(backoff),
-    Effect.catchAll(() => Effect.never)
+    Effect.flip
   )
+  return Effect.gen(function* () {
+    let failures = 0
+    for (;;) {
+      const started = yield* Clock.currentTimeMillis
+      yield* attempt
+      // A session that stayed up at least as long as the longest wait starts the backoff over; sessions that
+      // fail soon after they begin (a peer that is gone, or refuses us) wait longer each time, up to the cap,
+      // however long that goes on.
+      const lasted = (yield* Clock.currentTimeMillis) - started
+      failures = lasted >= options.reconnectCapMillis ? 1 : failures + 1
+      yield* Effect.sleep(Duration.millis(yield* reconnectDelay(options, failures)))
+    }
+  })
 }
 
 /**
