@@ -1,7 +1,7 @@
 // PeerTransport inside one process, for simulations: every message is encoded and decoded by its Schema as
 // on the wire, and the network can drop, delay (and so reorder), duplicate messages, cut connections after N
 // messages, and partition devices until healed. The handshake is the real one (domain/Auth.ts).
-import { Context, Duration, Effect, type Exit, Fiber, Layer, ParseResult, Random, Ref, Schema } from "effect"
+import { Context, Duration, Effect, type Exit, Fiber, Layer, ParseResult, Random, Schema } from "effect"
 import * as Auth from "../domain/Auth.js"
 import type { DeviceId, LibraryId } from "../domain/Ids.js"
 import { PeerRequest, PROTOCOL_VERSION, RequestRefused } from "../domain/Protocol.js"
@@ -78,41 +78,55 @@ export class MemoryNetwork extends Context.Tag("tidemark/MemoryNetwork")<
      * point of a conversation, e.g. partition the network when the fourth page is asked for.
      */
     readonly intercept: (hook: Interceptor) => Effect.Effect<void>
-    readonly internal: {
-      readonly listeners: Map<string, Listener>
-      readonly links: Set<Link>
-      readonly faults: Ref.Ref<Faults>
-      readonly groups: Ref.Ref<ReadonlyArray<ReadonlyArray<string>>>
-      readonly count: Ref.Ref<number>
-      readonly interceptor: Ref.Ref<Interceptor>
-    }
+    /** The network's state, plain mutable fields: one process, and read by every message (no Ref's steps). */
+    readonly internal: NetworkState
   }
 >() {}
 
+interface NetworkState {
+  readonly listeners: Map<string, Listener>
+  readonly links: Set<Link>
+  faults: Faults
+  groups: ReadonlyArray<ReadonlyArray<string>>
+  /** Messages delivered so far. */
+  count: number
+  interceptor: Interceptor
+}
+
 /** A new simulated network. */
-export const makeNetwork: Effect.Effect<MemoryNetwork["Type"]> = Effect.gen(function* () {
-  const internal = {
+export const makeNetwork: Effect.Effect<MemoryNetwork["Type"]> = Effect.sync(() => {
+  const internal: NetworkState = {
     listeners: new Map<string, Listener>(),
     links: new Set<Link>(),
-    faults: yield* Ref.make(noFaults),
-    groups: yield* Ref.make<ReadonlyArray<ReadonlyArray<string>>>([]),
-    count: yield* Ref.make(0),
-    interceptor: yield* Ref.make<Interceptor>(() => Effect.void)
+    faults: noFaults,
+    groups: [],
+    count: 0,
+    interceptor: () => Effect.void
   }
   // Suspended: `cutAll` is one value, which must see the links open when it runs, not when it was made.
   const breakWhere = (p: (l: Link) => boolean) =>
     Effect.suspend(() => Effect.forEach([...internal.links].filter(p), breakLink, { discard: true }))
   return MemoryNetwork.of({
-    setFaults: (f) => Ref.set(internal.faults, f),
+    setFaults: (f) =>
+      Effect.sync(() => {
+        internal.faults = f
+      }),
     partition: (groups) =>
       Effect.zipRight(
-        Ref.set(internal.groups, groups),
+        Effect.sync(() => {
+          internal.groups = groups
+        }),
         breakWhere((l) => separated(groups, l.client, l.server))
       ),
-    heal: Ref.set(internal.groups, []),
+    heal: Effect.sync(() => {
+      internal.groups = []
+    }),
     cutAll: breakWhere(() => true),
-    delivered: Ref.get(internal.count),
-    intercept: (hook) => Ref.set(internal.interceptor, hook),
+    delivered: Effect.sync(() => internal.count),
+    intercept: (hook) =>
+      Effect.sync(() => {
+        internal.interceptor = hook
+      }),
     internal
   })
 })
@@ -135,7 +149,8 @@ export const layer: Layer.Layer<PeerTransport, never, MemoryNetwork | Credential
   Effect.gen(function* () {
     const network = yield* MemoryNetwork
     const me = yield* Credentials
-    const { listeners, links, faults, groups, count, interceptor } = network.internal
+    const state = network.internal
+    const { listeners, links } = state
 
     /** One message across the network: may be lost, delayed, or (for requests) delivered twice. */
     const deliver = <A, E>(
@@ -147,10 +162,10 @@ export const layer: Layer.Layer<PeerTransport, never, MemoryNetwork | Credential
       isRequest: boolean
     ): Effect.Effect<A, E | PeerUnavailable> =>
       Effect.gen(function* () {
-        const f = yield* Ref.get(faults)
+        const f = state.faults
         const unavailable = (reason: string) => new PeerUnavailable({ address, reason })
-        if (separated(yield* Ref.get(groups), from, to)) return yield* unavailable("network partitioned")
-        const n = yield* Ref.updateAndGet(count, (c) => c + 1)
+        if (separated(state.groups, from, to)) return yield* unavailable("network partitioned")
+        const n = ++state.count
         if (link !== undefined && f.cutAfterMessages !== undefined && n % f.cutAfterMessages === 0) {
           yield* breakLink(link)
         }
@@ -263,7 +278,7 @@ export const layer: Layer.Layer<PeerTransport, never, MemoryNetwork | Credential
 
         const send = <R extends PeerRequest>(request: R) => {
           const call = Effect.gen(function* () {
-            yield* Effect.flatMap(Ref.get(interceptor), (hook) => hook(request, me.deviceId, server.device))
+            yield* Effect.suspend(() => state.interceptor(request, me.deviceId, server.device))
             // Requests and answers cross the "wire" in their encoded form, decoded by their Schemas.
             const encoded = structuredClone(yield* Schema.serialize(wire(request)))
             const exit = yield* deliver(

@@ -3,7 +3,7 @@
 // right after a page's progress record commits, so it never shows more than sync.db holds. Rate and time
 // left are measured with Effect's Clock (`estimate`, shared with the log line and the sync.db checkpoints).
 // Keeps: an update never fails and never waits on a subscriber.
-import { Context, Effect, Layer, Stream, SubscriptionRef } from "effect"
+import { Context, Effect, Layer, PubSub, Stream } from "effect"
 import type { DeviceId } from "../domain/Ids.js"
 import type { ResourceType } from "../domain/Resource.js"
 
@@ -61,14 +61,29 @@ export const byPeerAndKind = (
   a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0
 
 export const make = Effect.gen(function* () {
-  const ref = yield* SubscriptionRef.make<ReadonlyArray<Backfill>>([])
+  const published = yield* PubSub.unbounded<ReadonlyArray<Backfill>>()
+  let all: ReadonlyArray<Backfill> = []
+  /** Subscribers of `changes` now: with none (most of the time), an update publishes nothing. */
+  let watchers = 0
   return BackfillProgress.of({
-    get: SubscriptionRef.get(ref),
-    changes: ref.changes,
+    get: Effect.sync(() => all),
+    // Subscribed before the value now is read: an update in between is in both (seen twice, never missed).
+    changes: Stream.unwrapScoped(
+      Effect.gen(function* () {
+        const queue = yield* PubSub.subscribe(published)
+        yield* Effect.acquireRelease(
+          Effect.sync(() => void watchers++),
+          () => Effect.sync(() => void watchers--)
+        )
+        return Stream.concat(Stream.succeed(all), Stream.fromQueue(queue))
+      })
+    ),
+    // A plain update, not a SubscriptionRef's (a lock and a publish each time): a pull stream makes one per page.
     update: (backfill) =>
-      SubscriptionRef.update(ref, (all) =>
-        [...all.filter((b) => key(b) !== key(backfill)), backfill].sort(byPeerAndKind)
-      )
+      Effect.suspend(() => {
+        all = [...all.filter((b) => key(b) !== key(backfill)), backfill].sort(byPeerAndKind)
+        return watchers === 0 ? Effect.void : Effect.asVoid(PubSub.publish(published, all))
+      })
   })
 })
 
