@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, FastCheck as fc } from "effect"
+import * as HlcClockService from "../src/services/HlcClock.js"
 import * as Hlc from "../src/domain/Hlc.js"
 import * as HlcClockMemory from "../src/layers/HlcClockMemory.js"
 import * as HlcClockTest from "../src/layers/HlcClockTest.js"
@@ -75,6 +76,74 @@ describe("HlcClock", () => {
         )
         expect(Hlc.compare(first, issued.at(-1)!)).toBe(1)
       })
+  )
+
+  // Without the lock when no lease is saved: a timestamp issued while another caller is saving a lease (between
+  // its read of the last timestamp and its write) must not repeat or undercut what that caller issues.
+  it.effect.prop(
+    "callers on many fibers, some while a lease is being saved, get unique timestamps, each in order",
+    [
+      fc.array(
+        fc.array(fc.oneof(fc.integer({ min: 1, max: 3 }), fc.integer({ min: -400, max: 400 })), {
+          minLength: 1,
+          maxLength: 12
+        }),
+        { minLength: 2, maxLength: 6 }
+      ),
+      fc.array(fc.integer({ min: 0, max: 150 }), { minLength: 1, maxLength: 40 })
+    ],
+    ([callers, wallSteps]) =>
+      Effect.gen(function* () {
+        let wall = START
+        let saves = 0
+        const clock = yield* HlcClockService.make({
+          device: deviceA,
+          wallClock: Effect.sync(() => wall),
+          // A save that lets other fibers run before it ends, as a write to sync.db does.
+          highWater: {
+            load: Effect.succeed(0),
+            save: () =>
+              Effect.zipRight(
+                Effect.yieldNow(),
+                Effect.sync(() => void saves++)
+              )
+          }
+        })
+        // The wall clock moves on a fiber of its own while the callers run.
+        const ticking = yield* Effect.fork(
+          Effect.forEach(wallSteps, (d) =>
+            Effect.zipRight(
+              Effect.yieldNow(),
+              Effect.sync(() => void (wall += d))
+            )
+          )
+        )
+        const issued = yield* Effect.forEach(
+          callers,
+          (steps) =>
+            Effect.gen(function* () {
+              const mine: Array<Hlc.Hlc> = []
+              for (const step of steps) {
+                // Small numbers issue that many timestamps; others receive a remote clock that far from ours.
+                const got =
+                  step >= 1 && step <= 3
+                    ? yield* clock.nowBatch(step)
+                    : [yield* clock.receive(Hlc.make(wall + step, 5, deviceB))]
+                mine.push(...got)
+                yield* Effect.yieldNow()
+              }
+              return mine
+            }),
+          { concurrency: "unbounded" }
+        )
+        yield* Effect.fromFiber(ticking)
+        for (const mine of issued)
+          for (let i = 1; i < mine.length; i++) expect(Hlc.compare(mine[i]!, mine[i - 1]!)).toBe(1)
+        const all = issued.flat().map(Hlc.format)
+        expect(new Set(all).size).toBe(all.length)
+        expect(saves).toBeGreaterThan(0)
+      }),
+    { fastCheck: { numRuns: 200 } }
   )
 
   // A script that runs a CLI command in a loop restarts the clock every fraction of a second: a restart

@@ -57,39 +57,55 @@ export const make = (options: ClockOptions): Effect.Effect<HlcClock["Type"], Sto
     let last = lease > 0 ? Hlc.make(lease, Hlc.MAX_COUNTER, options.device) : Hlc.zero(options.device)
     const lock = yield* Effect.makeSemaphore(1)
 
-    const ensureLease = (wall: number) =>
-      wall <= lease
-        ? Effect.void
-        : Effect.tap(options.highWater.save(wall + LEASE_MILLIS), () => {
-            lease = wall + LEASE_MILLIS
+    /**
+     * Run `step` from `last` at the wall time now. When what it gives is within the saved lease, it runs in
+     * one synchronous step (no other fiber can come between), without the lock. Otherwise, under the lock, it
+     * runs again from `last` then, saves the new lease and only then stores the timestamp. While such a
+     * caller saves, others may still issue timestamps within the old lease: all of them are below what it
+     * stores, whose wall time is beyond that lease.
+     */
+    const advance = <A, E>(
+      step: (wall: number, from: Hlc.Hlc) => Either.Either<{ next: Hlc.Hlc; out: A }, E>
+    ) =>
+      Effect.flatMap(options.wallClock, (wall) => {
+        const fast = step(wall, last)
+        if (Either.isLeft(fast)) return Effect.fail(fast.left)
+        if (fast.right.next.wall <= lease) {
+          last = fast.right.next
+          return Effect.succeed(fast.right.out)
+        }
+        return lock.withPermits(1)(
+          Effect.gen(function* () {
+            const stepped = step(yield* options.wallClock, last)
+            if (Either.isLeft(stepped)) return yield* Effect.fail(stepped.left)
+            const { next, out } = stepped.right
+            if (next.wall > lease) {
+              yield* options.highWater.save(next.wall + LEASE_MILLIS)
+              lease = next.wall + LEASE_MILLIS
+            }
+            last = next
+            return out
           })
+        )
+      })
 
     const nowBatch = (n: number) =>
-      lock.withPermits(1)(
-        Effect.gen(function* () {
-          const wall = yield* options.wallClock
-          const out: Array<Hlc.Hlc> = []
-          let next = last
-          for (let i = 0; i < n; i++) {
-            next = Hlc.tick(next, wall)
-            out.push(next)
-          }
-          yield* ensureLease(next.wall)
-          last = next
-          return out as ReadonlyArray<Hlc.Hlc>
-        })
-      )
+      advance((wall, from) => {
+        const out: Array<Hlc.Hlc> = []
+        let next = from
+        for (let i = 0; i < n; i++) {
+          next = Hlc.tick(next, wall)
+          out.push(next)
+        }
+        return Either.right({ next, out: out as ReadonlyArray<Hlc.Hlc> })
+      })
 
     const receive = (remote: Hlc.Hlc) =>
-      lock.withPermits(1)(
-        Effect.gen(function* () {
-          const wall = yield* options.wallClock
-          const merged = Hlc.receive(last, remote, wall, maxDriftMillis)
-          if (Either.isLeft(merged)) return yield* merged.left
-          yield* ensureLease(merged.right.wall)
-          last = merged.right
-          return merged.right
-        })
+      advance((wall, from) =>
+        Either.map(Hlc.receive(from, remote, wall, maxDriftMillis), (merged) => ({
+          next: merged,
+          out: merged
+        }))
       )
 
     return {
